@@ -1,0 +1,901 @@
+/* Policy compiler and decision engine. A direction compiles to:
+ *  - per address family, a sorted array of disjoint address segments, each naming the ordered list
+ *    of rules whose address entries cover it (truncated after the first rule that matches every
+ *    port and protocol, since nothing after it can decide); an optional first-level table on the
+ *    top 16 bits narrows the binary search;
+ *  - hash tables of exact names and of "*.suffix" patterns, each naming a rule list;
+ *  - the lists of rules with no destination, with "*", and with any name entry.
+ * decide() merges the few lists that apply to a query in rule order and returns the first rule
+ * whose ports and protocol match. Core layer: pure, immutable after compile. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <sandnet/snapshot.h>
+
+typedef unsigned __int128 u128;
+
+#define L1_MIN_SEGMENTS 1024 /* below this a plain binary search is as fast */
+
+struct crule {
+	uint8_t action;
+	uint8_t proto;
+	bool terminal; /* no ports, protocol any: matches every query its destination matches */
+	uint32_t nports;
+	const struct sn_port_range *ports;
+};
+
+struct lpm {
+	size_t n;
+	uint32_t *starts4; /* IPv4 */
+	u128 *starts6;     /* IPv6 */
+	uint32_t *sets;    /* rule list (pool offset) per segment */
+	uint32_t *l1;      /* NULL or 65537 entries */
+};
+
+struct nent {
+	uint64_t h;
+	uint32_t off; /* name offset in names, +1; 0 = empty slot */
+	uint32_t len;
+	uint32_t list;
+};
+
+struct ntab {
+	struct nent *v;
+	size_t cap; /* power of two */
+	char *names;
+};
+
+struct cdir {
+	enum sn_mode mode;
+	size_t nrules;
+	struct crule *rules;
+	struct sn_rule_render *render;
+	struct lpm v4, v6;
+	struct ntab exact, wild;
+	uint32_t any_dest, any_name, named; /* pool offsets */
+	uint32_t *pool;                     /* [count, rule...] lists; offset 0 = the empty list */
+	size_t npool;
+	struct sn_cidr *cidrs; /* render storage */
+	struct sn_port_range *ports;
+};
+
+struct sn_snapshot {
+	atomic_int refs;
+	size_t memory;
+	struct cdir dir[2];
+};
+
+/* ---- small helpers ---- */
+
+static u128 load_addr(int family, const uint8_t *a)
+{
+	u128 v = 0;
+	int n = family == AF_INET6 ? 16 : 4;
+	for (int i = 0; i < n; i++)
+		v = (v << 8) | a[i];
+	return v;
+}
+
+static uint64_t fnv(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* ---- interned rule lists ---- */
+
+struct pool_builder {
+	uint32_t *v;
+	size_t n, cap;
+	uint32_t *ht; /* offsets; 0 = empty */
+	size_t htcap, count;
+	bool nomem;
+};
+
+static bool pb_init(struct pool_builder *pb)
+{
+	memset(pb, 0, sizeof(*pb));
+	pb->cap = 64;
+	pb->v = malloc(pb->cap * sizeof(*pb->v));
+	pb->htcap = 64;
+	pb->ht = calloc(pb->htcap, sizeof(*pb->ht));
+	if (!pb->v || !pb->ht)
+		return false;
+	pb->v[0] = 0;
+	pb->n = 1;
+	return true;
+}
+
+static bool pb_rehash(struct pool_builder *pb)
+{
+	size_t nc = pb->htcap * 2;
+	uint32_t *nh = calloc(nc, sizeof(*nh));
+	if (!nh)
+		return false;
+	for (size_t i = 0; i < pb->htcap; i++) {
+		uint32_t off = pb->ht[i];
+		if (!off)
+			continue;
+		uint64_t h = fnv(&pb->v[off + 1], pb->v[off] * sizeof(uint32_t));
+		size_t j = h & (nc - 1);
+		while (nh[j])
+			j = (j + 1) & (nc - 1);
+		nh[j] = off;
+	}
+	free(pb->ht);
+	pb->ht = nh;
+	pb->htcap = nc;
+	return true;
+}
+
+/* Returns the pool offset of the list (k sorted rule indices), adding it when new. */
+static uint32_t pb_intern(struct pool_builder *pb, const uint32_t *list, uint32_t k)
+{
+	if (k == 0 || pb->nomem)
+		return 0;
+	uint64_t h = fnv(list, k * sizeof(uint32_t));
+	size_t j = h & (pb->htcap - 1);
+	for (; pb->ht[j]; j = (j + 1) & (pb->htcap - 1)) {
+		uint32_t off = pb->ht[j];
+		if (pb->v[off] == k && memcmp(&pb->v[off + 1], list, k * sizeof(uint32_t)) == 0)
+			return off;
+	}
+	if (pb->n + k + 1 > pb->cap) {
+		size_t nc = pb->cap;
+		while (pb->n + k + 1 > nc)
+			nc *= 2;
+		uint32_t *nv = realloc(pb->v, nc * sizeof(*nv));
+		if (!nv) {
+			pb->nomem = true;
+			return 0;
+		}
+		pb->v = nv;
+		pb->cap = nc;
+	}
+	uint32_t off = (uint32_t)pb->n;
+	pb->v[off] = k;
+	memcpy(&pb->v[off + 1], list, k * sizeof(uint32_t));
+	pb->n += k + 1;
+	pb->ht[j] = off;
+	if (++pb->count * 2 > pb->htcap && !pb_rehash(pb))
+		pb->nomem = true;
+	return off;
+}
+
+/* ---- address segments ---- */
+
+struct ev {
+	u128 pos;
+	uint32_t rule;
+	int32_t delta;
+};
+
+/* LSD radix sort on the low `bytes` bytes of pos; passes whose digit is constant are skipped. */
+static bool radix_sort(struct ev *v, size_t n, int bytes)
+{
+	struct ev *tmp = malloc(n * sizeof(*tmp));
+	if (!tmp)
+		return false;
+	struct ev *src = v, *dst = tmp;
+	for (int b = 0; b < bytes; b++) {
+		size_t cnt[256] = {0};
+		for (size_t i = 0; i < n; i++)
+			cnt[(uint8_t)(src[i].pos >> (8 * b))]++;
+		if (cnt[(uint8_t)(src[0].pos >> (8 * b))] == n)
+			continue;
+		size_t sum = 0;
+		for (int i = 0; i < 256; i++) {
+			size_t c = cnt[i];
+			cnt[i] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[cnt[(uint8_t)(src[i].pos >> (8 * b))]++] = src[i];
+		struct ev *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != v)
+		memcpy(v, src, n * sizeof(*v));
+	free(tmp);
+	return true;
+}
+
+struct seg_builder {
+	u128 *starts;
+	uint32_t *sets;
+	size_t n, cap;
+};
+
+static bool seg_push(struct seg_builder *sb, u128 start, uint32_t set)
+{
+	if (sb->n && sb->sets[sb->n - 1] == set)
+		return true;
+	if (sb->n == sb->cap) {
+		size_t nc = sb->cap ? sb->cap * 2 : 64;
+		u128 *ns = realloc(sb->starts, nc * sizeof(*ns));
+		if (!ns)
+			return false;
+		sb->starts = ns;
+		uint32_t *nt = realloc(sb->sets, nc * sizeof(*nt));
+		if (!nt)
+			return false;
+		sb->sets = nt;
+		sb->cap = nc;
+	}
+	sb->starts[sb->n] = start;
+	sb->sets[sb->n] = set;
+	sb->n++;
+	return true;
+}
+
+/* Sweeps the prefixes of one family over the address line and builds the segments. */
+static bool build_family(struct cdir *cd, struct pool_builder *pb, int family, size_t *mem)
+{
+	int bits = family == AF_INET6 ? 128 : 32;
+	size_t nev = 0;
+	for (size_t r = 0; r < cd->nrules; r++) {
+		const struct sn_rule_render *rr = &cd->render[r];
+		nev += 2 * (family == AF_INET6 ? rr->nhosts6 + rr->nnets6 : rr->nhosts4 + rr->nnets4);
+	}
+	struct lpm *m = family == AF_INET6 ? &cd->v6 : &cd->v4;
+	struct ev *evs = nev ? malloc(nev * sizeof(*evs)) : NULL;
+	if (nev && !evs)
+		return false;
+	u128 maxv = bits == 128 ? ~(u128)0 : (u128)0xffffffffu;
+	size_t k = 0;
+	for (size_t r = 0; r < cd->nrules; r++) {
+		const struct sn_rule_render *rr = &cd->render[r];
+		const struct sn_cidr *lists[2] = {family == AF_INET6 ? rr->hosts6 : rr->hosts4,
+						  family == AF_INET6 ? rr->nets6 : rr->nets4};
+		size_t counts[2] = {family == AF_INET6 ? rr->nhosts6 : rr->nhosts4,
+				    family == AF_INET6 ? rr->nnets6 : rr->nnets4};
+		for (int l = 0; l < 2; l++)
+			for (size_t i = 0; i < counts[l]; i++) {
+				const struct sn_cidr *c = &lists[l][i];
+				u128 start = load_addr(family, c->addr);
+				u128 hostmask = c->plen == 0 ? maxv : (((u128)1 << (bits - c->plen)) - 1);
+				u128 end = start | hostmask;
+				evs[k++] = (struct ev){start, (uint32_t)r, 1};
+				if (end != maxv)
+					evs[k++] = (struct ev){end + 1, (uint32_t)r, -1};
+			}
+	}
+	nev = k;
+	bool ok = false;
+	uint32_t *counts = calloc(cd->nrules ? cd->nrules : 1, sizeof(*counts));
+	uint32_t *active = malloc((cd->nrules ? cd->nrules : 1) * sizeof(*active));
+	struct seg_builder sb = {0};
+	if (!counts || !active || (nev && !radix_sort(evs, nev, bits / 8)))
+		goto out;
+	size_t nactive = 0;
+	if (!nev || evs[0].pos != 0)
+		if (!seg_push(&sb, 0, 0))
+			goto out;
+	for (size_t i = 0; i < nev;) {
+		u128 pos = evs[i].pos;
+		for (; i < nev && evs[i].pos == pos; i++) {
+			uint32_t r = evs[i].rule;
+			if (evs[i].delta > 0) {
+				if (counts[r]++ == 0) {
+					size_t j = nactive;
+					while (j > 0 && active[j - 1] > r) {
+						active[j] = active[j - 1];
+						j--;
+					}
+					active[j] = r;
+					nactive++;
+				}
+			} else if (--counts[r] == 0) {
+				size_t j = 0;
+				while (active[j] != r)
+					j++;
+				memmove(&active[j], &active[j + 1], (nactive - j - 1) * sizeof(*active));
+				nactive--;
+			}
+		}
+		uint32_t upto = 0;
+		while (upto < nactive && !cd->rules[active[upto]].terminal)
+			upto++;
+		if (upto < nactive)
+			upto++;
+		uint32_t set = pb_intern(pb, active, upto);
+		if (pb->nomem || !seg_push(&sb, pos, set))
+			goto out;
+	}
+	m->n = sb.n;
+	m->sets = realloc(sb.sets, sb.n * sizeof(*sb.sets));
+	if (!m->sets)
+		goto out;
+	sb.sets = NULL;
+	if (family == AF_INET6) {
+		m->starts6 = realloc(sb.starts, sb.n * sizeof(*sb.starts));
+		if (!m->starts6)
+			goto out;
+		sb.starts = NULL;
+		*mem += sb.n * (sizeof(u128) + sizeof(uint32_t));
+	} else {
+		m->starts4 = malloc(sb.n * sizeof(*m->starts4));
+		if (!m->starts4)
+			goto out;
+		for (size_t i = 0; i < sb.n; i++)
+			m->starts4[i] = (uint32_t)sb.starts[i];
+		*mem += sb.n * 2 * sizeof(uint32_t);
+	}
+	if (m->n >= L1_MIN_SEGMENTS) {
+		m->l1 = malloc(65537 * sizeof(*m->l1));
+		if (!m->l1)
+			goto out;
+		*mem += 65537 * sizeof(*m->l1);
+		size_t seg = 0;
+		for (uint32_t b = 0; b < 65536; b++) {
+			u128 a = family == AF_INET6 ? (u128)b << 112 : (u128)b << 16;
+			while (seg + 1 < m->n &&
+			       (family == AF_INET6 ? m->starts6[seg + 1] : m->starts4[seg + 1]) <= a)
+				seg++;
+			m->l1[b] = (uint32_t)seg;
+		}
+		m->l1[65536] = (uint32_t)(m->n - 1);
+	}
+	ok = true;
+out:
+	free(evs);
+	free(counts);
+	free(active);
+	free(sb.starts);
+	free(sb.sets);
+	return ok;
+}
+
+static uint32_t lpm_lookup(const struct lpm *m, int family, const uint8_t *addr)
+{
+	if (!m->n)
+		return 0;
+	size_t lo = 0, hi = m->n;
+	if (family == AF_INET) {
+		uint32_t a = (uint32_t)addr[0] << 24 | (uint32_t)addr[1] << 16 |
+			     (uint32_t)addr[2] << 8 | addr[3];
+		if (m->l1) {
+			lo = m->l1[a >> 16];
+			hi = (size_t)m->l1[(a >> 16) + 1] + 1;
+		}
+		const uint32_t *st = m->starts4;
+		while (hi - lo > 1) {
+			size_t mid = (lo + hi) / 2;
+			if (st[mid] <= a)
+				lo = mid;
+			else
+				hi = mid;
+		}
+	} else {
+		u128 a = load_addr(AF_INET6, addr);
+		if (m->l1) {
+			uint32_t b = (uint32_t)(a >> 112);
+			lo = m->l1[b];
+			hi = (size_t)m->l1[b + 1] + 1;
+		}
+		const u128 *st = m->starts6;
+		while (hi - lo > 1) {
+			size_t mid = (lo + hi) / 2;
+			if (st[mid] <= a)
+				lo = mid;
+			else
+				hi = mid;
+		}
+	}
+	return m->sets[lo];
+}
+
+/* ---- names ---- */
+
+struct name_item {
+	const char *name;
+	uint32_t rule;
+};
+
+static int name_item_cmp(const void *a, const void *b)
+{
+	const struct name_item *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : (x->rule > y->rule) - (x->rule < y->rule);
+}
+
+static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, struct pool_builder *pb,
+		       size_t *mem)
+{
+	if (!n)
+		return true;
+	qsort(items, n, sizeof(*items), name_item_cmp);
+	size_t distinct = 0, bytes = 0;
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || strcmp(items[i].name, items[i - 1].name)) {
+			distinct++;
+			bytes += strlen(items[i].name) + 1;
+		}
+	t->cap = 16;
+	while (t->cap < distinct * 2)
+		t->cap *= 2;
+	t->v = calloc(t->cap, sizeof(*t->v));
+	t->names = malloc(bytes + 1);
+	uint32_t *list = malloc(n * sizeof(*list));
+	if (!t->v || !t->names || !list) {
+		free(list);
+		return false;
+	}
+	*mem += t->cap * sizeof(*t->v) + bytes + 1;
+	size_t noff = 1; /* offset 0 marks an empty slot */
+	t->names[0] = 0;
+	for (size_t i = 0; i < n;) {
+		size_t j = i, k = 0;
+		for (; j < n && strcmp(items[j].name, items[i].name) == 0; j++)
+			if (!k || list[k - 1] != items[j].rule)
+				list[k++] = items[j].rule;
+		size_t len = strlen(items[i].name);
+		memcpy(t->names + noff, items[i].name, len + 1);
+		uint64_t h = fnv(items[i].name, len);
+		size_t s = h & (t->cap - 1);
+		while (t->v[s].off)
+			s = (s + 1) & (t->cap - 1);
+		t->v[s] = (struct nent){h, (uint32_t)noff, (uint32_t)len, pb_intern(pb, list, (uint32_t)k)};
+		noff += len + 1;
+		i = j;
+	}
+	free(list);
+	return !pb->nomem;
+}
+
+static uint32_t ntab_get(const struct ntab *t, const char *name, size_t len)
+{
+	if (!t->cap)
+		return 0;
+	uint64_t h = fnv(name, len);
+	for (size_t s = h & (t->cap - 1); t->v[s].off; s = (s + 1) & (t->cap - 1)) {
+		const struct nent *e = &t->v[s];
+		if (e->h == h && e->len == len && memcmp(t->names + e->off, name, len) == 0)
+			return e->list;
+	}
+	return 0;
+}
+
+/* ---- render lists ---- */
+
+static int cidr_sort_cmp(const void *a, const void *b)
+{
+	const struct sn_cidr *x = a, *y = b;
+	int c = memcmp(x->addr, y->addr, 16);
+	return c ? c : (int)x->plen - (int)y->plen;
+}
+
+/* Sorts prefixes and drops those inside an earlier one: the result is disjoint. */
+static size_t disjoint_prefixes(struct sn_cidr *v, size_t n)
+{
+	if (n < 2)
+		return n;
+	qsort(v, n, sizeof(*v), cidr_sort_cmp);
+	size_t w = 1;
+	for (size_t i = 1; i < n; i++)
+		if (!sn_cidr_contains(&v[w - 1], v[i].family, v[i].addr))
+			v[w++] = v[i];
+	return w;
+}
+
+static int port_sort_cmp(const void *a, const void *b)
+{
+	const struct sn_port_range *x = a, *y = b;
+	return (int)x->lo - (int)y->lo;
+}
+
+static size_t merge_ports(struct sn_port_range *v, size_t n)
+{
+	if (n < 2)
+		return n;
+	qsort(v, n, sizeof(*v), port_sort_cmp);
+	size_t w = 1;
+	for (size_t i = 1; i < n; i++) {
+		if ((uint32_t)v[i].lo <= (uint32_t)v[w - 1].hi + 1) {
+			if (v[i].hi > v[w - 1].hi)
+				v[w - 1].hi = v[i].hi;
+		} else {
+			v[w++] = v[i];
+		}
+	}
+	return w;
+}
+
+static bool compile_dir(struct cdir *cd, const struct sn_dir_policy *dp, size_t *mem)
+{
+	cd->mode = dp->mode;
+	cd->nrules = dp->nrules;
+	size_t ncidr = 0, nport = 0, nname = 0;
+	for (size_t i = 0; i < dp->nrules; i++) {
+		nport += dp->rules[i].nports;
+		for (size_t j = 0; j < dp->rules[i].npeers; j++)
+			if (dp->rules[i].peers[j].kind == SN_ENTRY_CIDR)
+				ncidr++;
+			else
+				nname++;
+	}
+	cd->rules = calloc(dp->nrules + 1, sizeof(*cd->rules));
+	cd->render = calloc(dp->nrules + 1, sizeof(*cd->render));
+	cd->cidrs = malloc((ncidr + 1) * sizeof(*cd->cidrs));
+	cd->ports = malloc((nport + 1) * sizeof(*cd->ports));
+	struct name_item *exact = malloc((nname + 1) * sizeof(*exact));
+	struct name_item *wild = malloc((nname + 1) * sizeof(*wild));
+	uint32_t *any_dest = malloc((dp->nrules + 1) * sizeof(*any_dest));
+	uint32_t *any_name = malloc((dp->nrules + 1) * sizeof(*any_name));
+	uint32_t *named = malloc((dp->nrules + 1) * sizeof(*named));
+	struct pool_builder pb;
+	bool ok = pb_init(&pb) && cd->rules && cd->render && cd->cidrs && cd->ports && exact &&
+		  wild && any_dest && any_name && named;
+	if (!ok)
+		goto out;
+	*mem += (dp->nrules + 1) * (sizeof(*cd->rules) + sizeof(*cd->render)) +
+		(ncidr + 1) * sizeof(*cd->cidrs) + (nport + 1) * sizeof(*cd->ports);
+	size_t nexact = 0, nwild = 0, nany_dest = 0, nany_name = 0, nnamed = 0;
+	size_t co = 0, po = 0;
+	for (size_t i = 0; i < dp->nrules; i++) {
+		const struct sn_rule *r = &dp->rules[i];
+		struct sn_rule_render *rr = &cd->render[i];
+		struct crule *cr = &cd->rules[i];
+		rr->action = r->action;
+		rr->proto = r->proto;
+		rr->any_dest = r->peers == NULL;
+		if (rr->any_dest)
+			any_dest[nany_dest++] = (uint32_t)i;
+		/* addresses, by family and by host/prefix: hosts4, nets4, hosts6, nets6 */
+		struct sn_cidr *base = cd->cidrs + co;
+		size_t counts[4] = {0};
+		for (int pass = 0; pass < 4; pass++) {
+			int fam = pass < 2 ? AF_INET : AF_INET6;
+			unsigned full = fam == AF_INET ? 32 : 128;
+			bool host = pass % 2 == 0;
+			struct sn_cidr *start = cd->cidrs + co;
+			for (size_t j = 0; j < r->npeers; j++) {
+				const struct sn_entry *e = &r->peers[j];
+				if (e->kind == SN_ENTRY_CIDR && e->cidr.family == fam &&
+				    (e->cidr.plen == full) == host)
+					cd->cidrs[co++] = e->cidr;
+			}
+			counts[pass] = (size_t)(cd->cidrs + co - start);
+		}
+		/* drop hosts covered by a prefix of the same rule, and nested prefixes */
+		struct sn_cidr *h4 = base, *n4 = base + counts[0], *h6 = n4 + counts[1],
+			       *n6 = h6 + counts[2];
+		counts[1] = disjoint_prefixes(n4, counts[1]);
+		counts[3] = disjoint_prefixes(n6, counts[3]);
+		for (int fam = 0; fam < 2; fam++) {
+			struct sn_cidr *h = fam ? h6 : h4, *nets = fam ? n6 : n4;
+			size_t *hc = &counts[fam ? 2 : 0], nn = counts[fam ? 3 : 1];
+			qsort(h, *hc, sizeof(*h), cidr_sort_cmp);
+			size_t w = 0;
+			for (size_t j = 0; j < *hc; j++) {
+				bool covered = false;
+				for (size_t lo = 0, hi = nn; lo < hi && !covered;) {
+					/* nets are sorted and disjoint: find the last start <= host */
+					size_t mid = (lo + hi) / 2;
+					if (memcmp(nets[mid].addr, h[j].addr, 16) <= 0) {
+						covered = sn_cidr_contains(&nets[mid], h[j].family,
+									   h[j].addr);
+						lo = mid + 1;
+					} else {
+						hi = mid;
+					}
+				}
+				if (!covered)
+					h[w++] = h[j];
+			}
+			*hc = w;
+		}
+		rr->hosts4 = h4, rr->nhosts4 = counts[0];
+		rr->nets4 = n4, rr->nnets4 = counts[1];
+		rr->hosts6 = h6, rr->nhosts6 = counts[2];
+		rr->nets6 = n6, rr->nnets6 = counts[3];
+		/* names */
+		bool has_names = false;
+		for (size_t j = 0; j < r->npeers; j++) {
+			const struct sn_entry *e = &r->peers[j];
+			if (e->kind == SN_ENTRY_NAME)
+				exact[nexact++] = (struct name_item){e->name, (uint32_t)i};
+			else if (e->kind == SN_ENTRY_WILDCARD)
+				wild[nwild++] = (struct name_item){e->name, (uint32_t)i};
+			else if (e->kind == SN_ENTRY_ANY_NAME && !(nany_name &&
+								   any_name[nany_name - 1] == i))
+				any_name[nany_name++] = (uint32_t)i;
+			has_names |= e->kind != SN_ENTRY_CIDR;
+		}
+		rr->has_names = has_names;
+		if (has_names)
+			named[nnamed++] = (uint32_t)i;
+		/* ports */
+		if (r->ports) {
+			memcpy(cd->ports + po, r->ports, r->nports * sizeof(*r->ports));
+			rr->ports = cd->ports + po;
+			rr->nports = merge_ports(cd->ports + po, r->nports);
+			po += r->nports;
+		}
+		cr->action = (uint8_t)r->action;
+		cr->proto = (uint8_t)r->proto;
+		cr->terminal = !r->ports && r->proto == SN_PROTO_ANY;
+		cr->ports = rr->ports;
+		cr->nports = (uint32_t)rr->nports;
+	}
+	cd->any_dest = pb_intern(&pb, any_dest, (uint32_t)nany_dest);
+	cd->any_name = pb_intern(&pb, any_name, (uint32_t)nany_name);
+	cd->named = pb_intern(&pb, named, (uint32_t)nnamed);
+	ok = !pb.nomem && build_family(cd, &pb, AF_INET, mem) &&
+	     build_family(cd, &pb, AF_INET6, mem) && build_ntab(&cd->exact, exact, nexact, &pb, mem) &&
+	     build_ntab(&cd->wild, wild, nwild, &pb, mem);
+	if (ok) {
+		cd->pool = pb.v;
+		cd->npool = pb.n;
+		pb.v = NULL;
+		*mem += cd->npool * sizeof(*cd->pool);
+	}
+out:
+	free(pb.v);
+	free(pb.ht);
+	free(exact);
+	free(wild);
+	free(any_dest);
+	free(any_name);
+	free(named);
+	return ok;
+}
+
+static void lpm_clear(struct lpm *m)
+{
+	free(m->starts4);
+	free(m->starts6);
+	free(m->sets);
+	free(m->l1);
+}
+
+static void cdir_clear(struct cdir *cd)
+{
+	free(cd->rules);
+	free(cd->render);
+	free(cd->cidrs);
+	free(cd->ports);
+	free(cd->pool);
+	lpm_clear(&cd->v4);
+	lpm_clear(&cd->v6);
+	free(cd->exact.v);
+	free(cd->exact.names);
+	free(cd->wild.v);
+	free(cd->wild.names);
+}
+
+struct sn_snapshot *sn_snapshot_compile(const struct sn_policy *p)
+{
+	struct sn_snapshot *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	atomic_init(&s->refs, 1);
+	s->memory = sizeof(*s);
+	if (!compile_dir(&s->dir[SN_EGRESS], &p->egress, &s->memory) ||
+	    !compile_dir(&s->dir[SN_INGRESS], &p->ingress, &s->memory)) {
+		s->refs = 1;
+		sn_snapshot_unref(s);
+		return NULL;
+	}
+	return s;
+}
+
+struct sn_snapshot *sn_snapshot_ref(struct sn_snapshot *s)
+{
+	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+	return s;
+}
+
+void sn_snapshot_unref(struct sn_snapshot *s)
+{
+	if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	cdir_clear(&s->dir[0]);
+	cdir_clear(&s->dir[1]);
+	free(s);
+}
+
+size_t sn_snapshot_memory(const struct sn_snapshot *s)
+{
+	return s->memory;
+}
+
+size_t sn_snapshot_nrules(const struct sn_snapshot *s, enum sn_dir dir)
+{
+	return s->dir[dir].nrules;
+}
+
+const struct sn_rule_render *sn_snapshot_rule(const struct sn_snapshot *s, enum sn_dir dir,
+					      size_t i)
+{
+	return i < s->dir[dir].nrules ? &s->dir[dir].render[i] : NULL;
+}
+
+/* ---- decide ---- */
+
+#define MAX_LISTS 132 /* exact + "*" + one per label of a 253-byte name + any-dest + address */
+
+struct cursor {
+	const uint32_t *p, *end;
+	bool definite; /* a rule from this list matches the destination for sure */
+};
+
+static bool port_match(const struct crule *r, uint16_t port)
+{
+	if (!r->ports)
+		return true;
+	const struct sn_port_range *v = r->ports;
+	size_t lo = 0, hi = r->nports;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (v[mid].hi < port)
+			lo = mid + 1;
+		else if (v[mid].lo > port)
+			hi = mid;
+		else
+			return true;
+	}
+	return false;
+}
+
+static bool proto_port_match(const struct crule *r, enum sn_proto proto, uint16_t port)
+{
+	if (r->proto != SN_PROTO_ANY && r->proto != proto)
+		return false;
+	if (r->ports)
+		return (proto == SN_PROTO_TCP || proto == SN_PROTO_UDP) && port_match(r, port);
+	return true;
+}
+
+static void add_list(struct cursor *c, size_t *n, const uint32_t *pool, uint32_t off,
+		     bool definite)
+{
+	if (!off || *n >= MAX_LISTS)
+		return;
+	c[*n] = (struct cursor){pool + off + 1, pool + off + 1 + pool[off], definite};
+	(*n)++;
+}
+
+/* Lower-cases name into buf (drops one trailing dot); false when it is not a valid name. */
+static bool norm_query_name(const char *name, char *buf, size_t *len)
+{
+	size_t n = strnlen(name, 256);
+	if (n && name[n - 1] == '.')
+		n--;
+	if (n == 0 || n > 253)
+		return false;
+	size_t label = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c + 32);
+		if (c == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_') {
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+		buf[i] = (char)c;
+	}
+	if (label == 0)
+		return false;
+	buf[n] = 0;
+	*len = n;
+	return true;
+}
+
+/* Adds the lists of the name entries that match name: exact, every "*.suffix", "*". */
+static void add_name_lists(const struct cdir *cd, struct cursor *c, size_t *n, const char *name,
+			   size_t len)
+{
+	add_list(c, n, cd->pool, ntab_get(&cd->exact, name, len), true);
+	if (cd->wild.cap)
+		for (size_t i = 0; i < len; i++)
+			if (name[i] == '.')
+				add_list(c, n, cd->pool, ntab_get(&cd->wild, name + i + 1, len - i - 1),
+					 true);
+	add_list(c, n, cd->pool, cd->any_name, true);
+}
+
+/* Pops the smallest rule index across the cursors; *definite tells whether any list that held
+ * it matches the destination for sure. Returns false when all are empty. */
+static bool next_rule(struct cursor *c, size_t n, uint32_t *rule, bool *definite)
+{
+	uint32_t best = UINT32_MAX;
+	for (size_t i = 0; i < n; i++)
+		if (c[i].p < c[i].end && *c[i].p < best)
+			best = *c[i].p;
+	if (best == UINT32_MAX)
+		return false;
+	*definite = false;
+	for (size_t i = 0; i < n; i++)
+		if (c[i].p < c[i].end && *c[i].p == best) {
+			*definite |= c[i].definite;
+			c[i].p++;
+		}
+	*rule = best;
+	return true;
+}
+
+struct sn_decision sn_decide(const struct sn_snapshot *s, const struct sn_query *q)
+{
+	const struct cdir *cd = &s->dir[q->dir == SN_INGRESS ? SN_INGRESS : SN_EGRESS];
+	struct cursor c[MAX_LISTS];
+	size_t n = 0;
+	const struct lpm *m = q->family == AF_INET6 ? &cd->v6 : &cd->v4;
+	add_list(c, &n, cd->pool, lpm_lookup(m, q->family, q->addr), true);
+	add_list(c, &n, cd->pool, cd->any_dest, true);
+	char buf[256];
+	size_t len;
+	if (q->name) {
+		if (norm_query_name(q->name, buf, &len))
+			add_name_lists(cd, c, &n, buf, len);
+	} else {
+		add_list(c, &n, cd->pool, cd->named, false);
+	}
+	uint32_t r;
+	bool definite;
+	while (next_rule(c, n, &r, &definite)) {
+		const struct crule *cr = &cd->rules[r];
+		if (!proto_port_match(cr, q->proto, q->port))
+			continue;
+		if (!definite)
+			return (struct sn_decision){SN_VERDICT_NEED_NAME, (int)r,
+						    "a rule that matches names decides, and the "
+						    "connection's name is not known"};
+		return (struct sn_decision){cr->action == SN_DENY ? SN_VERDICT_DENY
+								  : SN_VERDICT_ALLOW,
+					    (int)r, "the first matching rule decides"};
+	}
+	if (cd->mode == SN_MODE_BLOCK_ALL)
+		return (struct sn_decision){SN_VERDICT_DENY, SN_RULE_NONE,
+					    "no rule matched: mode block-all"};
+	return (struct sn_decision){SN_VERDICT_ALLOW, SN_RULE_NONE, "no rule matched: mode allow-all"};
+}
+
+bool sn_dns_allowed(const struct sn_snapshot *s, const char *name, int *rule)
+{
+	const struct cdir *cd = &s->dir[SN_EGRESS];
+	if (rule)
+		*rule = SN_RULE_NONE;
+	char buf[256];
+	size_t len;
+	if (!name || !norm_query_name(name, buf, &len))
+		return false;
+	struct cursor c[MAX_LISTS];
+	size_t n = 0;
+	add_list(c, &n, cd->pool, cd->any_dest, true);
+	add_name_lists(cd, c, &n, buf, len);
+	uint32_t r;
+	bool definite;
+	while (next_rule(c, n, &r, &definite)) {
+		const struct crule *cr = &cd->rules[r];
+		if (cr->action == SN_DENY && !cr->terminal)
+			continue; /* a narrower deny: the name may be reachable on other ports */
+		if (rule)
+			*rule = (int)r;
+		return cr->action == SN_ALLOW;
+	}
+	return cd->mode == SN_MODE_ALLOW_ALL;
+}
+
+const char *sn_verdict_name(enum sn_verdict v)
+{
+	switch (v) {
+	case SN_VERDICT_ALLOW: return "allow";
+	case SN_VERDICT_DENY: return "deny";
+	case SN_VERDICT_NEED_NAME: return "need-name";
+	}
+	return "?";
+}
