@@ -58,7 +58,7 @@ static int check_ascii(const char *orig, const char *n, char *msg, size_t msgsiz
 		}
 		if (!is_name_char((unsigned char)*p)) {
 			unsigned char c = (unsigned char)*p;
-			if (c >= 0x21 && c < 0x7f)
+			if (c >= 0x20 && c < 0x7f)
 				snprintf(msg, msgsize,
 					 "\"%s\": '%c' is not allowed in a name (letters, digits, '-', '_')",
 					 orig, c);

@@ -1,0 +1,50 @@
+/* libFuzzer target for the policy entry points: one binary per entry point, chosen at compile time
+ * by SN_FUZZ_FORMAT and SN_FUZZ_DIALECT (JSON native, YAML native, E2B, sandbox0). Every accepted
+ * policy must format, re-parse to an equal policy and compile; decide must not crash. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <sandnet/snapshot.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct sn_errs errs;
+	sn_errs_init(&errs);
+	struct sn_policy *p = NULL;
+	int rc = sn_policy_parse((const char *)data, size, SN_FUZZ_FORMAT, SN_FUZZ_DIALECT, &p, &errs);
+	if (rc) {
+		if (p || !sn_errs_any(&errs))
+			abort(); /* a refusal always says why and returns nothing */
+		return 0;
+	}
+	char *s = sn_policy_format(p, 0);
+	if (!s)
+		abort();
+	struct sn_policy *q = NULL;
+	if (sn_policy_parse(s, strlen(s), SN_FORMAT_JSON, SN_DIALECT_NATIVE, &q, NULL) ||
+	    !sn_policy_equal(p, q)) {
+		fprintf(stderr, "round trip failed: %s\n", s);
+		abort();
+	}
+	struct sn_snapshot *snap = sn_snapshot_compile(p);
+	if (!snap)
+		abort();
+	uint8_t addr[16] = {0};
+	memcpy(addr, data, size < 16 ? size : 16);
+	struct sn_query qu = {SN_EGRESS, size % 2 ? AF_INET6 : AF_INET, addr, 443, SN_PROTO_TCP,
+			      size % 3 ? "example.com" : NULL};
+	sn_decide(snap, &qu);
+	qu.dir = SN_INGRESS;
+	sn_decide(snap, &qu);
+	sn_dns_allowed(snap, "a.example.com", NULL);
+	sn_snapshot_unref(snap);
+	sn_policy_free(q);
+	free(s);
+	sn_policy_free(p);
+	return 0;
+}

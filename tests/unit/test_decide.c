@@ -1,0 +1,253 @@
+/* Table-driven tests of sn_decide() and sn_dns_allowed(): first match, AND inside a rule, modes,
+ * wildcards, IDNA, IPv6, port ranges, protocols, need-name, ingress; and the render lists.
+ * Mirrors src/core/compile.c. */
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sandnet/snapshot.h>
+
+#include "naive.h"
+
+enum { A = SN_VERDICT_ALLOW, D = SN_VERDICT_DENY, N = SN_VERDICT_NEED_NAME };
+#define M SN_RULE_NONE
+
+struct qcase {
+	const char *dst; /* or client, for ingress */
+	int port;
+	const char *proto;
+	const char *name;
+	int verdict;
+	int rule;
+};
+
+struct pcase {
+	const char *policy; /* YAML */
+	int ingress;
+	struct qcase q[16];
+};
+
+static const struct pcase cases[] = {
+	/* the empty policy allows everything */
+	{"{}", 0, {{"1.2.3.4", 80, "tcp", NULL, A, M}, {"::1", 53, "udp", NULL, A, M},
+		   {"8.8.8.8", 0, "icmp", NULL, A, M}}},
+	/* block-all with nothing allowed */
+	{"egress: {mode: block-all}", 0,
+	 {{"1.2.3.4", 80, "tcp", NULL, D, M}, {"1.2.3.4", 80, "tcp", "a.com", D, M}}},
+	/* first match wins, both orders */
+	{"egress:\n  rules:\n  - {action: deny, to: [10.0.0.0/8]}\n"
+	 "  - {action: allow, to: [10.1.0.0/16]}\n  mode: block-all",
+	 0,
+	 {{"10.1.2.3", 80, "tcp", NULL, D, 0}, {"10.2.0.1", 80, "tcp", NULL, D, 0},
+	  {"11.0.0.1", 80, "tcp", NULL, D, M}}},
+	{"egress:\n  rules:\n  - {action: allow, to: [10.1.0.0/16]}\n"
+	 "  - {action: deny, to: [10.0.0.0/8]}",
+	 0,
+	 {{"10.1.2.3", 80, "tcp", NULL, A, 0}, {"10.2.0.1", 80, "tcp", NULL, D, 1},
+	  {"11.0.0.1", 80, "tcp", NULL, A, M}}},
+	/* AND inside a rule: address and port and protocol */
+	{"egress:\n  mode: block-all\n  rules:\n"
+	 "  - {action: allow, to: [1.1.1.1, 2.2.2.0/24], ports: [53, \"8000-8100\"], protocol: udp}",
+	 0,
+	 {{"1.1.1.1", 53, "udp", NULL, A, 0}, {"2.2.2.200", 8100, "udp", NULL, A, 0},
+	  {"2.2.2.200", 8101, "udp", NULL, D, M}, {"2.2.2.200", 7999, "udp", NULL, D, M},
+	  {"1.1.1.1", 53, "tcp", NULL, D, M}, {"1.1.1.2", 53, "udp", NULL, D, M},
+	  {"1.1.1.1", 0, "icmp", NULL, D, M}}},
+	/* ports with protocol any cover tcp and udp but never icmp */
+	{"egress:\n  rules:\n  - {action: deny, ports: [22]}\n  - {action: deny, protocol: icmp}",
+	 0,
+	 {{"9.9.9.9", 22, "tcp", NULL, D, 0}, {"9.9.9.9", 22, "udp", NULL, D, 0},
+	  {"9.9.9.9", 23, "tcp", NULL, A, M}, {"9.9.9.9", 0, "icmp", NULL, D, 1}}},
+	/* names: exact, wildcard at any depth but not the apex, "*" */
+	{"egress:\n  mode: block-all\n  rules:\n  - {action: allow, to: [github.com, \"*.ghcdn.com\"]}",
+	 0,
+	 {{"1.2.3.4", 443, "tcp", "github.com", A, 0}, {"1.2.3.4", 443, "tcp", "GitHub.com.", A, 0},
+	  {"1.2.3.4", 443, "tcp", "api.github.com", D, M}, {"1.2.3.4", 443, "tcp", "a.ghcdn.com", A, 0},
+	  {"1.2.3.4", 443, "tcp", "a.b.ghcdn.com", A, 0}, {"1.2.3.4", 443, "tcp", "ghcdn.com", D, M},
+	  {"1.2.3.4", 443, "tcp", "xghcdn.com", D, M}, {"1.2.3.4", 443, "tcp", NULL, N, 0},
+	  {"1.2.3.4", 443, "tcp", "bad name!", D, M}}},
+	{"egress:\n  mode: block-all\n  rules:\n  - {action: allow, to: [\"*\"], ports: [443]}", 0,
+	 {{"1.2.3.4", 443, "tcp", "anything.example", A, 0}, {"1.2.3.4", 443, "tcp", NULL, N, 0},
+	  {"1.2.3.4", 80, "tcp", "anything.example", D, M}}},
+	/* a deny name in allow-all mode */
+	{"egress:\n  rules:\n  - {action: deny, to: [evil.com, \"*.evil.com\"]}", 0,
+	 {{"1.2.3.4", 443, "tcp", "evil.com", D, 0}, {"1.2.3.4", 443, "tcp", "x.evil.com", D, 0},
+	  {"1.2.3.4", 443, "tcp", "good.com", A, M}, {"1.2.3.4", 443, "tcp", NULL, N, 0}}},
+	/* IDNA */
+	{"egress:\n  mode: block-all\n  rules:\n  - {action: allow, to: [bücher.example]}", 0,
+	 {{"1.2.3.4", 443, "tcp", "xn--bcher-kva.example", A, 0},
+	  {"1.2.3.4", 443, "tcp", "bucher.example", D, M}}},
+	/* a rule with names and addresses: the address decides without a name */
+	{"egress:\n  mode: block-all\n  rules:\n  - {action: allow, to: [a.com, 5.5.5.0/24]}\n"
+	 "  - {action: deny, to: [5.5.5.5]}",
+	 0,
+	 {{"5.5.5.5", 80, "tcp", NULL, A, 0}, {"6.6.6.6", 80, "tcp", NULL, N, 0},
+	  {"6.6.6.6", 80, "tcp", "b.com", D, M}, {"6.6.6.6", 80, "tcp", "a.com", A, 0}}},
+	/* need-name only when the name rule's ports and protocol match */
+	{"egress:\n  rules:\n  - {action: deny, to: [x.com], ports: [443], protocol: tcp}", 0,
+	 {{"1.1.1.1", 443, "tcp", NULL, N, 0}, {"1.1.1.1", 80, "tcp", NULL, A, M},
+	  {"1.1.1.1", 443, "udp", NULL, A, M}}},
+	/* IPv6 */
+	{"egress:\n  mode: block-all\n  rules:\n  - {action: deny, to: [\"2001:db8::1\"]}\n"
+	 "  - {action: allow, to: [\"2001:db8::/32\", \"::/0\"], ports: [\"1-1000\"]}\n"
+	 "  - {action: allow, to: [0.0.0.0/0], protocol: icmp}",
+	 0,
+	 {{"2001:db8::1", 80, "tcp", NULL, D, 0}, {"2001:db8::2", 80, "tcp", NULL, A, 1},
+	  {"2001:db9::2", 1000, "udp", NULL, A, 1}, {"2001:db9::2", 1001, "udp", NULL, D, M},
+	  {"1.2.3.4", 80, "tcp", NULL, D, M}, {"1.2.3.4", 0, "icmp", NULL, A, 2},
+	  {"::ffff:1.2.3.4", 0, "icmp", NULL, D, M}}},
+	/* host bits at the edges of the address space */
+	{"egress:\n  rules:\n  - {action: deny, to: [255.255.255.255, 0.0.0.0/8, \"ffff::/16\"]}", 0,
+	 {{"255.255.255.255", 1, "tcp", NULL, D, 0}, {"255.255.255.254", 1, "tcp", NULL, A, M},
+	  {"0.255.255.255", 1, "tcp", NULL, D, 0}, {"1.0.0.0", 1, "tcp", NULL, A, M},
+	  {"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1, "tcp", NULL, D, 0},
+	  {"fffe::", 1, "tcp", NULL, A, M}}},
+	/* ingress: client address and sandbox port */
+	{"ingress:\n  mode: block-all\n  rules:\n  - {action: deny, from: [203.0.113.7]}\n"
+	 "  - {action: allow, from: [203.0.113.0/24, \"2001:db8::/64\"], ports: [8080]}\n"
+	 "  - {action: allow, ports: [3000]}",
+	 1,
+	 {{"203.0.113.7", 8080, "tcp", NULL, D, 0}, {"203.0.113.8", 8080, "tcp", NULL, A, 1},
+	  {"203.0.113.8", 8081, "tcp", NULL, D, M}, {"198.51.100.1", 8080, "tcp", NULL, D, M},
+	  {"198.51.100.1", 3000, "tcp", NULL, A, 2}, {"2001:db8::5", 8080, "tcp", NULL, A, 1}}},
+};
+
+static void test_decide_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct pcase *c = &cases[i];
+		struct sn_policy *p;
+		struct sn_errs errs;
+		sn_errs_init(&errs);
+		if (sn_policy_parse(c->policy, strlen(c->policy), 0, 0, &p, &errs))
+			fail_msg("case %zu refused: %s: %s", i, errs.e[0].path, errs.e[0].msg);
+		struct sn_snapshot *s = sn_snapshot_compile(p);
+		assert_non_null(s);
+		for (size_t j = 0; j < 16 && c->q[j].dst; j++) {
+			const struct qcase *qc = &c->q[j];
+			uint8_t addr[16];
+			struct sn_query q = {.dir = c->ingress ? SN_INGRESS : SN_EGRESS,
+					     .addr = addr,
+					     .port = (uint16_t)qc->port,
+					     .name = qc->name};
+			q.family = strchr(qc->dst, ':') ? AF_INET6 : AF_INET;
+			assert_int_equal(inet_pton(q.family, qc->dst, addr), 1);
+			q.proto = strcmp(qc->proto, "tcp") == 0   ? SN_PROTO_TCP
+				  : strcmp(qc->proto, "udp") == 0 ? SN_PROTO_UDP
+								  : SN_PROTO_ICMP;
+			struct sn_decision d = sn_decide(s, &q);
+			if ((int)d.verdict != qc->verdict || d.rule != qc->rule)
+				fail_msg("case %zu query %zu (%s %d/%s name %s): got %s rule %d, want "
+					 "%s rule %d",
+					 i, j, qc->dst, qc->port, qc->proto, qc->name ? qc->name : "-",
+					 sn_verdict_name(d.verdict), d.rule,
+					 sn_verdict_name((enum sn_verdict)qc->verdict), qc->rule);
+			struct sn_decision n = naive_decide(p, &q);
+			assert_int_equal(n.verdict, d.verdict);
+			assert_int_equal(n.rule, d.rule);
+		}
+		sn_snapshot_unref(s);
+		sn_policy_free(p);
+	}
+}
+
+struct dcase {
+	const char *name;
+	bool allowed;
+	int rule;
+};
+
+static void check_dns(const char *policy, const struct dcase *dc, size_t n)
+{
+	struct sn_policy *p;
+	assert_int_equal(sn_policy_parse(policy, strlen(policy), 0, 0, &p, NULL), 0);
+	struct sn_snapshot *s = sn_snapshot_compile(p);
+	for (size_t i = 0; i < n; i++) {
+		int rule = 99, nrule = 99;
+		bool ok = sn_dns_allowed(s, dc[i].name, &rule);
+		if (ok != dc[i].allowed || rule != dc[i].rule)
+			fail_msg("%s: %s: got %d rule %d", policy, dc[i].name, ok, rule);
+		assert_int_equal(naive_dns_allowed(p, dc[i].name, &nrule), ok);
+		assert_int_equal(nrule, rule);
+	}
+	sn_snapshot_unref(s);
+	sn_policy_free(p);
+}
+
+static void test_dns(void **state)
+{
+	(void)state;
+	/* block-all: only names an allow rule names resolve; address-only rules cannot match */
+	const struct dcase c1[] = {{"github.com", true, 1},      {"api.github.com", false, M},
+				   {"x.cdn.example", true, 2},   {"cdn.example", false, M},
+				   {"Other.com.", false, M},     {"bad..name", false, M}};
+	check_dns("egress:\n  mode: block-all\n  rules:\n  - {action: allow, to: [1.1.1.1]}\n"
+		  "  - {action: allow, to: [github.com], ports: [443]}\n"
+		  "  - {action: allow, to: [\"*.cdn.example\"]}",
+		  c1, sizeof(c1) / sizeof(c1[0]));
+	/* allow-all: a full deny answers NXDOMAIN, a narrower deny is skipped */
+	const struct dcase c2[] = {{"evil.com", false, 0}, {"smtp.com", true, M},
+				   {"a.b.evil.com", false, 0}, {"good.com", true, M}};
+	check_dns("egress:\n  rules:\n  - {action: deny, to: [evil.com, \"*.evil.com\"]}\n"
+		  "  - {action: deny, to: [smtp.com], ports: [25]}",
+		  c2, sizeof(c2) / sizeof(c2[0]));
+	/* a rule without "to" can match every name; "*" too */
+	const struct dcase c3[] = {{"a.com", false, 0}, {"b.org", false, 0}};
+	check_dns("egress:\n  rules:\n  - {action: deny}\n  - {action: allow, to: [a.com]}", c3, 2);
+	const struct dcase c4[] = {{"a.com", true, 1}, {"b.org", true, 1}};
+	check_dns("egress:\n  mode: block-all\n  rules:\n  - {action: deny, to: [a.com], protocol: "
+		  "udp}\n  - {action: allow, to: [\"*\"], ports: [443]}",
+		  c4, 2);
+}
+
+static void test_render(void **state)
+{
+	(void)state;
+	const char *doc = "egress:\n  rules:\n"
+			  "  - {action: allow, to: [10.0.0.0/8, 10.1.0.0/16, 10.2.3.4, 9.9.9.9, "
+			  "\"2001:db8::1\", \"2001:db8::/32\", \"2002::1\", a.com], ports: [443, "
+			  "\"440-445\", 80, 81]}\n"
+			  "  - {action: deny}\n";
+	struct sn_policy *p;
+	assert_int_equal(sn_policy_parse(doc, strlen(doc), 0, 0, &p, NULL), 0);
+	struct sn_snapshot *s = sn_snapshot_compile(p);
+	assert_int_equal(sn_snapshot_nrules(s, SN_EGRESS), 2);
+	const struct sn_rule_render *r = sn_snapshot_rule(s, SN_EGRESS, 0);
+	assert_true(r->has_names);
+	assert_false(r->any_dest);
+	assert_int_equal(r->nnets4, 1); /* 10.1/16 is inside 10/8 */
+	assert_int_equal(r->nhosts4, 1); /* 10.2.3.4 is inside 10/8; 9.9.9.9 stays */
+	assert_int_equal(r->hosts4[0].addr[0], 9);
+	assert_int_equal(r->nnets6, 1);
+	assert_int_equal(r->nhosts6, 1); /* 2001:db8::1 inside 2001:db8::/32 */
+	assert_int_equal(r->nports, 2);  /* 80-81, 440-445 */
+	assert_int_equal(r->ports[0].lo, 80);
+	assert_int_equal(r->ports[0].hi, 81);
+	assert_int_equal(r->ports[1].lo, 440);
+	assert_int_equal(r->ports[1].hi, 445);
+	r = sn_snapshot_rule(s, SN_EGRESS, 1);
+	assert_true(r->any_dest);
+	assert_false(r->has_names);
+	assert_null(sn_snapshot_rule(s, SN_EGRESS, 2));
+	assert_true(sn_snapshot_memory(s) > 0);
+	struct sn_snapshot *s2 = sn_snapshot_ref(s);
+	sn_snapshot_unref(s);
+	sn_snapshot_unref(s2);
+	sn_policy_free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_decide_table),
+		cmocka_unit_test(test_dns),
+		cmocka_unit_test(test_render),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
