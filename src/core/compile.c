@@ -17,7 +17,8 @@
 
 typedef unsigned __int128 u128;
 
-#define L1_MIN_SEGMENTS 1024 /* below this a plain binary search is as fast */
+#define L1_MIN_SEGMENTS 64 /* below this a plain binary search is as fast */
+#define L1_MAX_BITS 16
 
 struct crule {
 	uint8_t action;
@@ -32,7 +33,15 @@ struct lpm {
 	uint32_t *starts4; /* IPv4 */
 	u128 *starts6;     /* IPv6 */
 	uint32_t *sets;    /* rule list (pool offset) per segment */
-	uint32_t *l1;      /* NULL or 65537 entries */
+	/* First-level table over the l1bits address bits that follow the prefix (of plen bits) that
+	 * every segment start but the first shares: l1[b].seg is the segment holding base | b << shift;
+	 * l1[b].set is that segment's rule list when the whole bucket lies in it, else UINT32_MAX. A
+	 * lookup then usually costs one cache line. */
+	struct l1e {
+		uint32_t seg, set;
+	} *l1; /* NULL or 2^l1bits + 1 entries */
+	u128 base;
+	int plen, shift, bits, l1bits;
 };
 
 struct nent {
@@ -46,7 +55,13 @@ struct ntab {
 	struct nent *v;
 	size_t cap; /* power of two */
 	char *names;
+	uint64_t labels; /* bit k-1: some name has k labels (bit 63: 64 or more) */
 };
+
+static unsigned label_bit(size_t labels)
+{
+	return labels > 64 ? 63 : (unsigned)labels - 1;
+}
 
 struct cdir {
 	enum sn_mode mode;
@@ -77,6 +92,29 @@ static u128 load_addr(int family, const uint8_t *a)
 	for (int i = 0; i < n; i++)
 		v = (v << 8) | a[i];
 	return v;
+}
+
+/* Names hash from their last byte to their first, so that one pass over a query name yields the
+ * hash of each of its suffixes (for "*.suffix" lookups) and of the whole name. */
+#define RH_INIT 0xcbf29ce484222325ull
+#define RH_STEP(h, c) (((h) ^ (unsigned char)(c)) * 0x100000001b3ull)
+
+/* FNV's low bits mix poorly (a multiply carries upward only): fold the high bits in before a
+ * hash picks a slot. */
+static inline uint64_t mix(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h;
+}
+
+static uint64_t rhash(const char *s, size_t n)
+{
+	uint64_t h = RH_INIT;
+	while (n)
+		h = RH_STEP(h, s[--n]);
+	return mix(h);
 }
 
 static uint64_t fnv(const void *p, size_t n)
@@ -122,7 +160,7 @@ static bool pb_rehash(struct pool_builder *pb)
 		uint32_t off = pb->ht[i];
 		if (!off)
 			continue;
-		uint64_t h = fnv(&pb->v[off + 1], pb->v[off] * sizeof(uint32_t));
+		uint64_t h = mix(fnv(&pb->v[off + 1], pb->v[off] * sizeof(uint32_t)));
 		size_t j = h & (nc - 1);
 		while (nh[j])
 			j = (j + 1) & (nc - 1);
@@ -139,7 +177,7 @@ static uint32_t pb_intern(struct pool_builder *pb, const uint32_t *list, uint32_
 {
 	if (k == 0 || pb->nomem)
 		return 0;
-	uint64_t h = fnv(list, k * sizeof(uint32_t));
+	uint64_t h = mix(fnv(list, k * sizeof(uint32_t)));
 	size_t j = h & (pb->htcap - 1);
 	for (; pb->ht[j]; j = (j + 1) & (pb->htcap - 1)) {
 		uint32_t off = pb->ht[j];
@@ -315,10 +353,10 @@ static bool build_family(struct cdir *cd, struct pool_builder *pb, int family, s
 		goto out;
 	sb.sets = NULL;
 	if (family == AF_INET6) {
-		m->starts6 = realloc(sb.starts, sb.n * sizeof(*sb.starts));
+		m->starts6 = malloc(sb.n * sizeof(*m->starts6));
 		if (!m->starts6)
 			goto out;
-		sb.starts = NULL;
+		memcpy(m->starts6, sb.starts, sb.n * sizeof(*sb.starts));
 		*mem += sb.n * (sizeof(u128) + sizeof(uint32_t));
 	} else {
 		m->starts4 = malloc(sb.n * sizeof(*m->starts4));
@@ -329,19 +367,36 @@ static bool build_family(struct cdir *cd, struct pool_builder *pb, int family, s
 		*mem += sb.n * 2 * sizeof(uint32_t);
 	}
 	if (m->n >= L1_MIN_SEGMENTS) {
-		m->l1 = malloc(65537 * sizeof(*m->l1));
+		int l1bits = 1;
+		while (l1bits < L1_MAX_BITS && ((size_t)1 << l1bits) < 2 * m->n)
+			l1bits++;
+		size_t nb = (size_t)1 << l1bits;
+		m->l1 = malloc((nb + 1) * sizeof(*m->l1));
 		if (!m->l1)
 			goto out;
-		*mem += 65537 * sizeof(*m->l1);
+		*mem += (nb + 1) * sizeof(*m->l1);
+		/* the common prefix of starts[1] .. starts[n-1] */
+		u128 first = sb.starts[1], last = sb.starts[sb.n - 1], diff = first ^ last;
+		int plen = 0;
+		while (plen < bits - l1bits && !(diff >> (bits - 1 - plen) & 1))
+			plen++;
+		m->bits = bits;
+		m->plen = plen;
+		m->l1bits = l1bits;
+		m->shift = bits - plen - l1bits;
+		m->base = plen ? first >> (bits - plen) << (bits - plen) : 0;
 		size_t seg = 0;
-		for (uint32_t b = 0; b < 65536; b++) {
-			u128 a = family == AF_INET6 ? (u128)b << 112 : (u128)b << 16;
-			while (seg + 1 < m->n &&
-			       (family == AF_INET6 ? m->starts6[seg + 1] : m->starts4[seg + 1]) <= a)
+		for (size_t b = 0; b < nb; b++) {
+			u128 a = m->base | (u128)b << m->shift;
+			while (seg + 1 < m->n && sb.starts[seg + 1] <= a)
 				seg++;
-			m->l1[b] = (uint32_t)seg;
+			m->l1[b].seg = (uint32_t)seg;
 		}
-		m->l1[65536] = (uint32_t)(m->n - 1);
+		m->l1[nb].seg = (uint32_t)(m->n - 1);
+		m->l1[nb].set = UINT32_MAX;
+		for (size_t b = 0; b < nb; b++)
+			m->l1[b].set = m->l1[b].seg == m->l1[b + 1].seg ? m->sets[m->l1[b].seg]
+									: UINT32_MAX;
 	}
 	ok = true;
 out:
@@ -353,6 +408,24 @@ out:
 	return ok;
 }
 
+/* Narrows [lo, hi) with the first-level table; returns the rule list when that already decides,
+ * UINT32_MAX otherwise. */
+static inline uint32_t l1_range(const struct lpm *m, u128 a, size_t *lo, size_t *hi)
+{
+	if (m->plen && (a >> (m->bits - m->plen)) != (m->base >> (m->bits - m->plen)))
+		/* outside the common prefix: before every start but the first, or after all */
+		return m->sets[a < m->base ? 0 : m->n - 1];
+	size_t b = (size_t)(a >> m->shift) & (((size_t)1 << m->l1bits) - 1);
+	const struct l1e *e = &m->l1[b];
+	if (e->set != UINT32_MAX)
+		return e->set;
+	*lo = e->seg;
+	*hi = (size_t)e[1].seg + 1;
+	/* the bucket holds a few segments: fetch their rule lists while the starts are searched */
+	__builtin_prefetch(&m->sets[*lo]);
+	return UINT32_MAX;
+}
+
 static uint32_t lpm_lookup(const struct lpm *m, int family, const uint8_t *addr)
 {
 	if (!m->n)
@@ -361,10 +434,9 @@ static uint32_t lpm_lookup(const struct lpm *m, int family, const uint8_t *addr)
 	if (family == AF_INET) {
 		uint32_t a = (uint32_t)addr[0] << 24 | (uint32_t)addr[1] << 16 |
 			     (uint32_t)addr[2] << 8 | addr[3];
-		if (m->l1) {
-			lo = m->l1[a >> 16];
-			hi = (size_t)m->l1[(a >> 16) + 1] + 1;
-		}
+		uint32_t set;
+		if (m->l1 && (set = l1_range(m, a, &lo, &hi)) != UINT32_MAX)
+			return set;
 		const uint32_t *st = m->starts4;
 		while (hi - lo > 1) {
 			size_t mid = (lo + hi) / 2;
@@ -375,11 +447,9 @@ static uint32_t lpm_lookup(const struct lpm *m, int family, const uint8_t *addr)
 		}
 	} else {
 		u128 a = load_addr(AF_INET6, addr);
-		if (m->l1) {
-			uint32_t b = (uint32_t)(a >> 112);
-			lo = m->l1[b];
-			hi = (size_t)m->l1[b + 1] + 1;
-		}
+		uint32_t set;
+		if (m->l1 && (set = l1_range(m, a, &lo, &hi)) != UINT32_MAX)
+			return set;
 		const u128 *st = m->starts6;
 		while (hi - lo > 1) {
 			size_t mid = (lo + hi) / 2;
@@ -436,9 +506,12 @@ static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, struct
 		for (; j < n && strcmp(items[j].name, items[i].name) == 0; j++)
 			if (!k || list[k - 1] != items[j].rule)
 				list[k++] = items[j].rule;
-		size_t len = strlen(items[i].name);
+		size_t len = strlen(items[i].name), labels = 1;
+		for (size_t c = 0; c < len; c++)
+			labels += items[i].name[c] == '.';
+		t->labels |= 1ull << label_bit(labels);
 		memcpy(t->names + noff, items[i].name, len + 1);
-		uint64_t h = fnv(items[i].name, len);
+		uint64_t h = rhash(items[i].name, len);
 		size_t s = h & (t->cap - 1);
 		while (t->v[s].off)
 			s = (s + 1) & (t->cap - 1);
@@ -450,11 +523,10 @@ static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, struct
 	return !pb->nomem;
 }
 
-static uint32_t ntab_get(const struct ntab *t, const char *name, size_t len)
+static uint32_t ntab_get(const struct ntab *t, const char *name, size_t len, uint64_t h)
 {
 	if (!t->cap)
 		return 0;
-	uint64_t h = fnv(name, len);
 	for (size_t s = h & (t->cap - 1); t->v[s].off; s = (s + 1) & (t->cap - 1)) {
 		const struct nent *e = &t->v[s];
 		if (e->h == h && e->len == len && memcmp(t->names + e->off, name, len) == 0)
@@ -763,49 +835,82 @@ static void add_list(struct cursor *c, size_t *n, const uint32_t *pool, uint32_t
 	(*n)++;
 }
 
-/* Lower-cases name into buf (drops one trailing dot); false when it is not a valid name. */
-static bool norm_query_name(const char *name, char *buf, size_t *len)
+/* Name lookups run in two phases so that their cache misses overlap with each other and with the
+ * address lookup: name_probes() hashes the suffixes worth looking up (those with as many labels as
+ * some pattern has) and prefetches their slots; add_name_lists() then reads them. */
+struct name_probe {
+	const struct ntab *t;
+	const char *s;
+	size_t len;
+	uint64_t h;
+};
+
+static inline unsigned char name_char(unsigned char c)
+{
+	if ((unsigned)(c - 'a') < 26u || (unsigned)(c - '0') < 10u || c == '-' || c == '_' ||
+	    c == '.')
+		return c;
+	if ((unsigned)(c - 'A') < 26u)
+		return (unsigned char)(c + 32);
+	return 0;
+}
+
+/* One pass from the last byte to the first: lower-cases name into buf (one trailing dot dropped),
+ * validates it, hashes every suffix and records the probes. Returns the number of probes, or -1
+ * when name is not a valid domain name. */
+static int name_probes(const struct cdir *cd, const char *name, char *buf, struct name_probe *pr)
 {
 	size_t n = strnlen(name, 256);
 	if (n && name[n - 1] == '.')
 		n--;
 	if (n == 0 || n > 253)
-		return false;
-	size_t label = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)name[i];
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c + 32);
+		return -1;
+	int k = 0;
+	size_t labels = 1, ll = 0;
+	uint64_t h = RH_INIT;
+	for (size_t i = n; i-- > 0;) {
+		unsigned char c = name_char((unsigned char)name[i]);
 		if (c == '.') {
-			if (label == 0)
-				return false;
-			label = 0;
-		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_') {
-			if (++label > 63)
-				return false;
-		} else {
-			return false;
+			if (ll == 0)
+				return -1;
+			if (cd->wild.labels >> label_bit(labels) & 1)
+				pr[k++] = (struct name_probe){&cd->wild, buf + i + 1, n - i - 1, mix(h)};
+			labels++;
+			ll = 0;
+		} else if (c == 0 || ++ll > 63) {
+			return -1;
 		}
 		buf[i] = (char)c;
+		h = RH_STEP(h, c);
 	}
-	if (label == 0)
-		return false;
+	if (ll == 0)
+		return -1;
 	buf[n] = 0;
-	*len = n;
-	return true;
+	if (cd->exact.labels >> label_bit(labels) & 1)
+		pr[k++] = (struct name_probe){&cd->exact, buf, n, mix(h)};
+	for (int i = 0; i < k; i++)
+		__builtin_prefetch(&pr[i].t->v[pr[i].h & (pr[i].t->cap - 1)]);
+	return k;
 }
 
-/* Adds the lists of the name entries that match name: exact, every "*.suffix", "*". */
-static void add_name_lists(const struct cdir *cd, struct cursor *c, size_t *n, const char *name,
-			   size_t len)
+/* Adds the lists of the name entries that match: exact, every "*.suffix", "*". */
+static void add_name_lists(const struct cdir *cd, struct cursor *c, size_t *n,
+			   const struct name_probe *pr, int k)
 {
-	add_list(c, n, cd->pool, ntab_get(&cd->exact, name, len), true);
-	if (cd->wild.cap)
-		for (size_t i = 0; i < len; i++)
-			if (name[i] == '.')
-				add_list(c, n, cd->pool, ntab_get(&cd->wild, name + i + 1, len - i - 1),
-					 true);
+	for (int i = 0; i < k; i++)
+		add_list(c, n, cd->pool, ntab_get(pr[i].t, pr[i].s, pr[i].len, pr[i].h), true);
 	add_list(c, n, cd->pool, cd->any_name, true);
+}
+
+/* Starts fetching the first-level entry of an address lookup. */
+static inline void lpm_prefetch(const struct lpm *m, int family, const uint8_t *addr)
+{
+	if (!m->l1)
+		return;
+	u128 a = load_addr(family, addr);
+	if (m->plen && (a >> (m->bits - m->plen)) != (m->base >> (m->bits - m->plen)))
+		return;
+	__builtin_prefetch(&m->l1[(size_t)(a >> m->shift) & (((size_t)1 << m->l1bits) - 1)]);
 }
 
 /* Pops the smallest rule index across the cursors; *definite tells whether any list that held
@@ -834,16 +939,16 @@ struct sn_decision sn_decide(const struct sn_snapshot *s, const struct sn_query 
 	struct cursor c[MAX_LISTS];
 	size_t n = 0;
 	const struct lpm *m = q->family == AF_INET6 ? &cd->v6 : &cd->v4;
+	lpm_prefetch(m, q->family, q->addr);
+	char buf[256];
+	struct name_probe pr[128];
+	int nprobes = q->name ? name_probes(cd, q->name, buf, pr) : -1;
 	add_list(c, &n, cd->pool, lpm_lookup(m, q->family, q->addr), true);
 	add_list(c, &n, cd->pool, cd->any_dest, true);
-	char buf[256];
-	size_t len;
-	if (q->name) {
-		if (norm_query_name(q->name, buf, &len))
-			add_name_lists(cd, c, &n, buf, len);
-	} else {
+	if (nprobes >= 0)
+		add_name_lists(cd, c, &n, pr, nprobes);
+	else if (!q->name)
 		add_list(c, &n, cd->pool, cd->named, false);
-	}
 	uint32_t r;
 	bool definite;
 	while (next_rule(c, n, &r, &definite)) {
@@ -870,13 +975,14 @@ bool sn_dns_allowed(const struct sn_snapshot *s, const char *name, int *rule)
 	if (rule)
 		*rule = SN_RULE_NONE;
 	char buf[256];
-	size_t len;
-	if (!name || !norm_query_name(name, buf, &len))
+	struct name_probe pr[128];
+	int nprobes = name ? name_probes(cd, name, buf, pr) : -1;
+	if (nprobes < 0)
 		return false;
 	struct cursor c[MAX_LISTS];
 	size_t n = 0;
 	add_list(c, &n, cd->pool, cd->any_dest, true);
-	add_name_lists(cd, c, &n, buf, len);
+	add_name_lists(cd, c, &n, pr, nprobes);
 	uint32_t r;
 	bool definite;
 	while (next_rule(c, n, &r, &definite)) {
