@@ -34,13 +34,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sn_snapshot *snap = sn_snapshot_compile(p);
 	if (!snap)
 		abort();
+	/* the input's first bytes also serve as a query: address and name */
 	uint8_t addr[16] = {0};
 	memcpy(addr, data, size < 16 ? size : 16);
+	char name[300];
+	size_t nl = size < sizeof(name) - 1 ? size : sizeof(name) - 1;
+	memcpy(name, data, nl);
+	name[nl] = 0;
 	struct sn_query qu = {SN_EGRESS, size % 2 ? AF_INET6 : AF_INET, addr, 443, SN_PROTO_TCP,
-			      size % 3 ? "example.com" : NULL};
+			      size % 3 ? name : NULL};
+	sn_decide(snap, &qu);
+	qu.name = "www.example.com";
 	sn_decide(snap, &qu);
 	qu.dir = SN_INGRESS;
 	sn_decide(snap, &qu);
+	sn_dns_allowed(snap, name, NULL);
 	sn_dns_allowed(snap, "a.example.com", NULL);
 	sn_snapshot_unref(snap);
 	sn_policy_free(q);
