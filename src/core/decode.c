@@ -411,6 +411,24 @@ bad:
 	return NULL;
 }
 
+char *parse_rule_name(struct dec *d, json_t *v, const char *path)
+{
+	const char *s = json_string_value(v);
+	if (!s || !*s || strlen(s) > SN_LIMIT_RULE_NAME || strlen(s) != json_string_length(v)) {
+		dec_err(d, path, "must be a string of 1-%u bytes", SN_LIMIT_RULE_NAME);
+		return NULL;
+	}
+	for (const char *c = s; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+			dec_err(d, path, "must not contain control characters");
+			return NULL;
+		}
+	char *r = strdup(s);
+	if (!r)
+		d->nomem = true;
+	return r;
+}
+
 /* ---- native form ---- */
 
 static bool decode_mode(struct dec *d, json_t *v, enum sn_mode *mode, const char *path)
@@ -513,23 +531,8 @@ static void decode_rule(struct dec *d, json_t *obj, enum sn_dir dir, struct sn_r
 		} else if (strcmp(key, "protocol") == 0) {
 			decode_proto(d, v, &r->proto, p);
 		} else if (strcmp(key, "name") == 0) {
-			const char *s = json_string_value(v);
-			if (!s || !*s || strlen(s) > SN_LIMIT_RULE_NAME ||
-			    strlen(s) != json_string_length(v)) {
-				dec_err(d, p, "must be a string of 1-%u bytes", SN_LIMIT_RULE_NAME);
-				continue;
-			}
-			bool ctl = false;
-			for (const char *c = s; *c; c++)
-				ctl |= (unsigned char)*c < 0x20 || *c == 0x7f;
-			if (ctl) {
-				dec_err(d, p, "must not contain control characters");
-				continue;
-			}
 			free(r->name);
-			r->name = strdup(s);
-			if (!r->name)
-				d->nomem = true;
+			r->name = parse_rule_name(d, v, p);
 		} else {
 			dec_err(d, p, "unknown field; a rule has action, %s, ports, protocol and name",
 				peer_key);

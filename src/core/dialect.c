@@ -357,15 +357,11 @@ static void s0_traffic_rule(struct dec *d, json_t *tr, size_t idx, struct sn_pol
 		action = SN_DENY;
 	else
 		dec_err(d, p, "must be allow or deny");
-	const char *name = NULL;
+	char *name = NULL;
 	json_t *jn = json_object_get(tr, "name");
 	if (jn && !json_is_null(jn)) {
-		name = json_string_value(jn);
-		if (!name || !*name || strlen(name) > SN_LIMIT_RULE_NAME) {
-			snprintf(p, sizeof(p), "%s.name", base);
-			dec_err(d, p, "must be a string of 1-%u bytes", SN_LIMIT_RULE_NAME);
-			name = NULL;
-		}
+		snprintf(p, sizeof(p), "%s.name", base);
+		name = parse_rule_name(d, jn, p);
 	}
 	struct sn_entry *peers = NULL;
 	size_t npeers = 0;
@@ -480,6 +476,7 @@ static void s0_traffic_rule(struct dec *d, json_t *tr, size_t idx, struct sn_pol
 	free(peers);
 	free(pr[0]);
 	free(pr[1]);
+	free(name);
 }
 
 void decode_sandbox0(struct dec *d, json_t *root, struct sn_policy *p)

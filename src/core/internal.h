@@ -47,6 +47,8 @@ SN_HIDDEN void fold_entries(struct sn_entry *v, size_t *n);
 SN_HIDDEN void fold_ports(struct sn_port_range *v, size_t *n);
 /* Validates and normalises mask_request_host; returns a new string or NULL after an error. */
 SN_HIDDEN char *parse_mask_host(struct dec *d, json_t *v, const char *path);
+/* A rule's label: 1-SN_LIMIT_RULE_NAME bytes, no control characters. New string or NULL. */
+SN_HIDDEN char *parse_rule_name(struct dec *d, json_t *v, const char *path);
 SN_HIDDEN void entry_clear(struct sn_entry *e);
 SN_HIDDEN void rule_clear(struct sn_rule *r);
 SN_HIDDEN bool entry_is_unspecified(const struct sn_entry *e);

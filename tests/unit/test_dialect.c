@@ -280,6 +280,8 @@ static void test_sandbox0_errors(void **state)
 		   "egress.trafficRules[0].ports[0].port", "1-65535");
 	expect_err("{\"egress\":{\"trafficRules\":[{\"action\":\"allow\",\"hosts\":[]}]}}",
 		   "egress.trafficRules[0].hosts", "unknown field");
+	expect_err("{\"egress\":{\"trafficRules\":[{\"action\":\"allow\",\"name\":\"a\\u007f\"}]}}",
+		   "egress.trafficRules[0].name", "control characters");
 	expect_err("{\"mode\":\"block-all\",\"egress\":{\"allowed_hosts\":[]}}",
 		   "egress.allowed_hosts", "unknown field");
 }
