@@ -44,12 +44,16 @@ struct lpm {
 	int plen, shift, bits, l1bits;
 };
 
+/* One cache line a slot: a name of up to NENT_INLINE bytes is compared in place, so a hit costs
+ * one miss; longer names continue in the arena. */
+#define NENT_INLINE 46
 struct nent {
 	uint64_t h;
-	uint32_t off; /* name offset in names, +1; 0 = empty slot */
-	uint32_t len;
+	uint32_t off; /* offset of the name's bytes past NENT_INLINE in names, +1; 0 = empty slot */
 	uint32_t list;
-};
+	uint16_t len;
+	char inl[NENT_INLINE];
+} __attribute__((aligned(64)));
 
 struct ntab {
 	struct nent *v;
@@ -489,9 +493,11 @@ static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, struct
 			bytes += strlen(items[i].name) + 1;
 		}
 	t->cap = 16;
-	while (t->cap < distinct * 2)
+	while (t->cap < distinct + distinct / 2)
 		t->cap *= 2;
-	t->v = calloc(t->cap, sizeof(*t->v));
+	t->v = aligned_alloc(64, t->cap * sizeof(*t->v));
+	if (t->v)
+		memset(t->v, 0, t->cap * sizeof(*t->v));
 	t->names = malloc(bytes + 1);
 	uint32_t *list = malloc(n * sizeof(*list));
 	if (!t->v || !t->names || !list) {
@@ -510,13 +516,20 @@ static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, struct
 		for (size_t c = 0; c < len; c++)
 			labels += items[i].name[c] == '.';
 		t->labels |= 1ull << label_bit(labels);
-		memcpy(t->names + noff, items[i].name, len + 1);
 		uint64_t h = rhash(items[i].name, len);
 		size_t s = h & (t->cap - 1);
 		while (t->v[s].off)
 			s = (s + 1) & (t->cap - 1);
-		t->v[s] = (struct nent){h, (uint32_t)noff, (uint32_t)len, pb_intern(pb, list, (uint32_t)k)};
-		noff += len + 1;
+		struct nent *e = &t->v[s];
+		e->h = h;
+		e->off = (uint32_t)noff;
+		e->len = (uint16_t)len;
+		e->list = pb_intern(pb, list, (uint32_t)k);
+		memcpy(e->inl, items[i].name, len < NENT_INLINE ? len : NENT_INLINE);
+		if (len > NENT_INLINE) {
+			memcpy(t->names + noff, items[i].name + NENT_INLINE, len - NENT_INLINE);
+			noff += len - NENT_INLINE;
+		}
 		i = j;
 	}
 	free(list);
@@ -529,7 +542,12 @@ static uint32_t ntab_get(const struct ntab *t, const char *name, size_t len, uin
 		return 0;
 	for (size_t s = h & (t->cap - 1); t->v[s].off; s = (s + 1) & (t->cap - 1)) {
 		const struct nent *e = &t->v[s];
-		if (e->h == h && e->len == len && memcmp(t->names + e->off, name, len) == 0)
+		if (e->h != h || e->len != len)
+			continue;
+		size_t in = len < NENT_INLINE ? len : NENT_INLINE;
+		if (memcmp(e->inl, name, in) == 0 &&
+		    (len <= NENT_INLINE ||
+		     memcmp(t->names + e->off, name + NENT_INLINE, len - NENT_INLINE) == 0))
 			return e->list;
 	}
 	return 0;
@@ -858,7 +876,10 @@ static inline unsigned char name_char(unsigned char c)
 /* One pass from the last byte to the first: lower-cases name into buf (one trailing dot dropped),
  * validates it, hashes every suffix and records the probes. Returns the number of probes, or -1
  * when name is not a valid domain name. */
-static int name_probes(const struct cdir *cd, const char *name, char *buf, struct name_probe *pr)
+#define MAX_PROBES 128 /* a 253-byte name has at most 127 labels */
+
+static int name_probes(const struct cdir *cd, const char *name, char *buf, struct name_probe *pr,
+		       int cap)
 {
 	size_t n = strnlen(name, 256);
 	if (n && name[n - 1] == '.')
@@ -873,8 +894,11 @@ static int name_probes(const struct cdir *cd, const char *name, char *buf, struc
 		if (c == '.') {
 			if (ll == 0)
 				return -1;
-			if (cd->wild.labels >> label_bit(labels) & 1)
+			if (cd->wild.labels >> label_bit(labels) & 1) {
+				if (k == cap)
+					return -2;
 				pr[k++] = (struct name_probe){&cd->wild, buf + i + 1, n - i - 1, mix(h)};
+			}
 			labels++;
 			ll = 0;
 		} else if (c == 0 || ++ll > 63) {
@@ -886,8 +910,11 @@ static int name_probes(const struct cdir *cd, const char *name, char *buf, struc
 	if (ll == 0)
 		return -1;
 	buf[n] = 0;
-	if (cd->exact.labels >> label_bit(labels) & 1)
+	if (cd->exact.labels >> label_bit(labels) & 1) {
+		if (k == cap)
+			return -2;
 		pr[k++] = (struct name_probe){&cd->exact, buf, n, mix(h)};
+	}
 	for (int i = 0; i < k; i++)
 		__builtin_prefetch(&pr[i].t->v[pr[i].h & (pr[i].t->cap - 1)]);
 	return k;
@@ -900,6 +927,18 @@ static void add_name_lists(const struct cdir *cd, struct cursor *c, size_t *n,
 	for (int i = 0; i < k; i++)
 		add_list(c, n, cd->pool, ntab_get(pr[i].t, pr[i].s, pr[i].len, pr[i].h), true);
 	add_list(c, n, cd->pool, cd->any_name, true);
+}
+
+/* Starts fetching the segment starts and rule lists of an address lookup whose first-level entry
+ * is (or is about to be) in the cache. */
+static inline void lpm_prefetch2(const struct lpm *m, int family, const uint8_t *addr)
+{
+	if (!m->l1)
+		return;
+	size_t lo, hi;
+	if (l1_range(m, load_addr(family, addr), &lo, &hi) == UINT32_MAX)
+		__builtin_prefetch(family == AF_INET6 ? (const void *)&m->starts6[lo]
+						      : (const void *)&m->starts4[lo]);
 }
 
 /* Starts fetching the first-level entry of an address lookup. */
@@ -933,16 +972,13 @@ static bool next_rule(struct cursor *c, size_t n, uint32_t *rule, bool *definite
 	return true;
 }
 
-struct sn_decision sn_decide(const struct sn_snapshot *s, const struct sn_query *q)
+/* The decision proper; nprobes is -1 without a (valid) name, else pr holds the name's probes. */
+static struct sn_decision decide(const struct cdir *cd, const struct sn_query *q, int nprobes,
+				 const struct name_probe *pr)
 {
-	const struct cdir *cd = &s->dir[q->dir == SN_INGRESS ? SN_INGRESS : SN_EGRESS];
 	struct cursor c[MAX_LISTS];
 	size_t n = 0;
 	const struct lpm *m = q->family == AF_INET6 ? &cd->v6 : &cd->v4;
-	lpm_prefetch(m, q->family, q->addr);
-	char buf[256];
-	struct name_probe pr[128];
-	int nprobes = q->name ? name_probes(cd, q->name, buf, pr) : -1;
 	add_list(c, &n, cd->pool, lpm_lookup(m, q->family, q->addr), true);
 	add_list(c, &n, cd->pool, cd->any_dest, true);
 	if (nprobes >= 0)
@@ -969,14 +1005,68 @@ struct sn_decision sn_decide(const struct sn_snapshot *s, const struct sn_query 
 	return (struct sn_decision){SN_VERDICT_ALLOW, SN_RULE_NONE, "no rule matched: mode allow-all"};
 }
 
+static const struct cdir *query_dir(const struct sn_snapshot *s, const struct sn_query *q)
+{
+	return &s->dir[q->dir == SN_INGRESS ? SN_INGRESS : SN_EGRESS];
+}
+
+struct sn_decision sn_decide(const struct sn_snapshot *s, const struct sn_query *q)
+{
+	const struct cdir *cd = query_dir(s, q);
+	lpm_prefetch(q->family == AF_INET6 ? &cd->v6 : &cd->v4, q->family, q->addr);
+	char buf[256];
+	struct name_probe pr[MAX_PROBES];
+	int nprobes = q->name ? name_probes(cd, q->name, buf, pr, MAX_PROBES) : -1;
+	return decide(cd, q, nprobes, pr);
+}
+
+#define BATCH 8
+#define BATCH_PROBES 8
+
+void sn_decide_batch(const struct sn_snapshot *s, const struct sn_query *q, size_t n,
+		     struct sn_decision *out)
+{
+	struct prep {
+		int nprobes;
+		struct name_probe pr[BATCH_PROBES];
+		char buf[256];
+	} p[BATCH];
+	for (size_t i = 0; i < n; i += BATCH) {
+		size_t g = n - i < BATCH ? n - i : BATCH;
+		/* 1: first-level entries and name slots */
+		for (size_t j = 0; j < g; j++) {
+			const struct sn_query *x = &q[i + j];
+			const struct cdir *cd = query_dir(s, x);
+			lpm_prefetch(x->family == AF_INET6 ? &cd->v6 : &cd->v4, x->family, x->addr);
+			p[j].nprobes = x->name ? name_probes(cd, x->name, p[j].buf, p[j].pr,
+							     BATCH_PROBES)
+					       : -1;
+		}
+		/* 2: segment starts */
+		for (size_t j = 0; j < g; j++) {
+			const struct sn_query *x = &q[i + j];
+			const struct cdir *cd = query_dir(s, x);
+			lpm_prefetch2(x->family == AF_INET6 ? &cd->v6 : &cd->v4, x->family, x->addr);
+		}
+		/* 3: the decisions, from the cache */
+		for (size_t j = 0; j < g; j++) {
+			if (p[j].nprobes == -2)
+				out[i + j] = sn_decide(s, &q[i + j]); /* more suffixes than prepared */
+			else
+				out[i + j] = decide(query_dir(s, &q[i + j]), &q[i + j], p[j].nprobes,
+						    p[j].pr);
+		}
+	}
+}
+
 bool sn_dns_allowed(const struct sn_snapshot *s, const char *name, int *rule)
 {
 	const struct cdir *cd = &s->dir[SN_EGRESS];
 	if (rule)
 		*rule = SN_RULE_NONE;
 	char buf[256];
-	struct name_probe pr[128];
-	int nprobes = name ? name_probes(cd, name, buf, pr) : -1;
+	struct name_probe pr[MAX_PROBES];
+	int nprobes = name ? name_probes(cd, name, buf, pr, MAX_PROBES) : -1;
 	if (nprobes < 0)
 		return false;
 	struct cursor c[MAX_LISTS];

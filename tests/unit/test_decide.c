@@ -78,6 +78,19 @@ static const struct pcase cases[] = {
 	{"egress:\n  rules:\n  - {action: deny, to: [evil.com, \"*.evil.com\"]}", 0,
 	 {{"1.2.3.4", 443, "tcp", "evil.com", D, 0}, {"1.2.3.4", 443, "tcp", "x.evil.com", D, 0},
 	  {"1.2.3.4", 443, "tcp", "good.com", A, M}, {"1.2.3.4", 443, "tcp", NULL, N, 0}}},
+	/* names longer than a hash slot holds in place */
+	{"egress:\n  mode: block-all\n  rules:\n  - {action: allow, to: [a-very-long-label-that-"
+	 "goes-on-and-on.another-long-label-for-the-test.example]}\n  - {action: deny, to: [\"*.an-"
+	 "other-rather-long-zone-name-to-overflow-the-slot.example\"]}",
+	 0,
+	 {{"1.2.3.4", 443, "tcp",
+	   "a-very-long-label-that-goes-on-and-on.another-long-label-for-the-test.example", A, 0},
+	  {"1.2.3.4", 443, "tcp",
+	   "a-very-long-label-that-goes-on-and-on.another-long-label-for-the-test.exampla", D, M},
+	  {"1.2.3.4", 443, "tcp", "x.an-other-rather-long-zone-name-to-overflow-the-slot.example",
+	   D, 1},
+	  {"1.2.3.4", 443, "tcp", "x.an-other-rather-long-zone-name-to-overflow-the-slot.examplf",
+	   D, M}}},
 	/* IDNA */
 	{"egress:\n  mode: block-all\n  rules:\n  - {action: allow, to: [bücher.example]}", 0,
 	 {{"1.2.3.4", 443, "tcp", "xn--bcher-kva.example", A, 0},
@@ -206,6 +219,39 @@ static void test_dns(void **state)
 		  c4, 2);
 }
 
+/* Names with more label-count probes than the batch interface prepares fall back correctly. */
+static void test_batch_many_labels(void **state)
+{
+	(void)state;
+	char doc[2048];
+	int o = snprintf(doc, sizeof(doc), "egress:\n  mode: block-all\n  rules:\n");
+	const char *zone = "l.k.j.i.h.g.f.e.d.c.b.a";
+	for (int i = 0; i < 12; i++)
+		o += snprintf(doc + o, sizeof(doc) - o, "  - {action: %s, to: [\"*.%s\"]}\n",
+			      i % 2 ? "deny" : "allow", zone + 2 * i);
+	struct sn_policy *p;
+	assert_int_equal(sn_policy_parse(doc, strlen(doc), 0, 0, &p, NULL), 0);
+	struct sn_snapshot *s = sn_snapshot_compile(p);
+	uint8_t a[4] = {1, 2, 3, 4};
+	const char *names[] = {"x.l.k.j.i.h.g.f.e.d.c.b.a", "x.b.a", "x.a", "a", "x.y.z"};
+	struct sn_query q[5];
+	struct sn_decision d[5];
+	for (int i = 0; i < 5; i++)
+		q[i] = (struct sn_query){SN_EGRESS, AF_INET, a, 443, SN_PROTO_TCP, names[i]};
+	sn_decide_batch(s, q, 5, d);
+	for (int i = 0; i < 5; i++) {
+		struct sn_decision one = sn_decide(s, &q[i]), ref = naive_decide(p, &q[i]);
+		assert_int_equal(d[i].verdict, one.verdict);
+		assert_int_equal(d[i].rule, one.rule);
+		assert_int_equal(ref.rule, one.rule);
+	}
+	assert_int_equal(d[0].rule, 0); /* the deepest pattern is the first rule */
+	assert_int_equal(d[1].rule, 10);
+	assert_int_equal(d[3].verdict, SN_VERDICT_DENY);
+	sn_snapshot_unref(s);
+	sn_policy_free(p);
+}
+
 static void test_render(void **state)
 {
 	(void)state;
@@ -248,6 +294,7 @@ int main(void)
 		cmocka_unit_test(test_decide_table),
 		cmocka_unit_test(test_dns),
 		cmocka_unit_test(test_render),
+		cmocka_unit_test(test_batch_many_labels),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

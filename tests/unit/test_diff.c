@@ -171,9 +171,13 @@ static void test_differential(void **state)
 				 errs.e[0].msg, doc);
 		struct sn_snapshot *s = sn_snapshot_compile(p);
 		assert_non_null(s);
+		struct sn_query batch[50];
+		struct sn_decision want[50], got[50];
+		static uint8_t baddr[50][16];
+		static char bname[50][128];
 		for (int i = 0; i < 50; i++, done++) {
-			uint8_t addr[16];
-			char name[128];
+			uint8_t *addr = baddr[i];
+			char *name = bname[i];
 			struct sn_query q = {.dir = rnd(4) ? SN_EGRESS : SN_INGRESS, .addr = addr};
 			q.family = rnd(2) ? AF_INET : AF_INET6;
 			if (q.family == AF_INET)
@@ -184,7 +188,7 @@ static void test_differential(void **state)
 			q.port = q.proto == SN_PROTO_ICMP ? 0 : (uint16_t)(1 + rnd(22));
 			uint32_t k = rnd(10);
 			if (k < 5) {
-				rand_name(name, sizeof(name));
+				rand_name(name, 128);
 				if (rnd(4) == 0)
 					name[0] = (char)(name[0] - 32); /* upper case */
 				q.name = name;
@@ -192,6 +196,8 @@ static void test_differential(void **state)
 				q.name = rnd(2) ? "bad..name" : "x.com.";
 			}
 			struct sn_decision a = sn_decide(s, &q), b = naive_decide(p, &q);
+			batch[i] = q;
+			want[i] = a;
 			if (a.verdict != b.verdict || a.rule != b.rule) {
 				char as[64];
 				inet_ntop(q.family, addr, as, sizeof(as));
@@ -207,15 +213,22 @@ static void test_differential(void **state)
 			need += a.verdict == SN_VERDICT_NEED_NAME;
 			named += q.name != NULL && a.rule != SN_RULE_NONE;
 			if (i < 10) {
-				rand_name(name, sizeof(name));
+				char dn[128];
+				rand_name(dn, sizeof(dn));
 				int r1, r2;
-				bool x = sn_dns_allowed(s, name, &r1), y = naive_dns_allowed(p, name, &r2);
+				bool x = sn_dns_allowed(s, dn, &r1), y = naive_dns_allowed(p, dn, &r2);
 				if (x != y || r1 != r2)
-					fail_msg("dns %s: engine %d/%d naive %d/%d policy %s", name, x,
+					fail_msg("dns %s: engine %d/%d naive %d/%d policy %s", dn, x,
 						 r1, y, r2, doc);
 				dns++;
 			}
 		}
+		/* the batch interface answers exactly as one call per query */
+		size_t nb = 1 + rnd(50);
+		sn_decide_batch(s, batch, nb, got);
+		for (size_t i = 0; i < nb; i++)
+			if (got[i].verdict != want[i].verdict || got[i].rule != want[i].rule)
+				fail_msg("batch query %zu differs", i);
 		sn_snapshot_unref(s);
 		sn_policy_free(p);
 		free(doc);
