@@ -74,6 +74,7 @@ struct sn_rule_render {
 	size_t nports;
 };
 size_t sn_snapshot_nrules(const struct sn_snapshot *s, enum sn_dir dir);
+enum sn_mode sn_snapshot_mode(const struct sn_snapshot *s, enum sn_dir dir);
 const struct sn_rule_render *sn_snapshot_rule(const struct sn_snapshot *s, enum sn_dir dir,
 					      size_t i);
 

@@ -802,6 +802,11 @@ size_t sn_snapshot_nrules(const struct sn_snapshot *s, enum sn_dir dir)
 	return s->dir[dir].nrules;
 }
 
+enum sn_mode sn_snapshot_mode(const struct sn_snapshot *s, enum sn_dir dir)
+{
+	return s->dir[dir].mode;
+}
+
 const struct sn_rule_render *sn_snapshot_rule(const struct sn_snapshot *s, enum sn_dir dir,
 					      size_t i)
 {

@@ -1,0 +1,345 @@
+/* nft text for sandnet's table and sandboxes; see render.h for the layout. Kernel layer, pure. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "render.h"
+
+void sn_text_clear(struct sn_text *t)
+{
+	free(t->s);
+	memset(t, 0, sizeof(*t));
+}
+
+void sn_text_printf(struct sn_text *t, const char *fmt, ...)
+{
+	if (t->failed)
+		return;
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->failed = true;
+			return;
+		}
+		if (t->s && (size_t)n < t->cap - t->len) {
+			t->len += (size_t)n;
+			return;
+		}
+		size_t nc = t->cap ? t->cap * 2 : 4096;
+		while (nc < t->len + (size_t)n + 1)
+			nc *= 2;
+		char *ns = realloc(t->s, nc);
+		if (!ns) {
+			t->failed = true;
+			return;
+		}
+		t->s = ns;
+		t->cap = nc;
+	}
+}
+
+static void put_cidr(struct sn_text *t, const struct sn_cidr *c)
+{
+	char buf[SN_CIDR_STRLEN];
+	sn_text_printf(t, "%s", sn_cidr_format(c, buf, sizeof(buf)));
+}
+
+static void put_elements(struct sn_text *t, const struct sn_cidr *v, size_t n)
+{
+	sn_text_printf(t, " elements = { ");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			sn_text_printf(t, ", ");
+		put_cidr(t, &v[i]);
+	}
+	sn_text_printf(t, " }");
+}
+
+int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg)
+{
+	struct sn_text *t = out;
+	/* "add" is idempotent; the flushes make the global contents exactly what cfg says */
+	sn_text_printf(t, "add table inet " SN_NFT_TABLE "\n");
+	sn_text_printf(t, "add map inet " SN_NFT_TABLE " dispatch { type ifname : verdict; }\n");
+	sn_text_printf(t, "add set inet " SN_NFT_TABLE
+			  " guard4 { type ipv4_addr; flags interval; auto-merge; }\n");
+	sn_text_printf(t, "add set inet " SN_NFT_TABLE
+			  " guard6 { type ipv6_addr; flags interval; auto-merge; }\n");
+	sn_text_printf(t, "flush set inet " SN_NFT_TABLE " guard4\n");
+	sn_text_printf(t, "flush set inet " SN_NFT_TABLE " guard6\n");
+	sn_text_printf(t, "add element inet " SN_NFT_TABLE
+			  " guard4 { 0.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/3");
+	for (size_t i = 0; i < cfg->nguard; i++)
+		if (cfg->guard[i].family == AF_INET) {
+			sn_text_printf(t, ", ");
+			put_cidr(t, &cfg->guard[i]);
+		}
+	sn_text_printf(t, " }\n");
+	sn_text_printf(t, "add element inet " SN_NFT_TABLE " guard6 { ::/127, ::ffff:0:0/96, "
+			  "fe80::/10, ff00::/8");
+	for (size_t i = 0; i < cfg->nguard; i++)
+		if (cfg->guard[i].family == AF_INET6) {
+			sn_text_printf(t, ", ");
+			put_cidr(t, &cfg->guard[i]);
+		}
+	sn_text_printf(t, " }\n");
+	/* the global chains are rewritten whole */
+	static const char *const chains[][2] = {
+		{"prerouting", "type filter hook prerouting priority -150; policy accept;"},
+		{"deny", NULL},
+		{"nat_pre", "type nat hook prerouting priority dstnat; policy accept;"},
+		{"input", "type filter hook input priority 0; policy accept;"},
+		{"nat_post", "type nat hook postrouting priority srcnat; policy accept;"},
+	};
+	for (size_t i = 0; i < sizeof(chains) / sizeof(chains[0]); i++) {
+		if (chains[i][1])
+			sn_text_printf(t, "add chain inet " SN_NFT_TABLE " %s { %s }\n", chains[i][0],
+				       chains[i][1]);
+		else
+			sn_text_printf(t, "add chain inet " SN_NFT_TABLE " %s\n", chains[i][0]);
+		sn_text_printf(t, "flush chain inet " SN_NFT_TABLE " %s\n", chains[i][0]);
+	}
+	sn_text_printf(t, "add rule inet " SN_NFT_TABLE " prerouting iifname vmap @dispatch\n");
+	sn_text_printf(t, "add rule inet " SN_NFT_TABLE
+			  " deny meta l4proto tcp reject with tcp reset\n");
+	sn_text_printf(t, "add rule inet " SN_NFT_TABLE
+			  " deny reject with icmpx type admin-prohibited\n");
+	sn_text_printf(t, "add rule inet " SN_NFT_TABLE
+			  " nat_pre meta mark 0x%x meta l4proto { tcp, udp } redirect to :%u\n",
+		       SN_MARK_DNS, cfg->dns_port);
+	sn_text_printf(t, "add rule inet " SN_NFT_TABLE
+			  " nat_pre meta mark 0x%x meta l4proto tcp redirect to :%u\n",
+		       SN_MARK_PROXY, cfg->proxy_port);
+	/* a sandbox reaches the host only through the redirects above */
+	sn_text_printf(t, "add rule inet " SN_NFT_TABLE
+			  " input iifname \"sh-*\" ct status dnat accept\n");
+	sn_text_printf(t, "add rule inet " SN_NFT_TABLE " input iifname \"sh-*\" icmpv6 type { "
+			  "nd-neighbor-solicit, nd-neighbor-advert } accept\n");
+	sn_text_printf(t, "add rule inet " SN_NFT_TABLE " input iifname \"sh-*\" jump deny\n");
+	for (size_t i = 0; i < cfg->npools; i++) {
+		sn_text_printf(t, "add rule inet " SN_NFT_TABLE " nat_post %s saddr ",
+			       cfg->pools[i].family == AF_INET6 ? "ip6" : "ip");
+		put_cidr(t, &cfg->pools[i]);
+		sn_text_printf(t, " oifname != \"sh-*\" masquerade\n");
+	}
+	return t->failed ? -ENOMEM : 0;
+}
+
+static void names_of(char *chain, size_t size, const struct sn_nft_sandbox *sb, uint64_t rev)
+{
+	snprintf(chain, size, "sb-%s-%llu", sb->id, (unsigned long long)rev);
+}
+
+/* Set kinds of a rule, in a fixed order so that creation and deletion agree. */
+enum { SET_H4, SET_N4, SET_H6, SET_N6, SET_PORTS, SET_L4, SET_L6, NSETKINDS };
+static const char *const set_suffix[NSETKINDS] = {"h4", "n4", "h6", "n6", "p", "l4", "l6"};
+
+static bool set_used(const struct sn_rule_render *r, int kind)
+{
+	switch (kind) {
+	case SET_H4: return r->nhosts4 > 0;
+	case SET_N4: return r->nnets4 > 0;
+	case SET_H6: return r->nhosts6 > 0;
+	case SET_N6: return r->nnets6 > 0;
+	case SET_PORTS: return r->ports != NULL;
+	case SET_L4:
+	case SET_L6: return r->has_names && r->action == SN_ALLOW;
+	}
+	return false;
+}
+
+static void set_name(char *buf, size_t size, const struct sn_nft_sandbox *sb, uint64_t rev,
+		     size_t rule, int kind)
+{
+	snprintf(buf, size, "s-%s-%llu-r%zu-%s", sb->id, (unsigned long long)rev, rule,
+		 set_suffix[kind]);
+}
+
+static void render_delete_rev(struct sn_text *t, const struct sn_nft_sandbox *sb,
+			      const struct sn_snapshot *s, uint64_t rev)
+{
+	char chain[128], set[160];
+	names_of(chain, sizeof(chain), sb, rev);
+	/* the chain goes first: its rules hold references to the sets */
+	sn_text_printf(t, "delete chain inet " SN_NFT_TABLE " %s\n", chain);
+	size_t n = sn_snapshot_nrules(s, SN_EGRESS);
+	for (size_t i = 0; i < n; i++) {
+		const struct sn_rule_render *r = sn_snapshot_rule(s, SN_EGRESS, i);
+		for (int k = 0; k < NSETKINDS; k++)
+			if (set_used(r, k)) {
+				set_name(set, sizeof(set), sb, rev, i, k);
+				sn_text_printf(t, "delete set inet " SN_NFT_TABLE " %s\n", set);
+			}
+	}
+}
+
+/* "meta l4proto ..." and "th dport @set" parts of a rule. */
+static void put_match(struct sn_text *t, const struct sn_rule_render *r, const char *ports_set,
+		      bool tcp_only)
+{
+	if (tcp_only)
+		sn_text_printf(t, " meta l4proto tcp");
+	else if (r->proto == SN_PROTO_TCP)
+		sn_text_printf(t, " meta l4proto tcp");
+	else if (r->proto == SN_PROTO_UDP)
+		sn_text_printf(t, " meta l4proto udp");
+	else if (r->proto == SN_PROTO_ICMP)
+		sn_text_printf(t, " meta l4proto { icmp, ipv6-icmp }");
+	else if (r->ports)
+		sn_text_printf(t, " meta l4proto { tcp, udp }");
+	if (r->ports)
+		sn_text_printf(t, " th dport @%s", ports_set);
+}
+
+int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
+			  const struct sn_nft_sandbox *sb, const struct sn_snapshot *s,
+			  const struct sn_snapshot *old, uint64_t old_rev)
+{
+	struct sn_text *t = out;
+	char chain[128], set[160], ports[160];
+	names_of(chain, sizeof(chain), sb, sb->rev);
+	size_t n = sn_snapshot_nrules(s, SN_EGRESS);
+	char a4[INET_ADDRSTRLEN], a6[INET6_ADDRSTRLEN];
+	inet_ntop(AF_INET, sb->addr4, a4, sizeof(a4));
+	if (sb->has6)
+		inet_ntop(AF_INET6, sb->addr6, a6, sizeof(a6));
+
+	/* sets first: rules refer to them */
+	for (size_t i = 0; i < n; i++) {
+		const struct sn_rule_render *r = sn_snapshot_rule(s, SN_EGRESS, i);
+		for (int k = 0; k < NSETKINDS; k++) {
+			if (!set_used(r, k))
+				continue;
+			set_name(set, sizeof(set), sb, sb->rev, i, k);
+			sn_text_printf(t, "add set inet " SN_NFT_TABLE " %s { ", set);
+			switch (k) {
+			case SET_H4:
+				sn_text_printf(t, "type ipv4_addr;");
+				put_elements(t, r->hosts4, r->nhosts4);
+				break;
+			case SET_N4:
+				sn_text_printf(t, "type ipv4_addr; flags interval;");
+				put_elements(t, r->nets4, r->nnets4);
+				break;
+			case SET_H6:
+				sn_text_printf(t, "type ipv6_addr;");
+				put_elements(t, r->hosts6, r->nhosts6);
+				break;
+			case SET_N6:
+				sn_text_printf(t, "type ipv6_addr; flags interval;");
+				put_elements(t, r->nets6, r->nnets6);
+				break;
+			case SET_PORTS:
+				sn_text_printf(t, "type inet_service; flags interval; elements = { ");
+				for (size_t j = 0; j < r->nports; j++) {
+					if (r->ports[j].lo == r->ports[j].hi)
+						sn_text_printf(t, "%s%u", j ? ", " : "",
+							       r->ports[j].lo);
+					else
+						sn_text_printf(t, "%s%u-%u", j ? ", " : "",
+							       r->ports[j].lo, r->ports[j].hi);
+				}
+				sn_text_printf(t, " }");
+				break;
+			case SET_L4:
+				/* learned addresses: filled by the DNS forwarder, each with the TTL */
+				sn_text_printf(t, "type ipv4_addr; flags timeout;");
+				break;
+			case SET_L6: sn_text_printf(t, "type ipv6_addr; flags timeout;"); break;
+			}
+			sn_text_printf(t, " }\n");
+		}
+	}
+
+	sn_text_printf(t, "add chain inet " SN_NFT_TABLE " %s\n", chain);
+#define RULE "add rule inet " SN_NFT_TABLE " %s"
+	if (sb->paused) {
+		sn_text_printf(t, RULE " drop\n", chain);
+	} else {
+		/* anti-spoofing: only the sandbox's own source addresses */
+		sn_text_printf(t, RULE " meta nfproto ipv4 ip saddr != %s drop\n", chain, a4);
+		if (sb->has6)
+			sn_text_printf(t, RULE " meta nfproto ipv6 ip6 saddr != { %s, fe80::/10 } drop\n",
+				       chain, a6);
+		else
+			sn_text_printf(t, RULE " meta nfproto ipv6 drop\n", chain);
+		/* neighbour discovery with the host side */
+		if (sb->has6)
+			sn_text_printf(t, RULE " icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } "
+					      "accept\n",
+				       chain);
+		/* all DNS, to any address, goes to the forwarder */
+		sn_text_printf(t, RULE " meta l4proto { tcp, udp } th dport 53 meta mark set 0x%x accept\n",
+			       chain, SN_MARK_DNS);
+		/* guard rails */
+		sn_text_printf(t, RULE " ip daddr @guard4 goto deny\n", chain);
+		sn_text_printf(t, RULE " ip6 daddr @guard6 goto deny\n", chain);
+		/* the policy, in order */
+		for (size_t i = 0; i < n; i++) {
+			const struct sn_rule_render *r = sn_snapshot_rule(s, SN_EGRESS, i);
+			const char *verdict = r->action == SN_ALLOW ? "accept" : "goto deny";
+			set_name(ports, sizeof(ports), sb, sb->rev, i, SET_PORTS);
+			if (r->any_dest) {
+				sn_text_printf(t, RULE, chain);
+				put_match(t, r, ports, false);
+				sn_text_printf(t, " %s\n", verdict);
+				continue;
+			}
+			static const struct {
+				int kind;
+				const char *match;
+			} addr[] = {{SET_H4, "ip daddr"},
+				    {SET_N4, "ip daddr"},
+				    {SET_H6, "ip6 daddr"},
+				    {SET_N6, "ip6 daddr"},
+				    {SET_L4, "ip daddr"},
+				    {SET_L6, "ip6 daddr"}};
+			for (size_t a = 0; a < sizeof(addr) / sizeof(addr[0]); a++) {
+				if (!set_used(r, addr[a].kind))
+					continue;
+				set_name(set, sizeof(set), sb, sb->rev, i, addr[a].kind);
+				sn_text_printf(t, RULE " %s @%s", chain, addr[a].match, set);
+				put_match(t, r, ports, false);
+				sn_text_printf(t, " %s\n", verdict);
+			}
+			/* TCP that only a name can decide: the proxy, or, without it, refused */
+			if (r->has_names && (r->proto == SN_PROTO_ANY || r->proto == SN_PROTO_TCP)) {
+				sn_text_printf(t, RULE, chain);
+				put_match(t, r, ports, true);
+				if (cfg->proxy_enabled)
+					sn_text_printf(t, " meta mark set 0x%x accept\n",
+						       SN_MARK_PROXY);
+				else
+					sn_text_printf(t, " goto deny\n");
+			}
+		}
+		enum sn_mode mode = sn_snapshot_mode(s, SN_EGRESS);
+		sn_text_printf(t, RULE " %s\n", chain, mode == SN_MODE_ALLOW_ALL ? "accept" : "goto deny");
+	}
+#undef RULE
+	/* switch the interface over to the new chain */
+	if (old)
+		sn_text_printf(t, "delete element inet " SN_NFT_TABLE " dispatch { \"%s\" }\n",
+			       sb->ifname);
+	sn_text_printf(t, "add element inet " SN_NFT_TABLE " dispatch { \"%s\" : jump %s }\n",
+		       sb->ifname, chain);
+	if (old)
+		render_delete_rev(t, sb, old, old_rev);
+	return t->failed ? -ENOMEM : 0;
+}
+
+int sn_nft_render_delete(struct sn_text *out, const struct sn_nft_sandbox *sb,
+			 const struct sn_snapshot *s)
+{
+	sn_text_printf(out, "delete element inet " SN_NFT_TABLE " dispatch { \"%s\" }\n",
+		       sb->ifname);
+	render_delete_rev(out, sb, s, sb->rev);
+	return out->failed ? -ENOMEM : 0;
+}

@@ -1,0 +1,73 @@
+/* Rendering of sandnet's nftables state as nft(8) text for libnftables: the table skeleton, and
+ * per sandbox one chain and its named sets built from a compiled snapshot. Kernel layer, pure: no
+ * syscalls; the same input always gives the same text (tests/golden/nft/ holds examples).
+ *
+ * Layout (docs/KERNEL.md):
+ *   table inet sandnet
+ *     map dispatch      ifname : verdict        host-side interface -> jump sb-<id>-<rev>
+ *     set guard4/6      ranges no sandbox may reach (loopback, link-local, the pools, the host)
+ *     chain prerouting  filter, priority -150: iifname vmap @dispatch
+ *     chain deny        reject: TCP reset, else ICMP administratively prohibited
+ *     chain nat_pre     nat prerouting: marked DNS -> dns port, marked TCP -> proxy port
+ *     chain input       sandboxes reach the host only through those redirects
+ *     chain nat_post    masquerade what leaves a sandbox for anywhere but another sandbox
+ *     chain sb-<id>-<rev>  the sandbox's policy, in rule order, and its sets s<id>-<rev>-r<k>-*
+ */
+#ifndef SN_KERNEL_RENDER_H
+#define SN_KERNEL_RENDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sandnet/snapshot.h>
+
+#define SN_NFT_TABLE "sandnet"
+#define SN_MARK_DNS 0x5d01u
+#define SN_MARK_PROXY 0x5d02u
+
+/* A growable text buffer; on allocation failure it stays failed and rendering returns -ENOMEM. */
+struct sn_text {
+	char *s;
+	size_t len, cap;
+	bool failed;
+};
+void sn_text_clear(struct sn_text *t);
+void sn_text_printf(struct sn_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+struct sn_nft_config {
+	uint16_t dns_port, proxy_port;
+	const struct sn_cidr *guard; /* pools, host addresses, operator ranges; loopback and
+				      * link-local are always added */
+	size_t nguard;
+	const struct sn_cidr *pools; /* sandbox address pools: masqueraded when leaving */
+	size_t npools;
+	bool proxy_enabled; /* false: TCP that needs a name is rejected (fail closed) */
+};
+
+struct sn_nft_sandbox {
+	const char *id;     /* sandbox id: [a-z0-9-], at most 32 bytes */
+	const char *ifname; /* host-side interface */
+	uint8_t addr4[4];
+	bool has6;
+	uint8_t addr6[16];
+	uint64_t rev; /* revision: names the chain and sets, so an update builds beside the old */
+	bool paused;  /* drop all */
+};
+
+/* The table with its global objects, created or replaced (sandbox chains are not touched: the
+ * dispatch map and the guard sets are flushed and refilled, in one transaction). */
+int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg);
+
+/* One sandbox's chain and sets for snapshot s at sb->rev and the dispatch element pointing at it;
+ * when old is not NULL, also the removal of the chain and sets that old (the snapshot in force, at
+ * revision old_rev) was rendered to. One transaction: packets see the old policy or the new. */
+int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
+			  const struct sn_nft_sandbox *sb, const struct sn_snapshot *s,
+			  const struct sn_snapshot *old, uint64_t old_rev);
+
+/* The removal of a sandbox's dispatch element, chain and sets (s: the snapshot in force). */
+int sn_nft_render_delete(struct sn_text *out, const struct sn_nft_sandbox *sb,
+			 const struct sn_snapshot *s);
+
+#endif

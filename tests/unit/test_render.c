@@ -1,0 +1,167 @@
+/* Golden-file tests of the nftables renderer (src/kernel/render.c): the table skeleton, a sandbox
+ * on an empty policy, a policy with every kind of rule, an update that retires the older revision,
+ * a paused sandbox, a delete. SN_UPDATE_GOLDEN=1 rewrites tests/golden/nft/. The files are also
+ * checked against the kernel by tests/kernel/nft_check.sh. */
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "render.h"
+
+#ifndef GOLDEN_DIR
+#error GOLDEN_DIR must name tests/golden/nft
+#endif
+
+static void golden(const char *name, const struct sn_text *t)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", GOLDEN_DIR, name);
+	assert_false(t->failed);
+	if (getenv("SN_UPDATE_GOLDEN")) {
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		fwrite(t->s, 1, t->len, f);
+		fclose(f);
+		return;
+	}
+	FILE *f = fopen(path, "r");
+	if (!f)
+		fail_msg("%s missing; run with SN_UPDATE_GOLDEN=1", path);
+	char *want = calloc(1, 1 << 20);
+	size_t n = fread(want, 1, (1 << 20) - 1, f);
+	fclose(f);
+	if (n != t->len || memcmp(want, t->s, n) != 0)
+		fail_msg("%s differs; got:\n%s", path, t->s);
+	free(want);
+}
+
+static struct sn_snapshot *compile(const char *doc)
+{
+	struct sn_policy *p;
+	struct sn_errs errs;
+	sn_errs_init(&errs);
+	if (sn_policy_parse(doc, strlen(doc), 0, 0, &p, &errs))
+		fail_msg("policy refused: %s: %s", errs.e[0].path, errs.e[0].msg);
+	struct sn_snapshot *s = sn_snapshot_compile(p);
+	sn_policy_free(p);
+	return s;
+}
+
+static struct sn_cidr cidr(const char *s)
+{
+	struct sn_cidr c;
+	char msg[256];
+	if (sn_cidr_parse(s, &c, msg, sizeof(msg)))
+		fail_msg("%s", msg);
+	return c;
+}
+
+static struct sn_nft_config config(void)
+{
+	static struct sn_cidr guard[3], pools[2];
+	guard[0] = cidr("10.200.0.0/16");
+	guard[1] = cidr("192.0.2.10");
+	guard[2] = cidr("fd00:5a::/64");
+	pools[0] = guard[0];
+	pools[1] = guard[2];
+	return (struct sn_nft_config){.dns_port = 15053,
+				      .proxy_port = 15001,
+				      .guard = guard,
+				      .nguard = 3,
+				      .pools = pools,
+				      .npools = 2,
+				      .proxy_enabled = false};
+}
+
+static struct sn_nft_sandbox sandbox(uint64_t rev)
+{
+	struct sn_nft_sandbox sb = {.id = "abc123", .ifname = "sh-abc123", .rev = rev, .has6 = true};
+	inet_pton(AF_INET, "10.200.0.6", sb.addr4);
+	inet_pton(AF_INET6, "fd00:5a::6", sb.addr6);
+	return sb;
+}
+
+static const char *const mixed_policy =
+	"egress:\n"
+	"  mode: block-all\n"
+	"  rules:\n"
+	"    - {action: deny, to: [169.254.169.254, 10.0.0.0/8]}\n"
+	"    - {action: allow, to: [140.82.112.0/20, github.com, \"*.githubusercontent.com\"],"
+	" ports: [443, \"8000-8100\"], protocol: tcp, name: github}\n"
+	"    - {action: allow, to: [\"2001:db8::/32\", \"2001:db8:1::1\", 1.1.1.1], ports: [53],"
+	" protocol: udp}\n"
+	"    - {action: deny, to: [evil.example]}\n"
+	"    - {action: allow, protocol: icmp}\n"
+	"    - {action: allow, ports: [22]}\n";
+
+static void test_table(void **state)
+{
+	(void)state;
+	struct sn_nft_config cfg = config();
+	struct sn_text t = {0};
+	assert_int_equal(sn_nft_render_table(&t, &cfg), 0);
+	golden("table.nft", &t);
+	sn_text_clear(&t);
+}
+
+static void test_sandboxes(void **state)
+{
+	(void)state;
+	struct sn_nft_config cfg = config();
+	struct sn_snapshot *empty = compile("{}"), *mixed = compile(mixed_policy);
+	struct sn_nft_sandbox sb = sandbox(1);
+	struct sn_text t = {0};
+
+	assert_int_equal(sn_nft_render_sandbox(&t, &cfg, &sb, empty, NULL, 0), 0);
+	golden("sandbox-1-empty.nft", &t);
+	sn_text_clear(&t);
+
+	sb.rev = 2;
+	assert_int_equal(sn_nft_render_sandbox(&t, &cfg, &sb, mixed, empty, 1), 0);
+	golden("sandbox-2-mixed.nft", &t);
+	sn_text_clear(&t);
+
+	sb.rev = 3;
+	cfg.proxy_enabled = true;
+	assert_int_equal(sn_nft_render_sandbox(&t, &cfg, &sb, mixed, mixed, 2), 0);
+	golden("sandbox-3-proxy.nft", &t);
+	sn_text_clear(&t);
+
+	sb.rev = 4;
+	sb.paused = true;
+	assert_int_equal(sn_nft_render_sandbox(&t, &cfg, &sb, mixed, mixed, 3), 0);
+	golden("sandbox-4-paused.nft", &t);
+	sn_text_clear(&t);
+
+	assert_int_equal(sn_nft_render_delete(&t, &sb, mixed), 0);
+	golden("sandbox-5-delete.nft", &t);
+	sn_text_clear(&t);
+
+	/* without IPv6 the sandbox's IPv6 is dropped outright */
+	sb = sandbox(1);
+	sb.has6 = false;
+	sb.id = "nov6";
+	sb.ifname = "sh-nov6";
+	assert_int_equal(sn_nft_render_sandbox(&t, &cfg, &sb, mixed, NULL, 0), 0);
+	assert_non_null(strstr(t.s, "meta nfproto ipv6 drop"));
+	sn_text_clear(&t);
+
+	sn_snapshot_unref(empty);
+	sn_snapshot_unref(mixed);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_sandboxes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
