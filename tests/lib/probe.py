@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Sandbox-side probe. Prints one word and the elapsed milliseconds.
+
+  probe.py tcp ADDR PORT [--src ADDR]   open | reset | unreach | timeout
+  probe.py udp ADDR PORT [--src ADDR]   reply | none
+  probe.py hold ADDR PORT SECONDS       connects, waits, sends a byte: echo | reset | timeout | ...
+Every attempt is bounded by --timeout seconds (default 1)."""
+import argparse
+import errno
+import socket
+import sys
+import time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("kind")
+ap.add_argument("addr")
+ap.add_argument("port", type=int)
+ap.add_argument("wait", type=float, nargs="?", default=0)
+ap.add_argument("--src")
+ap.add_argument("--timeout", type=float, default=1.0)
+a = ap.parse_args()
+fam = socket.AF_INET6 if ":" in a.addr else socket.AF_INET
+t0 = time.monotonic()
+
+
+def done(word):
+    print(word, int((time.monotonic() - t0) * 1000))
+    sys.exit(0)
+
+
+def classify(e):
+    if isinstance(e, socket.timeout):
+        return "timeout"
+    if e.errno in (errno.ECONNREFUSED, errno.ECONNRESET, errno.EPIPE):
+        return "reset"
+    if e.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM):
+        return "unreach"
+    return "error-%d" % e.errno
+
+
+if a.kind in ("tcp", "hold"):
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(a.timeout)
+    if a.src:
+        s.bind((a.src, 0))
+    try:
+        s.connect((a.addr, a.port))
+    except OSError as e:
+        done(classify(e))
+    if a.kind == "tcp":
+        done("open")
+    time.sleep(a.wait)
+    try:
+        s.sendall(b"x")
+        data = s.recv(1)
+        done("echo" if data == b"x" else "closed")
+    except OSError as e:
+        done(classify(e))
+else:
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.settimeout(a.timeout)
+    if a.src:
+        s.bind((a.src, 0))
+    try:
+        s.sendto(b"ping", (a.addr, a.port))
+        data, _ = s.recvfrom(100)
+        done("reply" if data == b"ping" else "other")
+    except OSError as e:
+        done("none" if isinstance(e, socket.timeout) else classify(e))
