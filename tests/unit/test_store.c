@@ -1,0 +1,179 @@
+/* Unit tests of the SQLite store: migrations, create/get/list/delete, compare-and-swap commits,
+ * history pruning, the change feed, persistence across reopen. Mirrors src/store/store.c. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/sn-store-XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd);
+}
+
+static struct sn_store *open_store(void)
+{
+	struct sn_store *st;
+	char err[256];
+	if (sn_store_open(dir, &st, err, sizeof(err)))
+		fail_msg("open: %s", err);
+	return st;
+}
+
+static struct sn_sandbox_row row(const char *id, const char *team, const char *addr4)
+{
+	struct sn_sandbox_row r = {.created_at = 1700000000, .revision = 1};
+	snprintf(r.id, sizeof(r.id), "%s", id);
+	snprintf(r.team, sizeof(r.team), "%s", team);
+	snprintf(r.addr4, sizeof(r.addr4), "%s", addr4);
+	r.labels = "{\"job\":\"ci\"}";
+	r.policy = "{\"egress\":{\"mode\":\"allow-all\",\"rules\":[]}}";
+	return r;
+}
+
+static int count_fn(const struct sn_sandbox_row *r, void *arg)
+{
+	(void)r;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int hist_fn(uint64_t rev, const char *policy, int64_t at, void *arg)
+{
+	(void)policy;
+	(void)at;
+	uint64_t *v = arg;
+	if (!v[0])
+		v[1] = rev; /* newest */
+	v[2] = rev;         /* oldest so far */
+	v[0]++;
+	return 0;
+}
+
+static int change_fn(uint64_t seq, const char *id, const char *kind, uint64_t rev, void *arg)
+{
+	(void)seq;
+	(void)rev;
+	char *log = arg;
+	strcat(log, kind);
+	strcat(log, ":");
+	strcat(log, id);
+	strcat(log, " ");
+	return 0;
+}
+
+static void test_store(void **state)
+{
+	(void)state;
+	struct sn_store *st = open_store();
+	assert_int_equal(sn_store_schema_version(st), 1);
+
+	struct sn_sandbox_row a = row("aaa", "default", "10.200.0.2"), b = row("bbb", "other", "10.200.0.6");
+	snprintf(b.addr6, sizeof(b.addr6), "fd00::6");
+	assert_int_equal(sn_store_create(st, &a), 0);
+	assert_int_equal(sn_store_create(st, &b), 0);
+	int dup = sn_store_create(st, &a);
+	if (dup != -EEXIST)
+		fail_msg("duplicate create: %d %s", dup, sn_store_error(st));
+
+	struct sn_sandbox_row got;
+	assert_int_equal(sn_store_get(st, "bbb", &got), 0);
+	assert_string_equal(got.team, "other");
+	assert_string_equal(got.addr6, "fd00::6");
+	assert_string_equal(got.labels, "{\"job\":\"ci\"}");
+	assert_int_equal(got.revision, 1);
+	assert_int_equal(got.state, SN_STATE_RUNNING);
+	sn_sandbox_row_clear(&got);
+	assert_int_equal(sn_store_get(st, "nope", &got), -ENOENT);
+
+	int n = 0;
+	assert_int_equal(sn_store_list(st, NULL, count_fn, &n), 0);
+	assert_int_equal(n, 2);
+	n = 0;
+	assert_int_equal(sn_store_list(st, "other", count_fn, &n), 0);
+	assert_int_equal(n, 1);
+
+	/* compare-and-swap */
+	assert_int_equal(sn_store_commit_policy(st, "aaa", 1, "{\"v\":2}", 1700000001), 0);
+	assert_int_equal(sn_store_commit_policy(st, "aaa", 1, "{\"v\":2}", 1700000001), -ESTALE);
+	assert_int_equal(sn_store_commit_policy(st, "zzz", 1, "{}", 1700000001), -ENOENT);
+	assert_int_equal(sn_store_get(st, "aaa", &got), 0);
+	assert_int_equal(got.revision, 2);
+	assert_string_equal(got.policy, "{\"v\":2}");
+	sn_sandbox_row_clear(&got);
+
+	/* the history keeps the newest 100 */
+	for (uint64_t r = 2; r < 160; r++)
+		assert_int_equal(sn_store_commit_policy(st, "aaa", r, "{}", 1700000002), 0);
+	uint64_t h[3] = {0};
+	assert_int_equal(sn_store_history(st, "aaa", hist_fn, h), 0);
+	assert_int_equal(h[0], SN_STORE_HISTORY);
+	assert_int_equal(h[1], 160);
+	assert_int_equal(h[2], 61);
+
+	assert_int_equal(sn_store_set_state(st, "bbb", SN_STATE_PAUSED), 0);
+	assert_int_equal(sn_store_set_state(st, "nope", SN_STATE_PAUSED), -ENOENT);
+	assert_int_equal(sn_store_delete(st, "bbb"), 0);
+	assert_int_equal(sn_store_delete(st, "bbb"), -ENOENT);
+	h[0] = 0;
+	assert_int_equal(sn_store_history(st, "bbb", hist_fn, h), 0);
+	assert_int_equal(h[0], 0); /* the history went with the sandbox */
+
+	char log[4096] = "";
+	assert_int_equal(sn_store_changes(st, 0, change_fn, log), 0);
+	assert_non_null(strstr(log, "create:aaa create:bbb policy:aaa "));
+	assert_non_null(strstr(log, "state:bbb delete:bbb "));
+	sn_store_close(st);
+
+	/* everything survives a reopen */
+	st = open_store();
+	assert_int_equal(sn_store_get(st, "aaa", &got), 0);
+	assert_int_equal(got.revision, 160);
+	sn_sandbox_row_clear(&got);
+	sn_store_close(st);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+	(void)state;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/sandnet.db", dir);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	struct sn_store *st;
+	char err[256];
+	assert_int_equal(sn_store_open(dir, &st, err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "newer than this sandnetd"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
