@@ -366,3 +366,20 @@ int sn_sysctl_set(int netns_fd, const char *key, const char *value)
 	}
 	return rc;
 }
+
+struct exists_arg {
+	const char *ifname;
+};
+
+static int exists_op(struct mnl_socket *nl, void *arg)
+{
+	unsigned idx;
+	return ifindex(nl, ((struct exists_arg *)arg)->ifname, &idx);
+}
+
+int sn_link_exists(int netns_fd, const char *ifname)
+{
+	struct exists_arg a = {ifname};
+	int rc = with_socket(netns_fd, exists_op, &a);
+	return rc == 0 ? 1 : rc == -ENODEV ? 0 : rc;
+}

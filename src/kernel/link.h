@@ -24,6 +24,8 @@ int sn_link_add_veth(const char *host_if, const char *peer_if, int peer_netns_fd
 /* Deletes a link (a veth takes its peer with it). -ENODEV when absent. */
 int sn_link_del(int netns_fd, const char *ifname);
 int sn_link_up(int netns_fd, const char *ifname);
+/* 1 when the link exists, 0 when not, or -errno. */
+int sn_link_exists(int netns_fd, const char *ifname);
 /* Adds addr/plen to ifname (IPv6 without duplicate address detection). */
 int sn_addr_add(int netns_fd, const char *ifname, int family, const uint8_t *addr, unsigned plen);
 /* Adds the default route via gw on ifname. */

@@ -1,0 +1,181 @@
+/* sandnetd's flags (DESIGN.md section 3, "Daemon flags") and its log. Daemon layer. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "daemon.h"
+
+enum sn_log_level sn_log_threshold = SN_LOG_INFO;
+
+void sn_log(enum sn_log_level level, const char *fmt, ...)
+{
+	static const char *const names[] = {"debug", "info", "warn", "error"};
+	if (level < sn_log_threshold)
+		return;
+	char ts[32];
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	struct tm tm;
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s.%03ldZ %s %s\n", ts, now.tv_nsec / 1000000, names[level], msg);
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: sandnetd --state-dir DIR [options]\n"
+	      "  --listen ADDR:PORT          REST API (127.0.0.1:7080)\n"
+	      "  --ingress-listen ADDR:PORT  ingress proxy (127.0.0.1:7081)\n"
+	      "  --ingress-domain NAME       <port>-<id>.NAME routes to a sandbox (sandnet.localhost)\n"
+	      "  --pool4 CIDR                sandbox IPv4 addresses, a /30 each (10.200.0.0/16)\n"
+	      "  --pool6 CIDR                sandbox IPv6 addresses, a /126 each (none)\n"
+	      "  --dns-upstream IP[:PORT]    (first nameserver of /etc/resolv.conf)\n"
+	      "  --proxy-port N              transparent proxy (15001)\n"
+	      "  --dns-port N                DNS forwarder (15053)\n"
+	      "  --api-keys FILE             lines \"<key> <team>\" (else DIR/api-key, team default)\n"
+	      "  --guard-deny CIDR           never reachable from a sandbox (repeatable)\n"
+	      "  --trusted-proxy CIDR        ingress peers whose X-Forwarded-For counts (repeatable)\n"
+	      "  --control-port N            sandbox port always reachable through ingress\n"
+	      "  --log-level debug|info|warn|error\n",
+	      f);
+}
+
+static bool parse_hostport(const char *s, char *host, size_t hsize, uint16_t *port)
+{
+	const char *colon = strrchr(s, ':');
+	if (!colon || colon == s || (size_t)(colon - s) >= hsize)
+		return false;
+	char *end;
+	long p = strtol(colon + 1, &end, 10);
+	if (*end || p < 1 || p > 65535)
+		return false;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = 0;
+	*port = (uint16_t)p;
+	return true;
+}
+
+static bool parse_port(const char *s, uint16_t *port)
+{
+	char *end;
+	long p = strtol(s, &end, 10);
+	if (*end || p < 1 || p > 65535)
+		return false;
+	*port = (uint16_t)p;
+	return true;
+}
+
+static void default_upstream(char *out, size_t size)
+{
+	snprintf(out, size, "127.0.0.1:53");
+	FILE *f = fopen("/etc/resolv.conf", "r");
+	if (!f)
+		return;
+	char line[256];
+	while (fgets(line, sizeof(line), f)) {
+		char ns[128];
+		if (sscanf(line, " nameserver %127s", ns) == 1) {
+			snprintf(out, size, "%s", ns);
+			break;
+		}
+	}
+	fclose(f);
+}
+
+bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->listen_addr, sizeof(cfg->listen_addr), "127.0.0.1");
+	cfg->listen_port = 7080;
+	snprintf(cfg->ingress_addr, sizeof(cfg->ingress_addr), "127.0.0.1");
+	cfg->ingress_port = 7081;
+	cfg->ingress_domain = "sandnet.localhost";
+	char msg[256];
+	sn_cidr_parse("10.200.0.0/16", &cfg->pool4, msg, sizeof(msg));
+	default_upstream(cfg->dns_upstream, sizeof(cfg->dns_upstream));
+	cfg->proxy_port = 15001;
+	cfg->dns_port = 15053;
+	cfg->log_level = SN_LOG_INFO;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			exit(0);
+		}
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!v) {
+			fprintf(stderr, "sandnetd: %s needs a value\n", a);
+			usage(stderr);
+			return false;
+		}
+		i++;
+		bool ok = true;
+		if (strcmp(a, "--state-dir") == 0)
+			cfg->state_dir = v;
+		else if (strcmp(a, "--listen") == 0)
+			ok = parse_hostport(v, cfg->listen_addr, sizeof(cfg->listen_addr),
+					    &cfg->listen_port);
+		else if (strcmp(a, "--ingress-listen") == 0)
+			ok = parse_hostport(v, cfg->ingress_addr, sizeof(cfg->ingress_addr),
+					    &cfg->ingress_port);
+		else if (strcmp(a, "--ingress-domain") == 0)
+			cfg->ingress_domain = v;
+		else if (strcmp(a, "--pool4") == 0)
+			ok = sn_cidr_parse(v, &cfg->pool4, msg, sizeof(msg)) == 0 &&
+			     cfg->pool4.family == AF_INET && cfg->pool4.plen <= 29;
+		else if (strcmp(a, "--pool6") == 0)
+			ok = (cfg->has_pool6 = sn_cidr_parse(v, &cfg->pool6, msg, sizeof(msg)) == 0 &&
+					       cfg->pool6.family == AF_INET6 &&
+					       cfg->pool6.plen <= 124);
+		else if (strcmp(a, "--dns-upstream") == 0)
+			snprintf(cfg->dns_upstream, sizeof(cfg->dns_upstream), "%s", v);
+		else if (strcmp(a, "--proxy-port") == 0)
+			ok = parse_port(v, &cfg->proxy_port);
+		else if (strcmp(a, "--dns-port") == 0)
+			ok = parse_port(v, &cfg->dns_port);
+		else if (strcmp(a, "--control-port") == 0)
+			ok = parse_port(v, &cfg->control_port);
+		else if (strcmp(a, "--api-keys") == 0)
+			cfg->api_keys_file = v;
+		else if (strcmp(a, "--guard-deny") == 0)
+			ok = cfg->nguard_deny < SN_MAX_GUARD &&
+			     sn_cidr_parse(v, &cfg->guard_deny[cfg->nguard_deny++], msg,
+					   sizeof(msg)) == 0;
+		else if (strcmp(a, "--trusted-proxy") == 0)
+			ok = cfg->ntrusted < SN_MAX_GUARD &&
+			     sn_cidr_parse(v, &cfg->trusted[cfg->ntrusted++], msg, sizeof(msg)) == 0;
+		else if (strcmp(a, "--log-level") == 0) {
+			static const char *const lv[] = {"debug", "info", "warn", "error"};
+			ok = false;
+			for (int l = 0; l < 4; l++)
+				if (strcmp(v, lv[l]) == 0) {
+					cfg->log_level = (enum sn_log_level)l;
+					ok = true;
+				}
+		} else {
+			fprintf(stderr, "sandnetd: unknown option %s\n", a);
+			usage(stderr);
+			return false;
+		}
+		if (!ok) {
+			fprintf(stderr, "sandnetd: %s: bad value \"%s\"\n", a, v);
+			return false;
+		}
+	}
+	if (!cfg->state_dir) {
+		fprintf(stderr, "sandnetd: --state-dir is required\n");
+		usage(stderr);
+		return false;
+	}
+	sn_log_threshold = cfg->log_level;
+	return true;
+}

@@ -1,0 +1,100 @@
+/* sandnetd: configuration, the sandbox table, lifecycle and update transactions. Daemon layer.
+ * Everything here runs on the control thread (libmicrohttpd's single internal thread serialises
+ * requests), so no locks are needed; workers (proxy, DNS) will read published snapshots only. */
+#ifndef SN_DAEMON_H
+#define SN_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <sandnet/snapshot.h>
+
+#include "nft.h"
+#include "render.h"
+#include "store.h"
+
+#define SN_MAX_GUARD 64
+#define SN_MAX_KEYS 256
+
+enum sn_log_level { SN_LOG_DEBUG, SN_LOG_INFO, SN_LOG_WARN, SN_LOG_ERROR };
+
+struct sn_config {
+	const char *state_dir;
+	char listen_addr[64];
+	uint16_t listen_port;
+	char ingress_addr[64];
+	uint16_t ingress_port;
+	const char *ingress_domain;
+	struct sn_cidr pool4, pool6;
+	bool has_pool6;
+	char dns_upstream[80];
+	uint16_t proxy_port, dns_port, control_port;
+	const char *api_keys_file;
+	struct sn_cidr guard_deny[SN_MAX_GUARD];
+	size_t nguard_deny;
+	struct sn_cidr trusted[SN_MAX_GUARD];
+	size_t ntrusted;
+	enum sn_log_level log_level;
+};
+
+/* Parses argv into cfg; on a usage error prints it and returns false. */
+bool sn_config_parse(struct sn_config *cfg, int argc, char **argv);
+
+void sn_log(enum sn_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+extern enum sn_log_level sn_log_threshold;
+
+struct sn_sandbox {
+	struct sn_sandbox_row row; /* as stored: id, team, state, addresses, labels, revision */
+	struct sn_snapshot *snap;  /* the policy in force */
+	struct sn_policy *policy;  /* the same, as data (for formatting) */
+	uint64_t gen;              /* kernel generation: names the chain and sets in force */
+	char netns[48], ifname[16];
+	uint32_t index; /* address block in the pools */
+	struct sn_sandbox *next;
+};
+
+struct sn_api_key {
+	char key[128];
+	char team[65];
+};
+
+struct sn_daemon {
+	struct sn_config cfg;
+	struct sn_store *store;
+	struct sn_nft *nft;
+	struct sn_nft_config nftcfg;
+	struct sn_cidr guard[SN_MAX_GUARD + 16];
+	struct sn_cidr pools[2];
+	struct sn_sandbox *sandboxes;
+	struct sn_api_key keys[SN_MAX_KEYS];
+	size_t nkeys;
+};
+
+/* Error outcome of a daemon operation: an HTTP status and the error body's fields. */
+struct sn_result {
+	int status; /* 0: success */
+	char code[32];
+	char path[SN_ERR_PATH_MAX];
+	char message[512];
+};
+
+int sn_daemon_start(struct sn_daemon *d, char *err, size_t errsize);
+void sn_daemon_stop(struct sn_daemon *d);
+
+struct sn_sandbox *sn_sandbox_find(struct sn_daemon *d, const char *id, const char *team);
+/* Creates a sandbox; id NULL generates one. policy_doc may be NULL (the empty policy). */
+struct sn_sandbox *sn_sandbox_create(struct sn_daemon *d, const char *team, const char *id,
+				     const char *policy_doc, size_t policy_len,
+				     const char *labels_json, struct sn_result *res);
+bool sn_sandbox_delete(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_result *res);
+/* The update transaction: parse, validate, compile, apply, commit; on any failure the old revision
+ * stays in force in the kernel and the store. expect_rev 0: no If-Match. */
+bool sn_sandbox_update(struct sn_daemon *d, struct sn_sandbox *sb, const char *doc, size_t len,
+		       enum sn_dialect dialect, uint64_t expect_rev, struct sn_result *res);
+
+/* Fault injection (test builds only, SN_FAULT_INJECTION): the environment variable SN_FAULT names
+ * a point ("kernel_apply", "store_commit") where the next update fails. */
+bool sn_fault(const char *point);
+
+#endif

@@ -1,0 +1,46 @@
+/* sandnetd: the sandnet daemon. Parses flags, checks privileges and kernel features, reconciles the
+ * kernel with the store, serves the REST API until SIGTERM or SIGINT. Daemon layer. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "daemon.h"
+
+int main(int argc, char **argv)
+{
+	static struct sn_daemon d;
+	if (!sn_config_parse(&d.cfg, argc, argv))
+		return 2;
+	/* signals are taken synchronously below, by sigwait */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	char err[1024];
+	if (sn_daemon_start(&d, err, sizeof(err))) {
+		sn_log(SN_LOG_ERROR, "cannot start: %s", err);
+		sn_daemon_stop(&d);
+		return 1;
+	}
+	struct MHD_Daemon *api = sn_api_start(&d, err, sizeof(err));
+	if (!api) {
+		sn_log(SN_LOG_ERROR, "cannot start: %s", err);
+		sn_daemon_stop(&d);
+		return 1;
+	}
+	sn_log(SN_LOG_INFO, "listening on %s:%u (state %s)", d.cfg.listen_addr, d.cfg.listen_port,
+	       d.cfg.state_dir);
+	int sig = 0;
+	while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+		;
+	sn_log(SN_LOG_INFO, "signal %d: stopping (kernel rules stay in force)", sig);
+	MHD_stop_daemon(api);
+	sn_daemon_stop(&d);
+	return 0;
+}
