@@ -1,0 +1,185 @@
+#!/bin/sh
+# The real sandnetd, in a namespace of its own that plays the host, with a world namespace behind
+# it; checks, through the REST API, the traffic that must pass and the traffic that must not.
+#
+#   sn-<id> (made by sandnetd)           host netns H (sandnetd)              world netns W
+#   eth0 10.200.0.x/30  ---veth---  sh-<id> 10.200.0.x/30    w0 ---veth--- w1 192.0.2.2/24
+#                                   192.0.2.1/24 (forwarding)                 198.51.100.1, .2,
+#                                                                             203.0.113.5 on lo
+#                                                                             TCP echo 80, 443
+# usage: daemon.sh SANDNETD     (root; exit 77 when it cannot run here)
+set -u
+sandnetd=$1
+here=$(cd "$(dirname "$0")/.." && pwd)
+[ "$(id -u)" -eq 0 ] || { echo "not root: skipped"; exit 77; }
+for c in curl python3 nsenter; do command -v $c >/dev/null || { echo "no $c: skipped"; exit 77; }; done
+H=tn-$$-h W=tn-$$-w
+tmp=$(mktemp -d)
+state=$tmp/state
+A=a$$x B=b$$x
+cleanup() {
+	for p in "$tmp"/*.pid; do [ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null; done
+	# what the daemon made, if a check failed before its delete
+	for s in $A $B; do ip netns del "sn-$s" 2>/dev/null; rm -rf "/etc/netns/sn-$s"; done
+	for n in $H $W; do ip netns del "$n" 2>/dev/null; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+set -e
+for n in $H $W; do ip netns add "$n"; ip -n "$n" link set lo up; done
+ip link add w0 netns "$H" type veth peer name w1 netns "$W"
+ip -n "$H" addr add 192.0.2.1/24 dev w0
+ip -n "$H" link set w0 up
+ip -n "$H" route add 198.51.100.0/24 via 192.0.2.2
+ip -n "$H" route add 203.0.113.0/24 via 192.0.2.2
+ip -n "$W" addr add 192.0.2.2/24 dev w1
+ip -n "$W" link set w1 up
+for a in 198.51.100.1/32 198.51.100.2/32 203.0.113.5/32; do ip -n "$W" addr add $a dev lo; done
+ip -n "$W" route add default via 192.0.2.1
+set +e
+ip netns exec "$W" python3 "$here/lib/servers.py" --tcp 80,443 --lifetime 300 &
+echo $! >"$tmp/world.pid"
+ip netns exec "$H" python3 "$here/lib/servers.py" --tcp 9090 --lifetime 300 &
+echo $! >"$tmp/hostsrv.pid"
+
+mkdir -p "$state"
+printf 'key-one team1\nkey-two team2\n' >"$tmp/keys"
+start() {
+	# nsenter --net keeps the host's mount namespace, where sandbox namespaces are pinned
+	env "$@" nsenter --net=/run/netns/"$H" "$sandnetd" --state-dir "$state" \
+		--listen 127.0.0.1:7080 --api-keys "$tmp/keys" --log-level debug \
+		>>"$tmp/sandnetd.log" 2>&1 &
+	echo $! >"$tmp/sandnetd.pid"
+	i=0
+	until api GET /healthz >/dev/null 2>&1 && [ "$code" = 200 ]; do
+		i=$((i + 1)); [ $i -gt 50 ] && { echo "sandnetd did not start:"; cat "$tmp/sandnetd.log"; exit 1; }
+		sleep 0.1
+	done
+}
+stop9() { kill -9 "$(cat "$tmp/sandnetd.pid")"; sleep 0.2; }
+
+# api METHOD PATH [BODY] [curl options]: sets $code and $body
+KEY=key-one
+api() {
+	m=$1 p=$2; shift 2
+	d=""
+	if [ $# -gt 0 ]; then d=$1; shift; fi
+	out=$(ip netns exec "$H" curl -s -m 10 -X "$m" -H "X-API-Key: $KEY" ${d:+-d "$d"} "$@" \
+		-w '\n%{http_code}' "http://127.0.0.1:7080$p")
+	code=$(printf '%s' "$out" | tail -n 1)
+	body=$(printf '%s' "$out" | sed '$d')
+}
+
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+want_code() { if [ "$code" = "$1" ]; then ok; else bad "$2: HTTP $code, want $1: $body"; fi; }
+want_body() { case $body in *"$1"*) ok ;; *) bad "$2: body lacks $1: $body" ;; esac; }
+
+# expect WORD SANDBOX PROBE-ARGS...
+expect() {
+	want=$1 sb=$2; shift 2
+	got=$(ip netns exec "sn-$sb" python3 "$here/lib/probe.py" "$@")
+	if [ "${got% *}" = "$want" ]; then ok; else bad "[$step] sandbox $sb: $* -> $got, want $want"; fi
+}
+traffic() { # expected words for 198.51.100.1, 198.51.100.2, 203.0.113.5 (TCP 80)
+	expect "$1" $A tcp 198.51.100.1 80
+	expect "$2" $A tcp 198.51.100.2 80
+	expect "$3" $A tcp 203.0.113.5 80
+}
+
+before_links=$(ip -n "$H" -o link | wc -l)
+start
+step=auth
+KEY=nope api GET /v1/sandboxes; want_code 401 "wrong key"
+api GET /healthz; want_code 200 healthz
+
+step=create
+api POST /v1/sandboxes "{\"id\":\"$A\",\"labels\":{\"job\":\"t\"}}"; want_code 201 "create A"
+want_body "\"netns\":\"sn-$A\"" "create A"
+api POST /v1/sandboxes "{\"id\":\"$A\"}"; want_code 409 "create A again"
+api POST /v1/sandboxes '{"id":"Bad_Id"}'; want_code 400 "bad id"
+KEY=key-two api POST /v1/sandboxes "{\"id\":\"$B\",\"network\":{\"egress\":{\"mode\":\"block-all\"}}}"
+want_code 201 "create B (team2)"
+KEY=key-two api GET /v1/sandboxes/$A; want_code 404 "A from team2"
+KEY=key-two api PUT /v1/sandboxes/$A/network '{}'; want_code 404 "PUT A from team2"
+api GET /v1/sandboxes; want_body "\"id\":\"$A\"" list; case $body in *"$B"*) bad "list shows team2's sandbox";; *) ok;; esac
+traffic open open open
+
+step=guard
+expect reset $A tcp 192.0.2.1 9090
+expect reset $A tcp 169.254.169.254 80
+baddr=$(KEY=key-two api GET /v1/sandboxes/$B; printf '%s' "$body" | sed 's/.*"ipv4":"\([0-9.]*\)".*/\1/')
+expect reset $A tcp "$baddr" 80
+gw=$(ip -n "sn-$A" route | sed -n 's/default via \([0-9.]*\).*/\1/p')
+expect reset $A tcp "$gw" 9090
+ip netns exec "sn-$A" nft flush ruleset 2>/dev/null
+expect reset $A tcp 192.0.2.1 9090
+
+step=e2b-sequence
+api PUT /v1/sandboxes/$A/network '{"denyOut":["0.0.0.0/0"]}'; want_code 200 "deny all"
+traffic reset reset reset
+api PUT /v1/sandboxes/$A/network '{"allowOut":["198.51.100.1"],"denyOut":["0.0.0.0/0"]}'; want_code 200 "allow one"
+traffic open reset reset
+api PUT /v1/sandboxes/$A/network '{"allowOut":["198.51.100.2"],"denyOut":["0.0.0.0/0"]}'; want_code 200 "replace"
+traffic reset open reset
+api PUT /v1/sandboxes/$A/network '{"allowOut":["198.51.100.1","198.51.100.2"],"denyOut":["0.0.0.0/0"]}'; want_code 200 "several"
+traffic open open reset
+api PUT /v1/sandboxes/$A/network '{"allowOut":["198.51.100.0/24"],"denyOut":["0.0.0.0/0"]}'; want_code 200 "cidr"
+traffic open open reset
+api PUT /v1/sandboxes/$A/network '{"denyOut":["0.0.0.0/0"]}'; want_code 200 "keep deny"
+traffic reset reset reset
+api PUT /v1/sandboxes/$A/network '{}'; want_code 200 "clear"
+traffic open open open
+api PUT /v1/sandboxes/$A/network '{"allowOut":["198.51.100.1"],"allow_internet_access":false}'; want_code 200 "re-apply"
+traffic open reset reset
+api GET /v1/sandboxes/$A/network; want_body '"revision":9' "revision after 8 updates"
+
+step=bad-input
+api PUT /v1/sandboxes/$A/network '{"egress":{"rules":[{"action":"allow","to":["10.0.0.1/8"]}]}}'
+want_code 400 "host bits"; want_body '"path":"egress.rules[0].to[0]"' "host bits path"
+api PUT /v1/sandboxes/$A/network '{"egress":{"rules":[{"action":"allow","ports":[70000]}]}}'
+want_code 400 "port"; want_body '"path":"egress.rules[0].ports[0]"' "port path"
+api PUT /v1/sandboxes/$A/network '{"egress": '; want_code 400 "syntax"
+api PUT /v1/sandboxes/$A/network '{"allowOut":["x.com"]}'; want_code 400 "e2b domain without deny-all"
+api PUT /v1/sandboxes/$A/network '{"egress":{}, "allowOut":[]}'; want_code 400 "mixed dialects"
+api GET /v1/sandboxes/$A/network; want_body '"revision":9' "revision unchanged after refusals"
+traffic open reset reset
+api PUT /v1/sandboxes/$A/network '{}' -H 'If-Match: 3'; want_code 412 "stale If-Match"
+api PUT /v1/sandboxes/$A/network '{"allowOut":["198.51.100.1"],"allow_internet_access":false}' -H 'If-Match: 9'
+want_code 200 "current If-Match"
+api PUT /v1/sandboxes/nosuch/network '{}'; want_code 404 "unknown sandbox"
+
+step=restart
+stop9
+traffic open reset reset    # rules stay in force while the daemon is down
+start
+api GET /v1/sandboxes/$A/network; want_body '"revision":10' "revision after restart"
+traffic open reset reset
+
+step=faults
+for point in kernel_apply store_commit; do
+	stop9
+	start SN_FAULT=$point
+	api PUT /v1/sandboxes/$A/network '{}'; want_code 500 "fault $point"
+	api GET /v1/sandboxes/$A/network; want_body '"revision":10' "revision after fault $point"
+	traffic open reset reset
+done
+stop9
+start
+
+step=delete
+api DELETE /v1/sandboxes/$A; want_code 204 "delete A"
+KEY=key-two api DELETE /v1/sandboxes/$B; want_code 204 "delete B"
+api GET /v1/sandboxes/$A; want_code 404 "A after delete"
+if ip netns list | grep -q "sn-$A\|sn-$B"; then bad "namespaces left"; else ok; fi
+if [ -e "/etc/netns/sn-$A" ]; then bad "resolv.conf left"; else ok; fi
+if [ "$(ip -n "$H" -o link | wc -l)" = "$before_links" ]; then ok; else bad "links left: $(ip -n "$H" -o link)"; fi
+if ip netns exec "$H" nft list ruleset | grep -q "sb-"; then bad "nft objects left"; else ok; fi
+if [ -z "$(ls "$state/netns")" ]; then ok; else bad "markers left: $(ls "$state/netns")"; fi
+
+kill "$(cat "$tmp/sandnetd.pid")"
+if [ $fail -ne 0 ]; then echo "--- sandnetd log"; tail -40 "$tmp/sandnetd.log"; fi
+echo "daemon: $pass passed, $fail failed"
+[ $fail -eq 0 ]
