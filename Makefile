@@ -3,7 +3,7 @@
 #
 #   make            build (build/)
 #   make test       build and run every test (SANITIZE=1: under ASan+UBSan, in build-asan/)
-#   make run        build and start sandnetd (until the daemon lands: show the CLI)
+#   make run        build and start sandnetd with its state in ./var
 #   make fuzz       build the libFuzzer targets with clang (build-fuzz/) and run each FUZZ_RUNS times
 #   make bench      build in release mode and run the benchmarks
 #   make format     clang-format the sources
@@ -38,7 +38,7 @@ test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 run: build
-	@$(BUILD)/sandnet --help
+	@sh scripts/run.sh $(BUILD)
 
 FUZZ_TARGETS = policy_json policy_yaml policy_e2b policy_sandbox0
 
