@@ -1,6 +1,6 @@
 /* sandnetd's REST API (DESIGN.md section 3) on libmicrohttpd; JSON with jansson. Daemon layer.
- * libmicrohttpd runs one internal thread: requests are handled one at a time, which serialises
- * every change (the control thread of DESIGN.md section 4). */
+ * Each connection has a thread of its own; every request but an exec's command runs under the
+ * control lock, which serialises changes (the control thread of DESIGN.md section 4). */
 #include <errno.h>
 #include <jansson.h>
 #include <microhttpd.h>
@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "exec.h"
 
 #define BODY_MAX ((size_t)SN_LIMIT_DOC_BYTES + 4096)
 
@@ -17,7 +18,11 @@ struct req {
 	char *body;
 	size_t len, cap;
 	bool too_big;
+	char exec_id[SN_ID_MAX + 1], exec_team[65]; /* set by route() for an exec */
 };
+
+/* route()'s answer for an exec: the caller runs it (the command must not hold the lock) */
+#define EXEC_TAKES_LOCK ((enum MHD_Result)42)
 
 static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *j)
 {
@@ -194,6 +199,118 @@ static enum MHD_Result put_network(struct sn_daemon *d, struct MHD_Connection *c
 	return send_json(c, 200, network_json(sb));
 }
 
+/* Copies s into a JSON string, replacing bytes that are not UTF-8 with U+FFFD. */
+static json_t *utf8_string(const char *s, size_t n)
+{
+	char *out = malloc(n * 3 + 1);
+	if (!out)
+		return NULL;
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+		bool ok = len && i + len <= n && !(c == 0xc0 || c == 0xc1 || c > 0xf4);
+		for (size_t k = 1; ok && k < len; k++)
+			ok = ((unsigned char)s[i + k] >> 6) == 2;
+		if (ok && len > 1 && !json_stringn(s + i, len)) /* overlong or surrogate */
+			ok = false;
+		if (ok) {
+			memcpy(out + o, s + i, len);
+			o += len;
+			i += len;
+		} else {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		}
+	}
+	json_t *j = json_stringn(out, o);
+	free(out);
+	return j;
+}
+
+static enum MHD_Result exec_req(struct sn_daemon *d, struct MHD_Connection *c,
+				struct sn_sandbox *sb, struct req *rq)
+{
+	json_error_t je;
+	json_t *body = json_loadb(rq->body ? rq->body : "", rq->len, JSON_REJECT_DUPLICATES, &je);
+	if (!body || !json_is_object(body)) {
+		json_decref(body);
+		pthread_mutex_unlock(&d->lock);
+		return send_error(c, 400, "invalid_json", "", "the body must be a JSON object");
+	}
+	const char *key;
+	json_t *v, *argv = json_object_get(body, "argv"), *jt = json_object_get(body, "timeout_ms"),
+		   *jin = json_object_get(body, "stdin");
+	const char *bad_path = NULL, *bad_msg = NULL;
+	json_object_foreach(body, key, v) if (strcmp(key, "argv") && strcmp(key, "timeout_ms") &&
+					      strcmp(key, "stdin"))
+	{
+		bad_path = key;
+		bad_msg = "unknown field; exec takes argv, timeout_ms and stdin";
+	}
+	size_t argc = json_array_size(argv);
+	if (!json_is_array(argv) || argc == 0 || argc > SN_EXEC_ARGS_MAX)
+		bad_path = "argv", bad_msg = "must be a list of 1-256 strings";
+	for (size_t i = 0; !bad_path && i < argc; i++)
+		if (!json_is_string(json_array_get(argv, i)) ||
+		    strlen(json_string_value(json_array_get(argv, i))) !=
+			    json_string_length(json_array_get(argv, i)))
+			bad_path = "argv", bad_msg = "must be a list of strings without NUL bytes";
+	json_int_t timeout = jt ? json_integer_value(jt) : SN_EXEC_TIMEOUT_DEFAULT;
+	if (jt && (!json_is_integer(jt) || timeout < 1 || timeout > SN_EXEC_TIMEOUT_MAX))
+		bad_path = "timeout_ms", bad_msg = "must be a number of milliseconds, 1-600000";
+	if (jin && (!json_is_string(jin) || json_string_length(jin) > SN_EXEC_STDIN_MAX))
+		bad_path = "stdin", bad_msg = "must be a string of at most 1 MiB";
+	if (bad_path) {
+		json_decref(body);
+		pthread_mutex_unlock(&d->lock);
+		return send_error(c, 400, "invalid_request", bad_path, bad_msg);
+	}
+	if (sb->row.state == SN_STATE_PAUSED) {
+		json_decref(body);
+		pthread_mutex_unlock(&d->lock);
+		return send_error(c, 409, "conflict", "", "the sandbox is paused; resume it first");
+	}
+	struct sn_exec_req x = {.timeout_ms = (int)timeout};
+	snprintf(x.netns, sizeof(x.netns), "%s", sb->netns);
+	snprintf(x.resolv, sizeof(x.resolv), "/etc/netns/%s/resolv.conf", sb->netns);
+	snprintf(x.cgroup_base, sizeof(x.cgroup_base), "%s", d->cgroup_base);
+	sn_sandbox_cgroup(sb, x.cgroup, sizeof(x.cgroup));
+	char id[SN_ID_MAX + 1];
+	snprintf(id, sizeof(id), "%s", sb->row.id);
+	/* the command runs without the lock: other requests go on meanwhile */
+	pthread_mutex_unlock(&d->lock);
+	char **args = calloc(argc + 1, sizeof(*args));
+	for (size_t i = 0; args && i < argc; i++)
+		args[i] = (char *)json_string_value(json_array_get(argv, i));
+	x.argv = args;
+	x.stdin_data = jin ? json_string_value(jin) : NULL;
+	x.stdin_len = jin ? json_string_length(jin) : 0;
+	char cmd[64];
+	snprintf(cmd, sizeof(cmd), "%s", json_string_value(json_array_get(argv, 0)));
+	struct sn_exec_res r = {0};
+	int rc = args ? sn_exec_run(&x, &r) : -ENOMEM;
+	free(args);
+	json_decref(body);
+	if (rc) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "the command could not be started: %s",
+			 r.setup_error[0] ? r.setup_error : strerror(-rc));
+		sn_exec_res_clear(&r);
+		return send_error(c, 500, "exec_failed", "", msg);
+	}
+	sn_log(SN_LOG_INFO, "sandbox %s: exec %s: exit %d%s", id, cmd, r.exit_code,
+	       r.timed_out ? " (timed out)" : "");
+	json_t *o = json_pack("{s:i, s:o, s:o, s:b, s:b, s:b}", "exit_code", r.exit_code, "stdout",
+			      utf8_string(r.out.data, r.out.len), "stderr",
+			      utf8_string(r.err.data, r.err.len), "timed_out", r.timed_out,
+			      "stdout_truncated", r.out.truncated, "stderr_truncated",
+			      r.err.truncated);
+	sn_exec_res_clear(&r);
+	return send_json(c, 200, o);
+}
+
 static enum MHD_Result route(struct sn_daemon *d, struct MHD_Connection *c, const char *url,
 			     const char *method, struct req *rq)
 {
@@ -237,6 +354,20 @@ static enum MHD_Result route(struct sn_daemon *d, struct MHD_Connection *c, cons
 			return send_json(c, 204, NULL);
 		}
 		return send_error(c, 405, "method_not_allowed", "", "use GET or DELETE");
+	}
+	if (strcmp(sub, "/pause") == 0 || strcmp(sub, "/resume") == 0) {
+		if (strcmp(method, "POST") != 0)
+			return send_error(c, 405, "method_not_allowed", "", "use POST");
+		bool ok = strcmp(sub, "/pause") == 0 ? sn_sandbox_pause(d, sb, &res)
+						      : sn_sandbox_resume(d, sb, &res);
+		return ok ? send_json(c, 200, sandbox_json(sb)) : send_result(c, &res);
+	}
+	if (strcmp(sub, "/exec") == 0) {
+		if (strcmp(method, "POST") != 0)
+			return send_error(c, 405, "method_not_allowed", "", "use POST");
+		snprintf(rq->exec_id, sizeof(rq->exec_id), "%s", sb->row.id);
+		snprintf(rq->exec_team, sizeof(rq->exec_team), "%s", team);
+		return EXEC_TAKES_LOCK;
 	}
 	if (strcmp(sub, "/network") == 0) {
 		if (strcmp(method, "GET") == 0)
@@ -285,7 +416,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	pthread_mutex_lock(&d->lock);
 	enum MHD_Result ret = route(d, c, url, method, rq);
+	if (ret == EXEC_TAKES_LOCK) {
+		/* still locked: exec_req looks the sandbox up, then lets go for the command */
+		struct sn_sandbox *sb = sn_sandbox_find(d, rq->exec_id, rq->exec_team);
+		ret = sb ? exec_req(d, c, sb, rq) : (pthread_mutex_unlock(&d->lock),
+						     send_error(c, 404, "not_found", "",
+								"no such sandbox"));
+	} else {
+		pthread_mutex_unlock(&d->lock);
+	}
 	sn_log(SN_LOG_DEBUG, "%s %s", method, url);
 	return ret;
 }
@@ -310,7 +451,8 @@ struct MHD_Daemon *sn_api_start(struct sn_daemon *d, char *err, size_t errsize)
 	socklen_t sl;
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_ERROR_LOG;
 	if (inet_pton(AF_INET, d->cfg.listen_addr, &s4->sin_addr) == 1) {
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons(d->cfg.listen_port);

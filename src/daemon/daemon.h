@@ -4,6 +4,7 @@
 #ifndef SN_DAEMON_H
 #define SN_DAEMON_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -69,6 +70,10 @@ struct sn_daemon {
 	struct sn_sandbox *sandboxes;
 	struct sn_api_key keys[SN_MAX_KEYS];
 	size_t nkeys;
+	char cgroup_base[512];
+	/* the control lock: every change and every read of the sandbox table holds it (requests run
+	 * on threads of their own so that a long exec does not stall the API) */
+	pthread_mutex_t lock;
 };
 
 /* Error outcome of a daemon operation: an HTTP status and the error body's fields. */
@@ -92,6 +97,13 @@ bool sn_sandbox_delete(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_res
  * stays in force in the kernel and the store. expect_rev 0: no If-Match. */
 bool sn_sandbox_update(struct sn_daemon *d, struct sn_sandbox *sb, const char *doc, size_t len,
 		       enum sn_dialect dialect, uint64_t expect_rev, struct sn_result *res);
+
+/* Pause: the network drops everything and the processes freeze; resume re-applies the current
+ * revision and thaws. 409 when the sandbox is already in that state. */
+bool sn_sandbox_pause(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_result *res);
+bool sn_sandbox_resume(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_result *res);
+/* The cgroup of a sandbox, under d->cgroup_base. */
+void sn_sandbox_cgroup(const struct sn_sandbox *sb, char *buf, size_t size);
 
 /* Fault injection (test builds only, SN_FAULT_INJECTION): the environment variable SN_FAULT names
  * a point ("kernel_apply", "store_commit") where the next update fails. */

@@ -13,6 +13,7 @@ int main(int argc, char **argv)
 	static struct sn_daemon d;
 	if (!sn_config_parse(&d.cfg, argc, argv))
 		return 2;
+	pthread_mutex_init(&d.lock, NULL);
 	/* signals are taken synchronously below, by sigwait */
 	sigset_t set;
 	sigemptyset(&set);
@@ -41,6 +42,7 @@ int main(int argc, char **argv)
 		;
 	sn_log(SN_LOG_INFO, "signal %d: stopping (kernel rules stay in force)", sig);
 	MHD_stop_daemon(api);
+	pthread_mutex_lock(&d.lock);
 	sn_daemon_stop(&d);
 	return 0;
 }

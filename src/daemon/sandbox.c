@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "daemon.h"
 #include "link.h"
 
@@ -104,6 +105,11 @@ static uint32_t block_of(const struct sn_config *cfg, const char *addr4)
 	inet_pton(AF_INET, addr4, &a);
 	memcpy(&base, cfg->pool4.addr, 4);
 	return (ntohl(a) - ntohl(base)) / 4;
+}
+
+void sn_sandbox_cgroup(const struct sn_sandbox *sb, char *buf, size_t size)
+{
+	snprintf(buf, size, "sb-%s", sb->row.id);
 }
 
 static struct sn_nft_sandbox nft_view(struct sn_daemon *d, const struct sn_sandbox *sb,
@@ -253,6 +259,10 @@ static int plumb(struct sn_daemon *d, struct sn_sandbox *sb, char *err, size_t e
 
 static void unplumb(struct sn_daemon *d, struct sn_sandbox *sb)
 {
+	char cg[48];
+	sn_sandbox_cgroup(sb, cg, sizeof(cg));
+	if (d->cgroup_base[0])
+		sn_cgroup_remove(d->cgroup_base, cg); /* kills what runs in it */
 	sn_link_del(-1, sb->ifname);
 	sn_netns_del(sb->netns);
 	remove_resolv(sb);
@@ -393,10 +403,21 @@ struct sn_sandbox *sn_sandbox_create(struct sn_daemon *d, const char *team, cons
 		sandbox_free(sb);
 		return NULL;
 	}
+	char cg[48];
+	sn_sandbox_cgroup(sb, cg, sizeof(cg));
+	int rc = sn_cgroup_create(d->cgroup_base, cg);
+	if (rc) {
+		sn_log(SN_LOG_ERROR, "sandbox %s: cgroup: %s", id, strerror(-rc));
+		unplumb(d, sb);
+		set_result(res, 500, "apply_failed", "", "creating the sandbox's cgroup: %s",
+			   strerror(-rc));
+		sandbox_free(sb);
+		return NULL;
+	}
 	struct sn_text t = {0};
 	sb->gen = 1;
 	struct sn_nft_sandbox v = nft_view(d, sb, sb->gen, false);
-	int rc = sn_nft_render_sandbox(&t, &d->nftcfg, &v, sb->snap, NULL, 0);
+	rc = sn_nft_render_sandbox(&t, &d->nftcfg, &v, sb->snap, NULL, 0);
 	if (!rc)
 		rc = apply_text(d, &t, err, sizeof(err));
 	sn_text_clear(&t);
@@ -538,6 +559,64 @@ bool sn_sandbox_update(struct sn_daemon *d, struct sn_sandbox *sb, const char *d
 	sn_log(SN_LOG_INFO, "sandbox %s: policy revision %llu in force", sb->row.id,
 	       (unsigned long long)sb->row.revision);
 	return true;
+}
+
+/* Applies sb's current snapshot as the next generation, paused or not. */
+static int reapply(struct sn_daemon *d, struct sn_sandbox *sb, bool paused, char *err,
+		   size_t errsize)
+{
+	struct sn_text t = {0};
+	struct sn_nft_sandbox v = nft_view(d, sb, sb->gen + 1, paused);
+	int rc = sn_nft_render_sandbox(&t, &d->nftcfg, &v, sb->snap, sb->snap, sb->gen);
+	if (!rc)
+		rc = apply_text(d, &t, err, errsize);
+	sn_text_clear(&t);
+	if (!rc)
+		sb->gen++;
+	return rc;
+}
+
+static bool set_paused(struct sn_daemon *d, struct sn_sandbox *sb, bool paused,
+		       struct sn_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	if ((sb->row.state == SN_STATE_PAUSED) == paused) {
+		set_result(res, 409, "conflict", "", "sandbox %s is %s already", sb->row.id,
+			   paused ? "paused" : "running");
+		return false;
+	}
+	char err[512], cg[48];
+	sn_sandbox_cgroup(sb, cg, sizeof(cg));
+	int rc = reapply(d, sb, paused, err, sizeof(err));
+	if (rc) {
+		set_result(res, 500, "apply_failed", "", "nft: %s", err);
+		return false;
+	}
+	rc = sn_cgroup_freeze(d->cgroup_base, cg, paused);
+	if (!rc)
+		rc = sn_store_set_state(d->store, sb->row.id,
+					paused ? SN_STATE_PAUSED : SN_STATE_RUNNING);
+	if (rc) {
+		set_result(res, 500, "apply_failed", "", "%s: %s",
+			   rc == -EIO ? "store" : "cgroup freezer",
+			   rc == -EIO ? sn_store_error(d->store) : strerror(-rc));
+		sn_cgroup_freeze(d->cgroup_base, cg, !paused);
+		reapply(d, sb, !paused, err, sizeof(err));
+		return false;
+	}
+	sb->row.state = paused ? SN_STATE_PAUSED : SN_STATE_RUNNING;
+	sn_log(SN_LOG_INFO, "sandbox %s: %s", sb->row.id, paused ? "paused" : "resumed");
+	return true;
+}
+
+bool sn_sandbox_pause(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_result *res)
+{
+	return set_paused(d, sb, true, res);
+}
+
+bool sn_sandbox_resume(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_result *res)
+{
+	return set_paused(d, sb, false, res);
 }
 
 /* ---- start, reconcile, stop ---- */
@@ -686,7 +765,10 @@ static int load_row(const struct sn_sandbox_row *row, void *arg)
 static void reconcile_plumbing(struct sn_daemon *d)
 {
 	for (struct sn_sandbox *sb = d->sandboxes; sb; sb = sb->next) {
-		char err[512];
+		char err[512], cg[48];
+		sn_sandbox_cgroup(sb, cg, sizeof(cg));
+		if (sn_cgroup_create(d->cgroup_base, cg) == 0)
+			sn_cgroup_freeze(d->cgroup_base, cg, sb->row.state == SN_STATE_PAUSED);
 		int fd = sn_netns_open(sb->netns);
 		if (fd < 0) {
 			sn_log(SN_LOG_WARN, "sandbox %s: namespace missing, recreating", sb->row.id);
@@ -762,6 +844,11 @@ int sn_daemon_start(struct sn_daemon *d, char *err, size_t errsize)
 		return rc;
 	if ((rc = sn_nft_open(&d->nft))) {
 		snprintf(err, errsize, "libnftables: %s", strerror(-rc));
+		return rc;
+	}
+	if ((rc = sn_cgroup_init(d->cgroup_base, sizeof(d->cgroup_base)))) {
+		snprintf(err, errsize, "cgroup v2: %s (sandnetd needs a cgroup2 mount)",
+			 strerror(-rc));
 		return rc;
 	}
 	build_guard(d);

@@ -169,6 +169,36 @@ done
 stop9
 start
 
+step=exec
+api POST /v1/sandboxes/$A/exec '{"argv":["sh","-c","cat /etc/resolv.conf; ip link set eth0 down; echo down=$?; cat"],"stdin":"piped"}'
+want_code 200 exec; want_body '"exit_code":0' "exec exit"; want_body 'down=2' "no NET_ADMIN inside"
+want_body 'nameserver 10.200.0.' "the sandbox's resolv.conf"; want_body 'piped' "stdin"
+api POST /v1/sandboxes/$A/exec '{"argv":["sleep","10"],"timeout_ms":200}'
+want_body '"timed_out":true' "exec deadline"
+api POST /v1/sandboxes/$A/exec '{"argv":["no-such-command"]}'; want_body '"exit_code":127' "exec not found"
+api POST /v1/sandboxes/$A/exec '{"argv":[]}'; want_code 400 "exec without argv"
+traffic open reset reset
+
+step=pause
+api POST /v1/sandboxes/$A/exec '{"argv":["sh","-c","sleep 120 >/dev/null 2>&1 & echo $!"]}'
+sleeper=$(printf '%s' "$body" | sed 's/.*"stdout":"\([0-9]*\).*/\1/')
+api POST /v1/sandboxes/$A/pause; want_code 200 pause; want_body '"state":"paused"' "paused state"
+cg=$(awk '$9 == "cgroup2" || $10 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)/sandnet/sb-$A
+if grep -q "frozen 1" "$cg/cgroup.events"; then ok; else bad "cgroup not frozen: $(cat "$cg/cgroup.events")"; fi
+if grep -q "^$sleeper\$" "$cg/cgroup.procs"; then ok; else bad "exec'd process not in the sandbox cgroup"; fi
+expect timeout $A tcp 198.51.100.1 80 --timeout 0.5
+api POST /v1/sandboxes/$A/pause; want_code 409 "pause twice"
+api POST /v1/sandboxes/$A/exec '{"argv":["true"]}'; want_code 409 "exec while paused"
+api PUT /v1/sandboxes/$A/network '{"allowOut":["198.51.100.2"],"denyOut":["0.0.0.0/0"]}'; want_code 200 "update while paused"
+expect timeout $A tcp 198.51.100.2 80 --timeout 0.5
+stop9
+start
+expect timeout $A tcp 198.51.100.2 80 --timeout 0.5
+api POST /v1/sandboxes/$A/resume; want_code 200 resume
+if grep -q "frozen 0" "$cg/cgroup.events"; then ok; else bad "cgroup still frozen"; fi
+traffic reset open reset
+api POST /v1/sandboxes/$A/resume; want_code 409 "resume twice"
+
 step=delete
 api DELETE /v1/sandboxes/$A; want_code 204 "delete A"
 KEY=key-two api DELETE /v1/sandboxes/$B; want_code 204 "delete B"
@@ -178,6 +208,11 @@ if [ -e "/etc/netns/sn-$A" ]; then bad "resolv.conf left"; else ok; fi
 if [ "$(ip -n "$H" -o link | wc -l)" = "$before_links" ]; then ok; else bad "links left: $(ip -n "$H" -o link)"; fi
 if ip netns exec "$H" nft list ruleset | grep -q "sb-"; then bad "nft objects left"; else ok; fi
 if [ -z "$(ls "$state/netns")" ]; then ok; else bad "markers left: $(ls "$state/netns")"; fi
+if [ -d "$cg" ]; then bad "cgroup left"; else ok; fi
+# dead, or a zombie waiting for whoever reaps orphans here
+if [ -d "/proc/$sleeper" ] && ! grep -q '^State:.*Z' "/proc/$sleeper/status" 2>/dev/null; then
+	bad "exec'd process outlived its sandbox: $(grep State "/proc/$sleeper/status")"
+else ok; fi
 
 kill "$(cat "$tmp/sandnetd.pid")"
 if [ $fail -ne 0 ]; then echo "--- sandnetd log"; tail -40 "$tmp/sandnetd.log"; fi
