@@ -86,6 +86,15 @@ int sn_policy_parse(const char *buf, size_t len, enum sn_format fmt, enum sn_dia
  * Returns a new NUL-terminated string (free()), or NULL when out of memory. */
 char *sn_policy_format(const struct sn_policy *p, int indent);
 
+/* sandbox0's view: {"mode", "egress": {"trafficRules": [...]}}, which every native egress policy
+ * has (a rule without ports, or of protocol icmp or any, carries "protocol" at the rule level).
+ * Parsing it as sandbox0 gives back the egress part. New string (free()) or NULL. */
+char *sn_policy_format_sandbox0(const struct sn_policy *p, int indent);
+/* E2B's view: {"allowInternetAccess", "network": {"allowOut", "denyOut", "allowIn", "denyIn",
+ * "maskRequestHost"?}}; when E2B's fields cannot say exactly what the policy says, the closest
+ * they come, with "x-sandnet-native": true in "network" and *exact false. */
+char *sn_policy_format_e2b(const struct sn_policy *p, bool *exact);
+
 /* An empty policy: allow-all both ways. Returns NULL when out of memory. */
 struct sn_policy *sn_policy_new(void);
 void sn_policy_free(struct sn_policy *p);

@@ -339,7 +339,8 @@ static void s0_traffic_rule(struct dec *d, json_t *tr, size_t idx, struct sn_pol
 	json_t *v;
 	json_object_foreach(tr, key, v)
 	{
-		static const char *const ok[] = {"name", "action", "domains", "cidrs", "ports", NULL};
+		static const char *const ok[] = {"name",  "action",   "domains", "cidrs",
+						 "ports", "protocol", NULL};
 		if (!in_list(ok, key)) {
 			snprintf(p, sizeof(p), "%s.%s", base, key);
 			dec_err(d, p, "unknown field; a traffic rule has name, action, domains, cidrs "
@@ -368,6 +369,22 @@ static void s0_traffic_rule(struct dec *d, json_t *tr, size_t idx, struct sn_pol
 	s0_entries(d, tr, "domains", ACCEPT_NAME, base, &peers, &npeers);
 	s0_entries(d, tr, "cidrs", ACCEPT_ADDR, base, &peers, &npeers);
 
+	/* sandnet's extension, so that every native rule has a sandbox0 form: "protocol" at the rule
+	 * level (tcp, udp, icmp, any); the ports then carry none of their own (or the same) */
+	int rule_proto = -1;
+	json_t *jrp = json_object_get(tr, "protocol");
+	if (jrp && !json_is_null(jrp)) {
+		const char *ps = json_string_value(jrp);
+		static const enum sn_proto protos[] = {SN_PROTO_ANY, SN_PROTO_TCP, SN_PROTO_UDP,
+						       SN_PROTO_ICMP};
+		for (int k = 0; ps && k < 4; k++)
+			if (strcmp(ps, sn_proto_name(protos[k])) == 0)
+				rule_proto = (int)protos[k];
+		if (rule_proto < 0) {
+			snprintf(p, sizeof(p), "%s.protocol", base);
+			dec_err(d, p, "must be tcp, udp, icmp or any");
+		}
+	}
 	/* ports: [{port, endPort?, protocol?}] split by protocol */
 	struct sn_port_range *pr[2] = {NULL, NULL}; /* tcp, udp */
 	size_t npr[2] = {0, 0};
@@ -419,7 +436,7 @@ static void s0_traffic_rule(struct dec *d, json_t *tr, size_t idx, struct sn_pol
 					continue;
 				}
 			}
-			int which = 0;
+			int which = rule_proto == SN_PROTO_UDP ? 1 : 0;
 			json_t *jpr = json_object_get(it, "protocol");
 			if (jpr && !json_is_null(jpr)) {
 				const char *s = json_string_value(jpr);
@@ -432,6 +449,13 @@ static void s0_traffic_rule(struct dec *d, json_t *tr, size_t idx, struct sn_pol
 					dec_err(d, fp, "must be tcp or udp");
 					continue;
 				}
+				if (rule_proto >= 0 &&
+				    rule_proto != (which ? SN_PROTO_UDP : SN_PROTO_TCP)) {
+					dec_err(d, fp,
+						"differs from the rule's protocol; give one or the "
+						"other");
+					continue;
+				}
 			}
 			pr[which][npr[which]].lo = (uint16_t)lo;
 			pr[which][npr[which]].hi = (uint16_t)hi;
@@ -439,7 +463,30 @@ static void s0_traffic_rule(struct dec *d, json_t *tr, size_t idx, struct sn_pol
 		}
 	}
 	fold_entries(peers, &npeers);
-	if (!sn_errs_any(d->errs) && !d->nomem) {
+	if (rule_proto == SN_PROTO_ICMP && nports) {
+		snprintf(p, sizeof(p), "%s.ports", base);
+		dec_err(d, p, "ICMP has no ports");
+	}
+	if (rule_proto >= 0 && !sn_errs_any(d->errs) && !d->nomem) {
+		/* one rule, of the rule's protocol, with all its ports */
+		struct sn_rule *r = add_rule(d, &pol->egress, action);
+		int w = rule_proto == SN_PROTO_UDP ? 1 : 0;
+		if (r) {
+			r->proto = (enum sn_proto)rule_proto;
+			if (name && !(r->name = strdup(name)))
+				d->nomem = true;
+			r->peers = peers;
+			r->npeers = npeers;
+			peers = NULL;
+			npeers = 0;
+			if (nports && npr[w]) {
+				r->ports = pr[w];
+				r->nports = npr[w];
+				fold_ports(r->ports, &r->nports);
+				pr[w] = NULL;
+			}
+		}
+	} else if (!sn_errs_any(d->errs) && !d->nomem) {
 		/* one native rule per protocol used, tcp first; without ports: protocol any */
 		for (int w = 0; w < 2 && !d->nomem; w++) {
 			if (nports && !npr[w])

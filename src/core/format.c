@@ -2,6 +2,7 @@
  * parse(format(p)) == p. Core layer. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -86,4 +87,151 @@ char *sn_policy_format(const struct sn_policy *p, int indent)
 	}
 	json_decref(o);
 	return s;
+}
+
+/* ---- peers' views ---- */
+
+static char *dump(json_t *o, int indent)
+{
+	char *s = o ? json_dumps(o, JSON_PRESERVE_ORDER |
+					    (indent > 0 ? JSON_INDENT(indent) : JSON_COMPACT))
+		    : NULL;
+	json_decref(o);
+	return s;
+}
+
+char *sn_policy_format_sandbox0(const struct sn_policy *p, int indent)
+{
+	json_t *rules = json_array();
+	int rc = !rules;
+	for (size_t i = 0; i < p->egress.nrules && !rc; i++) {
+		const struct sn_rule *r = &p->egress.rules[i];
+		json_t *jr = json_object();
+		rc |= json_array_append_new(rules, jr);
+		if (r->name)
+			rc |= add(jr, "name", json_string(r->name));
+		rc |= add(jr, "action", json_string(sn_action_name(r->action)));
+		json_t *domains = json_array(), *cidrs = json_array();
+		for (size_t j = 0; j < r->npeers; j++)
+			rc |= json_array_append_new(r->peers[j].kind == SN_ENTRY_CIDR ? cidrs : domains,
+						    entry_json(&r->peers[j]));
+		if (json_array_size(domains))
+			rc |= add(jr, "domains", domains);
+		else
+			json_decref(domains);
+		if (json_array_size(cidrs))
+			rc |= add(jr, "cidrs", cidrs);
+		else
+			json_decref(cidrs);
+		bool per_port = r->ports && (r->proto == SN_PROTO_TCP || r->proto == SN_PROTO_UDP);
+		if (r->ports) {
+			json_t *ports = json_array();
+			rc |= add(jr, "ports", ports);
+			for (size_t j = 0; j < r->nports && !rc; j++) {
+				json_t *jp = json_object();
+				rc |= json_array_append_new(ports, jp);
+				rc |= add(jp, "port", json_integer(r->ports[j].lo));
+				if (r->ports[j].hi != r->ports[j].lo)
+					rc |= add(jp, "endPort", json_integer(r->ports[j].hi));
+				if (per_port)
+					rc |= add(jp, "protocol", json_string(sn_proto_name(r->proto)));
+			}
+		}
+		if (!per_port)
+			rc |= add(jr, "protocol", json_string(sn_proto_name(r->proto)));
+	}
+	json_t *o = rc ? NULL
+		       : json_pack("{s:s, s:{s:o}}", "mode", sn_mode_name(p->egress.mode), "egress",
+				   "trafficRules", rules);
+	if (!o)
+		json_decref(rules);
+	return dump(o, indent);
+}
+
+/* E2B's lists, as close to the policy as they can come. */
+static json_t *e2b_network(const struct sn_policy *p, bool with_ports)
+{
+	json_t *allow_out = json_array(), *deny_out = json_array(), *allow_in = json_array(),
+	       *deny_in = json_array();
+	json_t *n = json_object();
+	int rc = !allow_out || !deny_out || !allow_in || !deny_in || !n;
+	if (p->egress.mode == SN_MODE_BLOCK_ALL)
+		rc |= json_array_append_new(deny_out, json_string("0.0.0.0/0"));
+	for (size_t i = 0; i < p->egress.nrules && !rc; i++) {
+		const struct sn_rule *r = &p->egress.rules[i];
+		for (size_t j = 0; j < r->npeers; j++)
+			if (r->action == SN_ALLOW)
+				rc |= json_array_append_new(allow_out, entry_json(&r->peers[j]));
+			else if (r->peers[j].kind == SN_ENTRY_CIDR)
+				rc |= json_array_append_new(deny_out, entry_json(&r->peers[j]));
+	}
+	json_t *allow_ports = json_array(), *deny_ports = json_array();
+	rc |= !allow_ports || !deny_ports;
+	if (p->ingress.mode == SN_MODE_BLOCK_ALL && !rc) {
+		/* E2B has no "block-all" of its own: deny every client unless a rule allows ports
+		 * only, which E2B says with allowPorts */
+		bool ports_only = false;
+		for (size_t i = 0; i < p->ingress.nrules; i++)
+			ports_only |= p->ingress.rules[i].action == SN_ALLOW &&
+				      !p->ingress.rules[i].peers;
+		if (!ports_only)
+			rc |= json_array_append_new(deny_in, json_string("0.0.0.0/0"));
+	}
+	for (size_t i = 0; i < p->ingress.nrules && !rc; i++) {
+		const struct sn_rule *r = &p->ingress.rules[i];
+		for (size_t j = 0; j < r->npeers; j++)
+			rc |= json_array_append_new(r->action == SN_ALLOW ? allow_in : deny_in,
+						    entry_json(&r->peers[j]));
+		for (size_t j = 0; r->ports && j < r->nports; j++)
+			rc |= json_array_append_new(r->action == SN_ALLOW ? allow_ports : deny_ports,
+						    port_json(&r->ports[j]));
+	}
+	rc |= add(n, "allowOut", allow_out);
+	rc |= add(n, "denyOut", deny_out);
+	rc |= add(n, "allowIn", allow_in);
+	rc |= add(n, "denyIn", deny_in);
+	if (with_ports) {
+		rc |= add(n, "allowPorts", allow_ports);
+		rc |= add(n, "denyPorts", deny_ports);
+	} else {
+		json_decref(allow_ports);
+		json_decref(deny_ports);
+	}
+	if (p->mask_request_host) {
+		/* E2B writes the placeholder ${PORT} */
+		char buf[400];
+		const char *ph = strstr(p->mask_request_host, "{port}");
+		if (ph)
+			snprintf(buf, sizeof(buf), "%.*s${PORT}%s", (int)(ph - p->mask_request_host),
+				 p->mask_request_host, ph + 6);
+		else
+			snprintf(buf, sizeof(buf), "%s", p->mask_request_host);
+		rc |= add(n, "maskRequestHost", json_string(buf));
+	}
+	if (rc) {
+		json_decref(n);
+		return NULL;
+	}
+	return n;
+}
+
+char *sn_policy_format_e2b(const struct sn_policy *p, bool *exact)
+{
+	json_t *n = e2b_network(p, false);
+	/* exact when E2B's own fields (ports included, which the view does not show) convert back
+	 * to this very policy */
+	*exact = false;
+	json_t *full = e2b_network(p, true);
+	char *body = dump(full, 0);
+	struct sn_policy *q = NULL;
+	if (body && sn_policy_parse(body, strlen(body), SN_FORMAT_JSON, SN_DIALECT_E2B, &q, NULL) == 0)
+		*exact = sn_policy_equal(p, q);
+	sn_policy_free(q);
+	free(body);
+	json_t *o = n ? json_pack("{s:b, s:o}", "allowInternetAccess",
+				  p->egress.mode == SN_MODE_ALLOW_ALL, "network", n)
+		      : NULL;
+	if (o && !*exact)
+		json_object_set_new(json_object_get(o, "network"), "x-sandnet-native", json_true());
+	return dump(o, 0);
 }

@@ -194,10 +194,107 @@ static enum MHD_Result put_network(struct sn_daemon *d, struct MHD_Connection *c
 	}
 	struct sn_result res;
 	if (!sn_sandbox_update(d, sb, rq->body ? rq->body : "{}", rq->body ? rq->len : 2,
-			       SN_DIALECT_AUTO, expect, &res))
+			       SN_DIALECT_AUTO, expect, false, &res))
 		return send_result(c, &res);
 	return send_json(c, 200, network_json(sb));
 }
+
+/* ---- compatibility endpoints ---- */
+
+static enum MHD_Result e2b_error(struct MHD_Connection *c, int status, const char *msg)
+{
+	return send_json(c, status, json_pack("{s:i, s:s}", "code", status, "message", msg));
+}
+
+static json_t *e2b_sandbox(const struct sn_sandbox *sb)
+{
+	bool exact;
+	char *v = sn_policy_format_e2b(sb->policy, &exact);
+	json_t *view = v ? json_loads(v, 0, NULL) : NULL;
+	free(v);
+	if (!view)
+		return NULL;
+	char ts[32];
+	struct tm tm;
+	time_t t = (time_t)sb->row.created_at;
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:O, s:O}", "sandboxID", sb->row.id, "state",
+			      sb->row.state == SN_STATE_PAUSED ? "paused" : "running", "startedAt",
+			      ts, "allowInternetAccess", json_object_get(view, "allowInternetAccess"),
+			      "network", json_object_get(view, "network"));
+	json_decref(view);
+	return o;
+}
+
+static enum MHD_Result route_e2b(struct sn_daemon *d, struct MHD_Connection *c, const char *url,
+				 const char *method, struct req *rq, const char *team)
+{
+	char id[SN_ID_MAX + 1];
+	const char *rest = url + strlen("/sandboxes/"), *slash = strchr(rest, '/');
+	size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+	if (!n || n > SN_ID_MAX)
+		return e2b_error(c, 404, "sandbox not found");
+	memcpy(id, rest, n);
+	id[n] = 0;
+	struct sn_sandbox *sb = sn_sandbox_find(d, id, team);
+	if (!sb)
+		return e2b_error(c, 404, "sandbox not found");
+	if (!slash && strcmp(method, "GET") == 0)
+		return send_json(c, 200, e2b_sandbox(sb));
+	if (slash && strcmp(slash, "/network") == 0 && strcmp(method, "PUT") == 0) {
+		struct sn_result res;
+		if (!sn_sandbox_update(d, sb, rq->body ? rq->body : "{}", rq->body ? rq->len : 2,
+				       SN_DIALECT_E2B, 0, false, &res)) {
+			char msg[700];
+			snprintf(msg, sizeof(msg), "%s%s%s", res.path, res.path[0] ? ": " : "",
+				 res.message);
+			return e2b_error(c, res.status, msg);
+		}
+		return send_json(c, 204, NULL);
+	}
+	return e2b_error(c, 404, "no such endpoint");
+}
+
+static json_t *sandbox0_view(const struct sn_sandbox *sb)
+{
+	char *v = sn_policy_format_sandbox0(sb->policy, 0);
+	json_t *o = v ? json_loads(v, 0, NULL) : NULL;
+	free(v);
+	return o;
+}
+
+static enum MHD_Result route_sandbox0(struct sn_daemon *d, struct MHD_Connection *c,
+				      const char *url, const char *method, struct req *rq,
+				      const char *team)
+{
+	char id[SN_ID_MAX + 1];
+	const char *rest = url + strlen("/api/v1/sandboxes/"), *slash = strchr(rest, '/');
+	size_t n = slash ? (size_t)(slash - rest) : 0;
+	if (!slash || strcmp(slash, "/network") != 0 || !n || n > SN_ID_MAX)
+		return send_error(c, 404, "not_found", "", "no such endpoint");
+	memcpy(id, rest, n);
+	id[n] = 0;
+	struct sn_sandbox *sb = sn_sandbox_find(d, id, team);
+	if (!sb)
+		return send_error(c, 404, "not_found", "", "no such sandbox");
+	if (strcmp(method, "GET") == 0)
+		return send_json(c, 200, sandbox0_view(sb));
+	if (strcmp(method, "PUT") != 0)
+		return send_error(c, 405, "method_not_allowed", "", "use GET or PUT");
+	struct sn_result res;
+	if (!sn_sandbox_update(d, sb, rq->body ? rq->body : "{}", rq->body ? rq->len : 2,
+			       SN_DIALECT_SANDBOX0, 0, true, &res))
+		return send_result(c, &res);
+	return send_json(c, 200, sandbox0_view(sb));
+}
+
+static enum MHD_Result e2b_error(struct MHD_Connection *c, int status, const char *msg);
+static enum MHD_Result route_e2b(struct sn_daemon *d, struct MHD_Connection *c, const char *url,
+				 const char *method, struct req *rq, const char *team);
+static enum MHD_Result route_sandbox0(struct sn_daemon *d, struct MHD_Connection *c,
+				      const char *url, const char *method, struct req *rq,
+				      const char *team);
 
 /* Copies s into a JSON string, replacing bytes that are not UTF-8 with U+FFFD. */
 static json_t *utf8_string(const char *s, size_t n)
@@ -317,6 +414,8 @@ static enum MHD_Result route(struct sn_daemon *d, struct MHD_Connection *c, cons
 	if (strcmp(url, "/healthz") == 0)
 		return send_json(c, 200, json_pack("{s:s}", "status", "ok"));
 	const char *team = auth(d, c);
+	if (!team && strncmp(url, "/sandboxes/", 11) == 0)
+		return e2b_error(c, 401, "missing or unknown API key");
 	if (!team)
 		return send_error(c, 401, "unauthorized", "",
 				  "missing or unknown API key (Authorization: Bearer <key> or "
@@ -324,6 +423,10 @@ static enum MHD_Result route(struct sn_daemon *d, struct MHD_Connection *c, cons
 	if (rq->too_big)
 		return send_error(c, 400, "limit_exceeded", "",
 				  "the request body is over the 64 MiB limit");
+	if (strncmp(url, "/sandboxes/", 11) == 0)
+		return route_e2b(d, c, url, method, rq, team);
+	if (strncmp(url, "/api/v1/sandboxes/", 18) == 0)
+		return route_sandbox0(d, c, url, method, rq, team);
 	if (strcmp(url, "/v1/sandboxes") == 0) {
 		if (strcmp(method, "POST") == 0)
 			return create(d, c, team, rq);

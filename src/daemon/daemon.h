@@ -94,9 +94,11 @@ struct sn_sandbox *sn_sandbox_create(struct sn_daemon *d, const char *team, cons
 				     const char *labels_json, struct sn_result *res);
 bool sn_sandbox_delete(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_result *res);
 /* The update transaction: parse, validate, compile, apply, commit; on any failure the old revision
- * stays in force in the kernel and the store. expect_rev 0: no If-Match. */
+ * stays in force in the kernel and the store. expect_rev 0: no If-Match. keep_ingress: the
+ * document speaks of egress only (sandbox0), the ingress part in force stays. */
 bool sn_sandbox_update(struct sn_daemon *d, struct sn_sandbox *sb, const char *doc, size_t len,
-		       enum sn_dialect dialect, uint64_t expect_rev, struct sn_result *res);
+		       enum sn_dialect dialect, uint64_t expect_rev, bool keep_ingress,
+		       struct sn_result *res);
 
 /* Pause: the network drops everything and the processes freeze; resume re-applies the current
  * revision and thaws. 409 when the sandbox is already in that state. */

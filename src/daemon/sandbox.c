@@ -475,7 +475,8 @@ bool sn_sandbox_delete(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_res
 }
 
 bool sn_sandbox_update(struct sn_daemon *d, struct sn_sandbox *sb, const char *doc, size_t len,
-		       enum sn_dialect dialect, uint64_t expect_rev, struct sn_result *res)
+		       enum sn_dialect dialect, uint64_t expect_rev, bool keep_ingress,
+		       struct sn_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	if (expect_rev && expect_rev != sb->row.revision) {
@@ -487,6 +488,22 @@ bool sn_sandbox_update(struct sn_daemon *d, struct sn_sandbox *sb, const char *d
 	struct sn_policy *p;
 	if (!parse_policy(doc, len, dialect, &p, res))
 		return false;
+	if (keep_ingress) {
+		struct sn_policy *cur = sn_policy_dup(sb->policy);
+		if (!cur) {
+			sn_policy_free(p);
+			set_result(res, 500, "internal", "", "out of memory");
+			return false;
+		}
+		/* swap the ingress halves; cur then holds the new document's empty ingress */
+		struct sn_dir_policy in = p->ingress;
+		char *mask = p->mask_request_host;
+		p->ingress = cur->ingress;
+		p->mask_request_host = cur->mask_request_host;
+		cur->ingress = in;
+		cur->mask_request_host = mask;
+		sn_policy_free(cur);
+	}
 	struct sn_snapshot *snap = sn_snapshot_compile(p);
 	char *canon = sn_policy_format(p, 0);
 	if (!snap || !canon) {

@@ -169,6 +169,35 @@ done
 stop9
 start
 
+step=e2b-endpoint
+api PUT /sandboxes/$A/network '{"allowOut":["198.51.100.1"],"denyOut":["0.0.0.0/0","198.51.100.1"]}'
+want_code 204 "E2B PUT"
+traffic open reset reset     # allow wins over deny
+api GET /sandboxes/$A; want_code 200 "E2B GET"; want_body '"allowOut":["198.51.100.1"]' "E2B view"
+want_body '"sandboxID":"'$A'"' "E2B id"; case $body in *x-sandnet-native*) bad "E2B view flagged";; *) ok;; esac
+api PUT /sandboxes/$A/network '{"allow_internet_access":false}'; want_code 204 "E2B no internet"
+traffic reset reset reset
+api PUT /sandboxes/$A/network '{"denyOut":["evil.example"]}'; want_code 400 "E2B domain in denyOut"
+want_body '"code":400' "E2B error shape"
+KEY=nope api GET /sandboxes/$A; want_code 401 "E2B without key"; want_body '"code":401' "E2B 401 shape"
+KEY=key-two api GET /sandboxes/$A; want_code 404 "E2B other team"
+
+step=sandbox0-endpoint
+api PUT /api/v1/sandboxes/$A/network '{"mode":"block-all","egress":{"allowed_cidrs":["198.51.100.2"]}}'
+want_code 200 "sandbox0 block-all"; want_body '"trafficRules":[{"action":"allow","cidrs":["198.51.100.2"],"protocol":"any"}]' "sandbox0 view"
+traffic reset open reset
+api PUT /api/v1/sandboxes/$A/network '{"mode":"allow-all","egress":{"denied_cidrs":["198.51.100.1"]}}'
+want_code 200 "sandbox0 allow-all"
+traffic reset open open
+api PUT /api/v1/sandboxes/$A/network '{"mode":"block-all","egress":{"trafficRules":[{"action":"allow","cidrs":["198.51.100.0/24"],"ports":[{"port":80}]}]}}'
+want_code 200 "sandbox0 trafficRules"
+traffic open open reset
+expect reset $A tcp 198.51.100.1 443
+api GET /api/v1/sandboxes/$A/network; want_body '"ports":[{"port":80,"protocol":"tcp"}]' "sandbox0 GET"
+api PUT /api/v1/sandboxes/$A/network '{"egress":{"trafficRules":[{"action":"x"}]}}'; want_code 400 "sandbox0 bad action"
+api PUT /sandboxes/$A/network '{"allowOut":["198.51.100.1"],"allow_internet_access":false}'; want_code 204 "back to one IP"
+traffic open reset reset
+
 step=exec
 api POST /v1/sandboxes/$A/exec '{"argv":["sh","-c","cat /etc/resolv.conf; ip link set eth0 down; echo down=$?; cat"],"stdin":"piped"}'
 want_code 200 exec; want_body '"exit_code":0' "exec exit"; want_body 'down=2' "no NET_ADMIN inside"

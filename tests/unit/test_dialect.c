@@ -286,6 +286,88 @@ static void test_sandbox0_errors(void **state)
 		   "egress.allowed_hosts", "unknown field");
 }
 
+/* Every native egress policy has a sandbox0 form that parses back to it. */
+static void test_sandbox0_view_roundtrip(void **state)
+{
+	(void)state;
+	static const char *const docs[] = {
+		"{}",
+		"egress: {mode: block-all}",
+		"egress:\n  mode: block-all\n  rules:\n"
+		"  - {action: allow, to: [a.com, \"*.b.com\", \"*\", 10.0.0.0/8, \"2001:db8::1\"], "
+		"ports: [443, \"8000-8100\"], protocol: tcp, name: web}\n"
+		"  - {action: allow, ports: [53], protocol: udp}\n"
+		"  - {action: deny, to: [1.1.1.1], ports: [25], protocol: any}\n"
+		"  - {action: allow, protocol: icmp}\n"
+		"  - {action: deny, to: [evil.com]}\n"
+		"  - {action: allow}\n",
+	};
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		struct sn_policy *p, *q;
+		assert_int_equal(sn_policy_parse(docs[i], strlen(docs[i]), 0, 0, &p, NULL), 0);
+		char *view = sn_policy_format_sandbox0(p, 0);
+		assert_non_null(view);
+		struct sn_errs errs;
+		sn_errs_init(&errs);
+		if (sn_policy_parse(view, strlen(view), 0, SN_DIALECT_SANDBOX0, &q, &errs))
+			fail_msg("%s does not parse: %s: %s", view, errs.e[0].path, errs.e[0].msg);
+		/* the view carries egress only */
+		assert_int_equal(q->egress.nrules, p->egress.nrules);
+		q->ingress = (struct sn_dir_policy){0};
+		struct sn_policy eg = *p;
+		eg.ingress = (struct sn_dir_policy){0};
+		eg.mask_request_host = NULL;
+		if (!sn_policy_equal(&eg, q))
+			fail_msg("round trip differs for %s: %s", docs[i], view);
+		free(view);
+		sn_policy_free(q);
+		sn_policy_free(p);
+	}
+	/* the rule-level protocol refuses a port protocol that contradicts it */
+	expect_err("{\"egress\":{\"trafficRules\":[{\"action\":\"allow\",\"protocol\":\"udp\","
+		   "\"ports\":[{\"port\":53,\"protocol\":\"tcp\"}]}]}}",
+		   "egress.trafficRules[0].ports[0].protocol", "differs from the rule's protocol");
+	expect_err("{\"egress\":{\"trafficRules\":[{\"action\":\"allow\",\"protocol\":\"icmp\","
+		   "\"ports\":[{\"port\":53}]}]}}",
+		   "egress.trafficRules[0].ports", "ICMP has no ports");
+}
+
+/* E2B's view is exact for what E2B can say, and flagged for what it cannot. */
+static void test_e2b_view(void **state)
+{
+	(void)state;
+	static const char *const exact[] = {
+		"{}",
+		"{\"allowOut\":[\"1.1.1.1\",\"a.com\"],\"denyOut\":[\"0.0.0.0/0\"]}",
+		"{\"allowOut\":[\"10.1.0.0/16\"],\"denyOut\":[\"10.0.0.0/8\"]}",
+		"{\"allowIn\":[\"1.2.3.0/24\"],\"denyIn\":[\"0.0.0.0/0\"],\"allowPorts\":[80],"
+		"\"maskRequestHost\":\"localhost:${PORT}\"}",
+		"{\"denyIn\":[\"5.0.0.0/8\"],\"denyPorts\":[22]}",
+		"{\"denyIn\":[\"5.0.0.0/8\"],\"allowPorts\":[8080]}",
+	};
+	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++) {
+		struct sn_policy *p;
+		assert_int_equal(sn_policy_parse(exact[i], strlen(exact[i]), 0, 0, &p, NULL), 0);
+		bool ex;
+		char *v = sn_policy_format_e2b(p, &ex);
+		assert_non_null(v);
+		if (!ex || strstr(v, "x-sandnet-native"))
+			fail_msg("%s: view %s not exact", exact[i], v);
+		free(v);
+		sn_policy_free(p);
+	}
+	const char *native = "egress: {rules: [{action: allow, to: [a.com], ports: [443]}]}";
+	struct sn_policy *p;
+	assert_int_equal(sn_policy_parse(native, strlen(native), 0, 0, &p, NULL), 0);
+	bool ex = true;
+	char *v = sn_policy_format_e2b(p, &ex);
+	assert_false(ex);
+	assert_non_null(strstr(v, "\"x-sandnet-native\":true"));
+	assert_non_null(strstr(v, "\"allowOut\":[\"a.com\"]"));
+	free(v);
+	sn_policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -296,6 +378,8 @@ int main(void)
 		cmocka_unit_test(test_sandbox0_legacy),
 		cmocka_unit_test(test_sandbox0_traffic_rules),
 		cmocka_unit_test(test_sandbox0_errors),
+		cmocka_unit_test(test_sandbox0_view_roundtrip),
+		cmocka_unit_test(test_e2b_view),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
