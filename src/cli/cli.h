@@ -19,5 +19,10 @@ struct cli {
 
 int cmd_policy(struct cli *cli, int argc, char **argv);
 void usage_policy(FILE *f);
+int cmd_policy_online(struct cli *cli, int argc, char **argv);
+int cmd_sandbox(struct cli *cli, int argc, char **argv);
+void usage_sandbox(FILE *f);
+int cmd_exec(struct cli *cli, int argc, char **argv);
+void usage_exec(FILE *f);
 
 #endif

@@ -18,6 +18,12 @@ static void usage(FILE *f)
 	      "                 [--ingress --src IP]\n"
 	      "                             show which rule decides a connection\n"
 	      "\n"
+	      "Online commands (talk to sandnetd):\n"
+	      "  sandbox create [--id ID] [--policy FILE]\n"
+	      "  sandbox list | get ID | delete ID | pause ID | resume ID\n"
+	      "  policy get ID | policy set ID --policy FILE\n"
+	      "  exec [--timeout MS] ID -- CMD [ARGS...]\n"
+	      "\n"
 	      "Options:\n"
 	      "  --api URL       sandnetd's API (env SANDNET_API, default http://127.0.0.1:7080)\n"
 	      "  --api-key KEY   API key (env SANDNET_API_KEY)\n"
@@ -65,6 +71,10 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[i], "policy") == 0)
 		return cmd_policy(&cli, argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "sandbox") == 0)
+		return cmd_sandbox(&cli, argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "exec") == 0)
+		return cmd_exec(&cli, argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "help") == 0) {
 		usage(stdout);
 		return EXIT_OK;

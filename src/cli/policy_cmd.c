@@ -19,6 +19,8 @@ void usage_policy(FILE *f)
 	      "       sandnet policy explain FILE --dst IP --port N --proto tcp|udp|icmp "
 	      "[--name NAME]\n"
 	      "       sandnet policy explain FILE --ingress --src IP --port N [--proto tcp]\n"
+	      "       sandnet policy get ID\n"
+	      "       sandnet policy set ID --policy FILE\n"
 	      "\n"
 	      "check    validates a policy in JSON or YAML, in any dialect (detected from its\n"
 	      "         fields), and prints the normalised native policy. Exit 0 when valid,\n"
@@ -26,7 +28,9 @@ void usage_policy(FILE *f)
 	      "convert  the same, with the dialect named instead of detected.\n"
 	      "explain  decides one connection (egress: to --dst; ingress: from --src) and prints\n"
 	      "         {\"verdict\": allow|deny|need-name, \"rule\": index or null, \"reason\"}.\n"
-	      "         need-name: the answer depends on the connection's name (give --name).\n",
+	      "         need-name: the answer depends on the connection's name (give --name).\n"
+	      "get      the policy in force in a sandbox, with its revision (needs sandnetd).\n"
+	      "set      validates FILE here, then makes it the sandbox's policy (needs sandnetd).\n",
 	      f);
 }
 
@@ -301,7 +305,6 @@ static int cmd_explain(int argc, char **argv)
 
 int cmd_policy(struct cli *cli, int argc, char **argv)
 {
-	(void)cli;
 	if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
 		usage_policy(argc < 1 ? stderr : stdout);
 		return argc < 1 ? EXIT_USAGE : EXIT_OK;
@@ -316,6 +319,8 @@ int cmd_policy(struct cli *cli, int argc, char **argv)
 		return cmd_check(argc - 1, argv + 1, true);
 	if (strcmp(argv[0], "explain") == 0)
 		return cmd_explain(argc - 1, argv + 1);
+	if (strcmp(argv[0], "get") == 0 || strcmp(argv[0], "set") == 0)
+		return cmd_policy_online(cli, argc, argv);
 	fprintf(stderr, "sandnet: unknown policy command \"%s\"\n", argv[0]);
 	usage_policy(stderr);
 	return EXIT_USAGE;

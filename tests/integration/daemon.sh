@@ -7,9 +7,10 @@
 #                                   192.0.2.1/24 (forwarding)                 198.51.100.1, .2,
 #                                                                             203.0.113.5 on lo
 #                                                                             TCP echo 80, 443
-# usage: daemon.sh SANDNETD     (root; exit 77 when it cannot run here)
+# usage: daemon.sh SANDNETD SANDNET     (root; exit 77 when it cannot run here)
 set -u
 sandnetd=$1
+sandnet=$2
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" -eq 0 ] || { echo "not root: skipped"; exit 77; }
 for c in curl python3 nsenter; do command -v $c >/dev/null || { echo "no $c: skipped"; exit 77; }; done
@@ -20,7 +21,7 @@ A=a$$x B=b$$x
 cleanup() {
 	for p in "$tmp"/*.pid; do [ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null; done
 	# what the daemon made, if a check failed before its delete
-	for s in $A $B; do ip netns del "sn-$s" 2>/dev/null; rm -rf "/etc/netns/sn-$s"; done
+	for s in $A $B c$$x; do ip netns del "sn-$s" 2>/dev/null; rm -rf "/etc/netns/sn-$s"; done
 	for n in $H $W; do ip netns del "$n" 2>/dev/null; done
 	rm -rf "$tmp"
 }
@@ -227,6 +228,32 @@ api POST /v1/sandboxes/$A/resume; want_code 200 resume
 if grep -q "frozen 0" "$cg/cgroup.events"; then ok; else bad "cgroup still frozen"; fi
 traffic reset open reset
 api POST /v1/sandboxes/$A/resume; want_code 409 "resume twice"
+
+step=cli
+C=c$$x
+cli() { ip netns exec "$H" env SANDNET_API=http://127.0.0.1:7080 SANDNET_API_KEY=key-one "$sandnet" "$@"; }
+printf 'egress:\n  mode: block-all\n  rules:\n    - {action: allow, to: [198.51.100.2], ports: [80]}\n' >"$tmp/c.yaml"
+out=$(cli sandbox create --id $C --policy "$tmp/c.yaml"); rc=$?
+if [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "^$C  *running"; then ok; else bad "cli create: $rc $out"; fi
+expect open $C tcp 198.51.100.2 80
+expect reset $C tcp 198.51.100.1 80
+out=$(cli -o json sandbox list); case $out in *"\"id\": \"$C\""*) ok;; *) bad "cli list -o json: $out";; esac
+out=$(cli policy get $C); case $out in *'"revision": 1'*) ok;; *) bad "cli policy get: $out";; esac
+printf '{"egress":{"rules":[{"action":"allow","to":["10.0.0.1/8"]}]}}' >"$tmp/bad.json"
+err=$(cli policy set $C --policy "$tmp/bad.json" 2>&1 >/dev/null); rc=$?
+if [ $rc -eq 1 ] && printf '%s' "$err" | grep -q 'egress.rules\[0\].to\[0\]: .*did you mean 10.0.0.0/8'; then ok; else bad "cli set invalid: $rc $err"; fi
+printf '{"allowOut":["198.51.100.1"],"denyOut":["0.0.0.0/0"]}' >"$tmp/e2b.json"
+cli policy set $C --policy "$tmp/e2b.json" >/dev/null; if [ $? -eq 0 ]; then ok; else bad "cli set"; fi
+expect open $C tcp 198.51.100.1 80
+out=$(cli exec $C -- sh -c 'echo out; echo err >&2; exit 3' 2>"$tmp/err"); rc=$?
+if [ $rc -eq 3 ] && [ "$out" = out ] && [ "$(cat "$tmp/err")" = err ]; then ok; else bad "cli exec: $rc $out"; fi
+cli sandbox pause $C >/dev/null && cli sandbox resume $C >/dev/null; if [ $? -eq 0 ]; then ok; else bad "cli pause/resume"; fi
+cli sandbox resume $C 2>"$tmp/err" >/dev/null; rc=$?
+if [ $rc -eq 1 ] && grep -q "running already" "$tmp/err"; then ok; else bad "cli resume running: $rc"; fi
+cli sandbox get nosuch 2>/dev/null; if [ $? -eq 1 ]; then ok; else bad "cli get unknown"; fi
+ip netns exec "$H" "$sandnet" --api http://127.0.0.1:1 --api-key k sandbox list 2>/dev/null
+if [ $? -eq 2 ]; then ok; else bad "cli connection error exit code"; fi
+cli sandbox delete $C >/dev/null; if [ $? -eq 0 ]; then ok; else bad "cli delete"; fi
 
 step=delete
 api DELETE /v1/sandboxes/$A; want_code 204 "delete A"
