@@ -616,7 +616,8 @@ void decode_sandbox0(struct dec *d, json_t *root, struct sn_policy *p)
 					d->nomem = true;
 					goto out;
 				}
-				memcpy(all + ncidr, dom, ndom * sizeof(*dom));
+				if (ndom)
+					memcpy(all + ncidr, dom, ndom * sizeof(*dom));
 				free(dom);
 				dom = NULL;
 				move_entries(r, all, ncidr + ndom);

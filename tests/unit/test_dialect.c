@@ -225,6 +225,13 @@ static void test_sandbox0_legacy(void **state)
 	expect("{\"mode\":\"block-all\",\"egress\":{\"allowed_ports\":[\"53\"]}}", SN_DIALECT_AUTO,
 	       "{\"egress\":{\"mode\":\"block-all\",\"rules\":[{\"action\":\"allow\",\"ports\":[53],"
 	       "\"protocol\":\"any\"}]}," ING_OPEN "}");
+	/* CIDRs alone, and names alone (each list may be missing) */
+	expect("{\"mode\":\"block-all\",\"egress\":{\"allowed_cidrs\":[\"1.1.1.1\"]}}", SN_DIALECT_AUTO,
+	       "{\"egress\":{\"mode\":\"block-all\",\"rules\":[{\"action\":\"allow\",\"to\":["
+	       "\"1.1.1.1\"],\"protocol\":\"any\"}]}," ING_OPEN "}");
+	expect("{\"mode\":\"block-all\",\"egress\":{\"allowed_domains\":[\"a.com\"]}}", SN_DIALECT_AUTO,
+	       "{\"egress\":{\"mode\":\"block-all\",\"rules\":[{\"action\":\"allow\",\"to\":["
+	       "\"a.com\"],\"protocol\":\"any\"}]}," ING_OPEN "}");
 	/* mode alone */
 	expect("{\"mode\":\"block-all\"}", SN_DIALECT_AUTO,
 	       "{\"egress\":{\"mode\":\"block-all\",\"rules\":[]}," ING_OPEN "}");
