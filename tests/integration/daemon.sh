@@ -271,6 +271,10 @@ if [ -d "/proc/$sleeper" ] && ! grep -q '^State:.*Z' "/proc/$sleeper/status" 2>/
 else ok; fi
 
 kill "$(cat "$tmp/sandnetd.pid")"
+sleep 0.3
+if grep -q "runtime error\|AddressSanitizer\|LeakSanitizer" "$tmp/sandnetd.log"; then
+	bad "sanitizer report in sandnetd's log"; grep -A20 "runtime error\|Sanitizer" "$tmp/sandnetd.log" | head -40
+else ok; fi
 if [ $fail -ne 0 ]; then echo "--- sandnetd log"; tail -40 "$tmp/sandnetd.log"; fi
 echo "daemon: $pass passed, $fail failed"
 [ $fail -eq 0 ]
