@@ -2,7 +2,9 @@
 """Pieces of the flip test (tests/integration/flip.sh).
 
   flip.py recv ADDR PORT SECONDS OUT      receives datagrams; writes their send stamps to OUT
-  flip.py send ADDR PORT SECONDS          sends datagrams stamped with time.monotonic_ns()
+  flip.py send ADDR PORT SECONDS OUT      sends datagrams stamped with time.monotonic_ns() taken
+                                          before sendto(); writes "stamp end" lines to OUT, end
+                                          being the time sendto() returned
   flip.py flip API KEY ID N OUT           N times: PUT deny, PUT allow; writes for each flip the
                                           time the deny PUT returned and the next allow PUT began
 All clocks are CLOCK_MONOTONIC, which network namespaces share."""
@@ -29,19 +31,22 @@ if mode == "recv":
     with open(out, "w") as f:
         f.write("\n".join(map(str, stamps)) + "\n")
 elif mode == "send":
-    addr, port, secs = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    addr, port, secs, out = sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     end = time.monotonic() + secs
-    sent = 0
+    log = []
     while time.monotonic() < end:
+        t1 = time.monotonic_ns()
         try:
-            s.sendto(str(time.monotonic_ns()).encode(), (addr, port))
-            sent += 1
+            s.sendto(str(t1).encode(), (addr, port))
         except OSError:
             pass  # a reject answers with ICMP; the next send may see it
-        if sent % 64 == 0:
-            time.sleep(0.0001)
-    print(sent)
+        log.append((t1, time.monotonic_ns()))
+        if len(log) % 16 == 0:
+            time.sleep(0.0002)  # leave CPU to the daemon: two cores here
+    with open(out, "w") as f:
+        f.write("".join("%d %d\n" % p for p in log))
+    print(len(log))
 elif mode == "flip":
     api, key, sid, n, out = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6]
     host, port = api.split(":")
@@ -70,15 +75,17 @@ elif mode == "flip":
         for a, b in windows:
             f.write("%d %d\n" % (a, b))
 elif mode == "check":
-    # flip.py check WINDOWS STAMPS: counts stamps inside any window
-    windows = [tuple(map(int, l.split())) for l in open(sys.argv[2]) if l.strip()]
-    stamps = sorted(int(l) for l in open(sys.argv[3]) if l.strip())
+    # flip.py check WINDOWS STAMPS SENT: counts received datagrams whose whole send (from the
+    # stamp to sendto()'s return) lies inside a window, and datagrams sent inside windows at all
     import bisect
-    bad = 0
-    for a, b in windows:
-        i = bisect.bisect_left(stamps, a)
-        while i < len(stamps) and stamps[i] <= b:
-            bad += 1
-            i += 1
-    inside = sum(1 for a, b in windows)
-    print(bad, len(stamps), inside)
+    windows = sorted(tuple(map(int, l.split())) for l in open(sys.argv[2]) if l.strip())
+    received = set(int(l) for l in open(sys.argv[3]) if l.strip())
+    sent = [tuple(map(int, l.split())) for l in open(sys.argv[4]) if l.strip()]
+    starts = [w[0] for w in windows]
+    leaked = inside = 0
+    for t1, t2 in sent:
+        i = bisect.bisect_right(starts, t1) - 1
+        if i >= 0 and t2 <= windows[i][1]:
+            inside += 1
+            leaked += t1 in received
+    print(leaked, len(received), len(windows), inside)
