@@ -57,9 +57,11 @@ fuzz: deps
 	done
 
 bench: deps
-	@cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DSN_TESTS=OFF >/dev/null
+	@cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DSN_TESTS=OFF \
+		-DSN_FAULT_INJECTION=OFF >/dev/null
 	@cmake --build build-release -j $(JOBS)
 	@build-release/bench/bench_decide
+	@sh bench/update.sh build-release/sandnetd 5
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

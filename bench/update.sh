@@ -1,0 +1,29 @@
+#!/bin/sh
+# bench/update: runs bench/update.py against a sandnetd of its own, in a host namespace of its
+# own (the machine's network is not touched). usage: bench/update.sh SANDNETD [RUNS]
+set -u
+sandnetd=$1
+runs=${2:-5}
+here=$(cd "$(dirname "$0")" && pwd)
+H=bu-$$-h
+tmp=$(mktemp -d)
+cleanup() {
+	[ -f "$tmp/pid" ] && kill "$(cat "$tmp/pid")" 2>/dev/null
+	sleep 0.2
+	ip netns del sn-bu$$ 2>/dev/null; rm -rf /etc/netns/sn-bu$$
+	ip netns del "$H" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+ip netns add "$H" && ip -n "$H" link set lo up || exit 1
+printf 'k team\n' >"$tmp/keys"
+nsenter --net=/run/netns/"$H" "$sandnetd" --state-dir "$tmp/state" --api-keys "$tmp/keys" \
+	--log-level warn >"$tmp/log" 2>&1 &
+echo $! >"$tmp/pid"
+i=0
+until ip netns exec "$H" curl -sf http://127.0.0.1:7080/healthz >/dev/null; do
+	i=$((i + 1)); [ $i -gt 50 ] && { cat "$tmp/log"; exit 1; }; sleep 0.1
+done
+ip netns exec "$H" curl -sf -H 'X-API-Key: k' -X POST http://127.0.0.1:7080/v1/sandboxes \
+	-d '{"id":"bu'$$'"}' >/dev/null || exit 1
+ip netns exec "$H" python3 "$here/update.py" 127.0.0.1:7080 k bu$$ "$runs"
