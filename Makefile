@@ -62,6 +62,7 @@ bench: deps
 	@cmake --build build-release -j $(JOBS)
 	@build-release/bench/bench_decide
 	@sh bench/update.sh build-release/sandnetd 5
+	@sh bench/create.sh build-release/sandnetd 1000
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -1,0 +1,28 @@
+#!/bin/sh
+# bench/create: bench/create.py against a sandnetd of its own, in a host namespace of its own.
+# usage: bench/create.sh SANDNETD [N]
+set -u
+sandnetd=$1
+n=${2:-1000}
+here=$(cd "$(dirname "$0")" && pwd)
+H=bc-$$-h
+tmp=$(mktemp -d)
+cleanup() {
+	[ -f "$tmp/pid" ] && kill "$(cat "$tmp/pid")" 2>/dev/null
+	sleep 0.3
+	# whatever a failed run left
+	for ns in $(ip netns list | awk '/^sn-bc[0-9]/ {print $1}'); do ip netns del "$ns"; rm -rf "/etc/netns/$ns"; done
+	ip netns del "$H" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+ip netns add "$H" && ip -n "$H" link set lo up || exit 1
+printf 'k team\n' >"$tmp/keys"
+nsenter --net=/run/netns/"$H" "$sandnetd" --state-dir "$tmp/state" --api-keys "$tmp/keys" \
+	--log-level warn >"$tmp/log" 2>&1 &
+echo $! >"$tmp/pid"
+i=0
+until ip netns exec "$H" curl -sf http://127.0.0.1:7080/healthz >/dev/null; do
+	i=$((i + 1)); [ $i -gt 50 ] && { cat "$tmp/log"; exit 1; }; sleep 0.1
+done
+ip netns exec "$H" python3 "$here/create.py" 127.0.0.1:7080 k "$(cat "$tmp/pid")" "$n"
