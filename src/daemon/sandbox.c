@@ -859,6 +859,12 @@ int sn_daemon_start(struct sn_daemon *d, char *err, size_t errsize)
 		return rc;
 	if ((rc = load_keys(d, err, errsize)))
 		return rc;
+	char markers[4096];
+	snprintf(markers, sizeof(markers), "%s/netns", d->cfg.state_dir);
+	if (mkdir(markers, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errsize, "%s: %s", markers, strerror(errno));
+		return -errno;
+	}
 	if ((rc = sn_nft_open(&d->nft))) {
 		snprintf(err, errsize, "libnftables: %s", strerror(-rc));
 		return rc;

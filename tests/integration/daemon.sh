@@ -38,8 +38,14 @@ ip -n "$W" addr add 192.0.2.2/24 dev w1
 ip -n "$W" link set w1 up
 for a in 198.51.100.1/32 198.51.100.2/32 203.0.113.5/32; do ip -n "$W" addr add $a dev lo; done
 ip -n "$W" route add default via 192.0.2.1
+ip -n "$H" addr add 2001:db8:ff::1/64 dev w0 nodad
+ip -n "$W" addr add 2001:db8:ff::2/64 dev w1 nodad
+ip -n "$W" addr add 2001:db8:1::1/128 dev lo
+ip -n "$H" -6 route add 2001:db8:1::/48 via 2001:db8:ff::2
+ip -n "$W" -6 route add default via 2001:db8:ff::1
 set +e
-ip netns exec "$W" python3 "$here/lib/servers.py" --tcp 80,443 --lifetime 300 &
+ip netns exec "$W" python3 "$here/lib/servers.py" --tcp 80,443 --udp 9999 \
+	--udp-bind 198.51.100.1,198.51.100.2,2001:db8:1::1 --lifetime 300 &
 echo $! >"$tmp/world.pid"
 ip netns exec "$H" python3 "$here/lib/servers.py" --tcp 9090 --lifetime 300 &
 echo $! >"$tmp/hostsrv.pid"
@@ -49,7 +55,7 @@ printf 'key-one team1\nkey-two team2\n' >"$tmp/keys"
 start() {
 	# nsenter --net keeps the host's mount namespace, where sandbox namespaces are pinned
 	env "$@" nsenter --net=/run/netns/"$H" "$sandnetd" --state-dir "$state" \
-		--listen 127.0.0.1:7080 --api-keys "$tmp/keys" --log-level debug \
+		--listen 127.0.0.1:7080 --api-keys "$tmp/keys" --log-level debug --pool6 fd00:5b::/64 \
 		>>"$tmp/sandnetd.log" 2>&1 &
 	echo $! >"$tmp/sandnetd.pid"
 	i=0
@@ -92,6 +98,8 @@ traffic() { # expected words for 198.51.100.1, 198.51.100.2, 203.0.113.5 (TCP 80
 
 before_links=$(ip -n "$H" -o link | wc -l)
 start
+state_before=$(cd "$state" && find . | sort)
+nft_before=$(ip netns exec "$H" nft list ruleset | grep -v "^\s*elements\|^\s*[0-9a-f:.,/ ]*$" | wc -l)
 step=auth
 KEY=nope api GET /v1/sandboxes; want_code 401 "wrong key"
 api GET /healthz; want_code 200 healthz
@@ -107,6 +115,28 @@ KEY=key-two api GET /v1/sandboxes/$A; want_code 404 "A from team2"
 KEY=key-two api PUT /v1/sandboxes/$A/network '{}'; want_code 404 "PUT A from team2"
 api GET /v1/sandboxes; want_body "\"id\":\"$A\"" list; case $body in *"$B"*) bad "list shows team2's sandbox";; *) ok;; esac
 traffic open open open
+
+step=policies
+# ports, ranges, protocols, first match both ways, IPv6, fast resets: through the daemon
+ip netns exec "$H" ping -6 -c1 -W2 2001:db8:ff::2 >/dev/null 2>&1
+ip netns exec "sn-$A" ping -6 -c1 -W2 2001:db8:1::1 >/dev/null 2>&1
+api PUT /v1/sandboxes/$A/network '{"egress":{"mode":"block-all","rules":[{"action":"allow","to":["198.51.100.0/24"],"ports":[80,"440-450"],"protocol":"tcp"},{"action":"allow","to":["198.51.100.1"],"ports":[9999],"protocol":"udp"},{"action":"allow","to":["2001:db8:1::/48"],"ports":[443]}]}}'
+want_code 200 "ports policy"
+expect open $A tcp 198.51.100.2 80
+expect open $A tcp 198.51.100.2 443
+expect reply $A udp 198.51.100.1 9999
+expect none $A udp 198.51.100.2 9999
+expect open $A tcp 2001:db8:1::1 443
+expect reset $A tcp 2001:db8:1::1 80
+got=$(ip netns exec "sn-$A" python3 "$here/lib/probe.py" tcp 203.0.113.5 80)
+if [ "${got% *}" = reset ] && [ "${got#* }" -lt 100 ]; then ok; else bad "denied connect not reset within 100 ms: $got"; fi
+api PUT /v1/sandboxes/$A/network '{"egress":{"rules":[{"action":"deny","to":["198.51.100.0/24"]},{"action":"allow","to":["198.51.100.1"]}]}}'
+expect reset $A tcp 198.51.100.1 80
+api PUT /v1/sandboxes/$A/network '{"egress":{"mode":"block-all","rules":[{"action":"allow","to":["198.51.100.1"]},{"action":"deny","to":["198.51.100.0/24"]}]}}'
+expect open $A tcp 198.51.100.1 80
+expect reset $A tcp 198.51.100.2 80
+api PUT /v1/sandboxes/$A/network '{}'; want_code 200 "back to empty"
+api GET /v1/sandboxes/$A; want_body '"ipv6":"fd00:5b::2"' "IPv6 address"
 
 step=guard
 expect reset $A tcp 192.0.2.1 9090
@@ -135,7 +165,7 @@ api PUT /v1/sandboxes/$A/network '{}'; want_code 200 "clear"
 traffic open open open
 api PUT /v1/sandboxes/$A/network '{"allowOut":["198.51.100.1"],"allow_internet_access":false}'; want_code 200 "re-apply"
 traffic open reset reset
-api GET /v1/sandboxes/$A/network; want_body '"revision":9' "revision after 8 updates"
+api GET /v1/sandboxes/$A/network; want_body '"revision":13' "revision after 12 updates"
 
 step=bad-input
 api PUT /v1/sandboxes/$A/network '{"egress":{"rules":[{"action":"allow","to":["10.0.0.1/8"]}]}}'
@@ -145,10 +175,10 @@ want_code 400 "port"; want_body '"path":"egress.rules[0].ports[0]"' "port path"
 api PUT /v1/sandboxes/$A/network '{"egress": '; want_code 400 "syntax"
 api PUT /v1/sandboxes/$A/network '{"allowOut":["x.com"]}'; want_code 400 "e2b domain without deny-all"
 api PUT /v1/sandboxes/$A/network '{"egress":{}, "allowOut":[]}'; want_code 400 "mixed dialects"
-api GET /v1/sandboxes/$A/network; want_body '"revision":9' "revision unchanged after refusals"
+api GET /v1/sandboxes/$A/network; want_body '"revision":13' "revision unchanged after refusals"
 traffic open reset reset
 api PUT /v1/sandboxes/$A/network '{}' -H 'If-Match: 3'; want_code 412 "stale If-Match"
-api PUT /v1/sandboxes/$A/network '{"allowOut":["198.51.100.1"],"allow_internet_access":false}' -H 'If-Match: 9'
+api PUT /v1/sandboxes/$A/network '{"allowOut":["198.51.100.1"],"allow_internet_access":false}' -H 'If-Match: 13'
 want_code 200 "current If-Match"
 api PUT /v1/sandboxes/nosuch/network '{}'; want_code 404 "unknown sandbox"
 
@@ -156,7 +186,7 @@ step=restart
 stop9
 traffic open reset reset    # rules stay in force while the daemon is down
 start
-api GET /v1/sandboxes/$A/network; want_body '"revision":10' "revision after restart"
+api GET /v1/sandboxes/$A/network; want_body '"revision":14' "revision after restart"
 traffic open reset reset
 
 step=faults
@@ -164,7 +194,7 @@ for point in kernel_apply store_commit; do
 	stop9
 	start SN_FAULT=$point
 	api PUT /v1/sandboxes/$A/network '{}'; want_code 500 "fault $point"
-	api GET /v1/sandboxes/$A/network; want_body '"revision":10' "revision after fault $point"
+	api GET /v1/sandboxes/$A/network; want_body '"revision":14' "revision after fault $point"
 	traffic open reset reset
 done
 stop9
@@ -265,6 +295,10 @@ if [ "$(ip -n "$H" -o link | wc -l)" = "$before_links" ]; then ok; else bad "lin
 if ip netns exec "$H" nft list ruleset | grep -q "sb-"; then bad "nft objects left"; else ok; fi
 if [ -z "$(ls "$state/netns")" ]; then ok; else bad "markers left: $(ls "$state/netns")"; fi
 if [ -d "$cg" ]; then bad "cgroup left"; else ok; fi
+state_after=$(cd "$state" && find . | sort)
+if [ "$state_before" = "$state_after" ]; then ok; else bad "state dir differs: before [$state_before] after [$state_after]"; fi
+nft_after=$(ip netns exec "$H" nft list ruleset | grep -v "^\s*elements\|^\s*[0-9a-f:.,/ ]*$" | wc -l)
+if [ "$nft_before" = "$nft_after" ]; then ok; else bad "ruleset grew: $nft_before -> $nft_after lines"; fi
 # dead, or a zombie waiting for whoever reaps orphans here
 if [ -d "/proc/$sleeper" ] && ! grep -q '^State:.*Z' "/proc/$sleeper/status" 2>/dev/null; then
 	bad "exec'd process outlived its sandbox: $(grep State "/proc/$sleeper/status")"
