@@ -63,6 +63,7 @@ bench: deps
 	@build-release/bench/bench_decide
 	@sh bench/update.sh build-release/sandnetd 5
 	@sh bench/create.sh build-release/sandnetd 1000
+	@sh bench/fastpath.sh build-release/sandnetd 5 3
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
