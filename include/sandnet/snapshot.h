@@ -78,6 +78,22 @@ enum sn_mode sn_snapshot_mode(const struct sn_snapshot *s, enum sn_dir dir);
 const struct sn_rule_render *sn_snapshot_rule(const struct sn_snapshot *s, enum sn_dir dir,
 					      size_t i);
 
+/* The kernel's view of a run of rules without names: disjoint elements (address range, class,
+ * port range) naming the first rule of [first, last) that matches them, so that the kernel can
+ * decide the whole run with one lookup. What no element covers matches no rule of the run.
+ * Classes: TCP and UDP carry a port range; ICMP (ICMP or ICMPv6 of the family) and OTHER (every
+ * other protocol) none. Returns 0 with a new array (free()), -EINVAL when a rule of the run has
+ * names, or -ENOMEM (also when a segment's ports are too fragmented to track). */
+enum { SN_PART_TCP = 1, SN_PART_UDP, SN_PART_ICMP, SN_PART_OTHER };
+struct sn_part_elem {
+	uint8_t lo[16], hi[16]; /* inclusive; network order; IPv4 in the first 4 bytes */
+	uint8_t cls;
+	uint16_t plo, phi; /* inclusive, TCP and UDP */
+	uint32_t rule;
+};
+int sn_snapshot_partition(const struct sn_snapshot *s, enum sn_dir dir, size_t first, size_t last,
+			  int family, struct sn_part_elem **out, size_t *n);
+
 const char *sn_verdict_name(enum sn_verdict v);
 
 #endif

@@ -1100,3 +1100,202 @@ const char *sn_verdict_name(enum sn_verdict v)
 	}
 	return "?";
 }
+
+/* ---- partitions for the kernel ---- */
+
+struct part_out {
+	struct sn_part_elem *v;
+	size_t n, cap;
+	bool nomem;
+};
+
+static void part_emit(struct part_out *o, int family, u128 lo, u128 hi, int cls, uint16_t plo,
+		      uint16_t phi, uint32_t rule)
+{
+	if (o->nomem)
+		return;
+	if (o->n == o->cap) {
+		size_t nc = o->cap ? o->cap * 2 : 256;
+		struct sn_part_elem *nv = realloc(o->v, nc * sizeof(*nv));
+		if (!nv) {
+			o->nomem = true;
+			return;
+		}
+		o->v = nv;
+		o->cap = nc;
+	}
+	struct sn_part_elem *e = &o->v[o->n++];
+	memset(e, 0, sizeof(*e));
+	int bytes = family == AF_INET6 ? 16 : 4;
+	for (int i = bytes - 1; i >= 0; i--) {
+		e->lo[i] = (uint8_t)lo;
+		e->hi[i] = (uint8_t)hi;
+		lo >>= 8;
+		hi >>= 8;
+	}
+	e->cls = (uint8_t)cls;
+	e->plo = plo;
+	e->phi = phi;
+	e->rule = rule;
+}
+
+struct prange {
+	uint32_t lo, hi;
+};
+
+/* The decisions for one address segment whose covering rules, in order, are list[0..k). */
+static void part_segment(const struct cdir *cd, const uint32_t *list, size_t k, int family,
+			 u128 lo, u128 hi, struct part_out *o)
+{
+	static const int port_cls[2] = {SN_PART_TCP, SN_PART_UDP};
+	static const enum sn_proto port_proto[2] = {SN_PROTO_TCP, SN_PROTO_UDP};
+	for (int c = 0; c < 2; c++) {
+		/* the ports no earlier rule took, as sorted disjoint ranges */
+		struct prange un[512], next[512];
+		size_t nun = 1;
+		un[0] = (struct prange){0, 65535};
+		for (size_t i = 0; i < k && nun; i++) {
+			const struct crule *r = &cd->rules[list[i]];
+			if (r->proto != SN_PROTO_ANY && r->proto != port_proto[c])
+				continue;
+			if (!r->ports) {
+				for (size_t u = 0; u < nun; u++)
+					part_emit(o, family, lo, hi, port_cls[c], (uint16_t)un[u].lo,
+						  (uint16_t)un[u].hi, list[i]);
+				nun = 0;
+				break;
+			}
+			/* un & ports -> this rule; un - ports -> what is left */
+			size_t nn = 0;
+			for (size_t u = 0; u < nun; u++) {
+				uint32_t at = un[u].lo;
+				for (size_t p = 0; p < r->nports && at <= un[u].hi; p++) {
+					uint32_t plo = r->ports[p].lo, phi = r->ports[p].hi;
+					if (phi < at || plo > un[u].hi)
+						continue;
+					if (plo > at && nn < 512)
+						next[nn++] = (struct prange){at, plo - 1};
+					uint32_t a = plo > at ? plo : at;
+					uint32_t b = phi < un[u].hi ? phi : un[u].hi;
+					part_emit(o, family, lo, hi, port_cls[c], (uint16_t)a, (uint16_t)b,
+						  list[i]);
+					at = b + 1;
+				}
+				if (at <= un[u].hi && nn < 512)
+					next[nn++] = (struct prange){at, un[u].hi};
+			}
+			if (nn == 512) {
+				/* too fragmented to track: fail rather than be wrong */
+				o->nomem = true;
+				return;
+			}
+			memcpy(un, next, nn * sizeof(*un));
+			nun = nn;
+		}
+	}
+	for (size_t i = 0; i < k; i++) {
+		const struct crule *r = &cd->rules[list[i]];
+		if (!r->ports && (r->proto == SN_PROTO_ANY || r->proto == SN_PROTO_ICMP)) {
+			part_emit(o, family, lo, hi, SN_PART_ICMP, 0, 0, list[i]);
+			break;
+		}
+	}
+	for (size_t i = 0; i < k; i++) {
+		const struct crule *r = &cd->rules[list[i]];
+		if (!r->ports && r->proto == SN_PROTO_ANY) {
+			part_emit(o, family, lo, hi, SN_PART_OTHER, 0, 0, list[i]);
+			break;
+		}
+	}
+}
+
+int sn_snapshot_partition(const struct sn_snapshot *s, enum sn_dir dir, size_t first, size_t last,
+			  int family, struct sn_part_elem **out, size_t *nout)
+{
+	const struct cdir *cd = &s->dir[dir];
+	*out = NULL;
+	*nout = 0;
+	if (last > cd->nrules || first > last)
+		return -EINVAL;
+	int bits = family == AF_INET6 ? 128 : 32;
+	u128 maxv = bits == 128 ? ~(u128)0 : (u128)0xffffffffu;
+	size_t nev = 0;
+	for (size_t r = first; r < last; r++) {
+		const struct sn_rule_render *rr = &cd->render[r];
+		if (rr->has_names)
+			return -EINVAL;
+		nev += rr->any_dest ? 1
+				    : 2 * (family == AF_INET6 ? rr->nhosts6 + rr->nnets6
+							      : rr->nhosts4 + rr->nnets4);
+	}
+	struct ev *evs = malloc((nev + 1) * sizeof(*evs));
+	uint32_t *counts = calloc(cd->nrules + 1, sizeof(*counts));
+	uint32_t *active = malloc((cd->nrules + 1) * sizeof(*active));
+	struct part_out o = {0};
+	int rc = -ENOMEM;
+	if (!evs || !counts || !active)
+		goto done;
+	size_t k = 0;
+	for (size_t r = first; r < last; r++) {
+		const struct sn_rule_render *rr = &cd->render[r];
+		if (rr->any_dest) {
+			evs[k++] = (struct ev){0, (uint32_t)r, 1};
+			continue;
+		}
+		const struct sn_cidr *lists[2] = {family == AF_INET6 ? rr->hosts6 : rr->hosts4,
+						  family == AF_INET6 ? rr->nets6 : rr->nets4};
+		size_t cnt[2] = {family == AF_INET6 ? rr->nhosts6 : rr->nhosts4,
+				 family == AF_INET6 ? rr->nnets6 : rr->nnets4};
+		for (int l = 0; l < 2; l++)
+			for (size_t i = 0; i < cnt[l]; i++) {
+				const struct sn_cidr *c = &lists[l][i];
+				u128 start = load_addr(family, c->addr);
+				u128 hm = c->plen == 0 ? maxv : (((u128)1 << (bits - c->plen)) - 1);
+				evs[k++] = (struct ev){start, (uint32_t)r, 1};
+				if ((start | hm) != maxv)
+					evs[k++] = (struct ev){(start | hm) + 1, (uint32_t)r, -1};
+			}
+	}
+	nev = k;
+	if (nev && !radix_sort(evs, nev, bits / 8))
+		goto done;
+	size_t nactive = 0;
+	for (size_t i = 0; i < nev;) {
+		u128 pos = evs[i].pos;
+		for (; i < nev && evs[i].pos == pos; i++) {
+			uint32_t r = evs[i].rule;
+			if (evs[i].delta > 0) {
+				if (counts[r]++ == 0) {
+					size_t j = nactive;
+					while (j > 0 && active[j - 1] > r) {
+						active[j] = active[j - 1];
+						j--;
+					}
+					active[j] = r;
+					nactive++;
+				}
+			} else if (--counts[r] == 0) {
+				size_t j = 0;
+				while (active[j] != r)
+					j++;
+				memmove(&active[j], &active[j + 1], (nactive - j - 1) * sizeof(*active));
+				nactive--;
+			}
+		}
+		u128 end = i < nev ? evs[i].pos - 1 : maxv;
+		if (nactive)
+			part_segment(cd, active, nactive, family, pos, end, &o);
+		if (o.nomem)
+			goto done;
+	}
+	*out = o.v;
+	*nout = o.n;
+	o.v = NULL;
+	rc = 0;
+done:
+	free(o.v);
+	free(evs);
+	free(counts);
+	free(active);
+	return rc;
+}

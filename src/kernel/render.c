@@ -141,6 +141,41 @@ static void names_of(char *chain, size_t size, const struct sn_nft_sandbox *sb, 
 enum { SET_H4, SET_N4, SET_H6, SET_N6, SET_PORTS, SET_L4, SET_L6, NSETKINDS };
 static const char *const set_suffix[NSETKINDS] = {"h4", "n4", "h6", "n6", "p", "l4", "l6"};
 
+/* Runs of two or more consecutive rules without names are decided by verdict maps (one lookup per
+ * packet, whatever their number); run_end[i] is the end of the run that starts at rule i, 0 for a
+ * rule inside a run, and i + 1 for a rule rendered on its own. */
+#define MIN_RUN 2
+
+static size_t *runs_of(const struct sn_snapshot *s)
+{
+	size_t n = sn_snapshot_nrules(s, SN_EGRESS);
+	size_t *end = calloc(n + 1, sizeof(*end));
+	if (!end)
+		return NULL;
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && !sn_snapshot_rule(s, SN_EGRESS, j)->has_names)
+			j++;
+		if (j - i >= MIN_RUN) {
+			end[i] = j;
+			i = j;
+		} else {
+			end[i] = i + 1;
+			i++;
+		}
+	}
+	return end;
+}
+
+static const char *const map_suffix[4] = {"a4", "b4", "a6", "b6"};
+
+static void map_name(char *buf, size_t size, const struct sn_nft_sandbox *sb, uint64_t rev,
+		     size_t first, int k)
+{
+	snprintf(buf, size, "s-%s-%llu-m%zu-%s", sb->id, (unsigned long long)rev, first,
+		 map_suffix[k]);
+}
+
 static bool set_used(const struct sn_rule_render *r, int kind)
 {
 	switch (kind) {
@@ -170,14 +205,90 @@ static void render_delete_rev(struct sn_text *t, const struct sn_nft_sandbox *sb
 	/* the chain goes first: its rules hold references to the sets */
 	sn_text_printf(t, "delete chain inet " SN_NFT_TABLE " %s\n", chain);
 	size_t n = sn_snapshot_nrules(s, SN_EGRESS);
-	for (size_t i = 0; i < n; i++) {
+	size_t *end = runs_of(s);
+	if (!end) {
+		t->failed = true;
+		return;
+	}
+	for (size_t i = 0; i < n;) {
+		if (end[i] > i + 1) {
+			for (int k = 0; k < 4; k++) {
+				map_name(set, sizeof(set), sb, rev, i, k);
+				sn_text_printf(t, "delete map inet " SN_NFT_TABLE " %s\n", set);
+			}
+			i = end[i];
+			continue;
+		}
 		const struct sn_rule_render *r = sn_snapshot_rule(s, SN_EGRESS, i);
 		for (int k = 0; k < NSETKINDS; k++)
 			if (set_used(r, k)) {
 				set_name(set, sizeof(set), sb, rev, i, k);
 				sn_text_printf(t, "delete set inet " SN_NFT_TABLE " %s\n", set);
 			}
+		i++;
 	}
+	free(end);
+}
+
+/* The verdict maps of the run [first, last): a4/a6 keyed by address . protocol . port for TCP
+ * and UDP, b4/b6 by address . protocol for ICMP and every other protocol. */
+static int render_run_maps(struct sn_text *t, const struct sn_nft_sandbox *sb,
+			   const struct sn_snapshot *s, size_t first, size_t last)
+{
+	for (int fam = 0; fam < 2; fam++) {
+		int family = fam ? AF_INET6 : AF_INET;
+		const char *atype = fam ? "ipv6_addr" : "ipv4_addr";
+		struct sn_part_elem *v;
+		size_t n;
+		int rc = sn_snapshot_partition(s, SN_EGRESS, first, last, family, &v, &n);
+		if (rc)
+			return rc;
+		for (int m = 0; m < 2; m++) {
+			char name[160];
+			map_name(name, sizeof(name), sb, sb->rev, first, fam * 2 + m);
+			sn_text_printf(t, "add map inet " SN_NFT_TABLE " %s { type %s . inet_proto%s : "
+					  "verdict; flags interval; ",
+				       name, atype, m == 0 ? " . inet_service" : "");
+			bool any = false;
+			for (size_t i = 0; i < n; i++) {
+				const struct sn_part_elem *e = &v[i];
+				bool ports = e->cls == SN_PART_TCP || e->cls == SN_PART_UDP;
+				if (ports != (m == 0))
+					continue;
+				char lo[INET6_ADDRSTRLEN], hi[INET6_ADDRSTRLEN];
+				inet_ntop(family, e->lo, lo, sizeof(lo));
+				inet_ntop(family, e->hi, hi, sizeof(hi));
+				const char *verdict = sn_snapshot_rule(s, SN_EGRESS, e->rule)->action ==
+							      SN_ALLOW
+							      ? "accept"
+							      : "goto deny";
+				/* "other": every protocol number but TCP, UDP and the family's ICMP */
+				static const char *const other4[] = {"0-0", "2-5", "7-16", "18-255"};
+				static const char *const other6[] = {"0-5", "7-16", "18-57", "59-255"};
+				const char *const *protos = NULL;
+				size_t nprotos = 1;
+				const char *one = e->cls == SN_PART_TCP	  ? "tcp"
+						  : e->cls == SN_PART_UDP ? "udp"
+						  : fam			  ? "58-58"
+									  : "1-1";
+				if (e->cls == SN_PART_OTHER) {
+					protos = fam ? other6 : other4;
+					nprotos = 4;
+				}
+				for (size_t p = 0; p < nprotos; p++) {
+					sn_text_printf(t, "%s%s-%s . %s", any ? ", " : "elements = { ", lo,
+						       hi, protos ? protos[p] : one);
+					if (ports)
+						sn_text_printf(t, " . %u-%u", e->plo, e->phi);
+					sn_text_printf(t, " : %s", verdict);
+					any = true;
+				}
+			}
+			sn_text_printf(t, "%s}\n", any ? " }; " : "");
+		}
+		free(v);
+	}
+	return t->failed ? -ENOMEM : 0;
 }
 
 /* "meta l4proto ..." and "th dport @set" parts of a rule. */
@@ -211,9 +322,21 @@ int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
 	if (sb->has6)
 		inet_ntop(AF_INET6, sb->addr6, a6, sizeof(a6));
 
-	/* sets first: rules refer to them */
+	size_t *run_end = runs_of(s);
+	if (!run_end)
+		return -ENOMEM;
+	/* sets and maps first: rules refer to them */
 	for (size_t i = 0; i < n; i++) {
 		const struct sn_rule_render *r = sn_snapshot_rule(s, SN_EGRESS, i);
+		if (run_end[i] > i + 1) {
+			int rc = render_run_maps(t, sb, s, i, run_end[i]);
+			if (rc) {
+				free(run_end);
+				return rc;
+			}
+			i = run_end[i] - 1;
+			continue;
+		}
 		for (int k = 0; k < NSETKINDS; k++) {
 			if (!set_used(r, k))
 				continue;
@@ -284,6 +407,19 @@ int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
 		/* the policy, in order */
 		for (size_t i = 0; i < n; i++) {
 			const struct sn_rule_render *r = sn_snapshot_rule(s, SN_EGRESS, i);
+			if (run_end[i] > i + 1) {
+				static const char *const lookup[4] = {
+					"meta nfproto ipv4 ip daddr . meta l4proto . th dport",
+					"meta nfproto ipv4 ip daddr . meta l4proto",
+					"meta nfproto ipv6 ip6 daddr . meta l4proto . th dport",
+					"meta nfproto ipv6 ip6 daddr . meta l4proto"};
+				for (int k = 0; k < 4; k++) {
+					map_name(set, sizeof(set), sb, sb->rev, i, k);
+					sn_text_printf(t, RULE " %s vmap @%s\n", chain, lookup[k], set);
+				}
+				i = run_end[i] - 1;
+				continue;
+			}
 			const char *verdict = r->action == SN_ALLOW ? "accept" : "goto deny";
 			set_name(ports, sizeof(ports), sb, sb->rev, i, SET_PORTS);
 			if (r->any_dest) {
@@ -332,6 +468,7 @@ int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
 		       sb->ifname, chain);
 	if (old)
 		render_delete_rev(t, sb, old, old_rev);
+	free(run_end);
 	return t->failed ? -ENOMEM : 0;
 }
 

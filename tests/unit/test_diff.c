@@ -152,6 +152,89 @@ static char *rand_policy(void)
 	return buf;
 }
 
+/* The element of a partition that holds a query, or -1. */
+static int part_lookup(const struct sn_part_elem *v, size_t n, const struct sn_query *q)
+{
+	int bytes = q->family == AF_INET6 ? 16 : 4;
+	int cls = q->proto == SN_PROTO_TCP ? SN_PART_TCP
+		  : q->proto == SN_PROTO_UDP ? SN_PART_UDP
+					     : SN_PART_ICMP;
+	int found = -1;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].cls != cls || memcmp(q->addr, v[i].lo, bytes) < 0 ||
+		    memcmp(q->addr, v[i].hi, bytes) > 0)
+			continue;
+		if ((cls == SN_PART_TCP || cls == SN_PART_UDP) &&
+		    (q->port < v[i].plo || q->port > v[i].phi))
+			continue;
+		if (found >= 0)
+			fail_msg("elements %d and %zu overlap", found, i);
+		found = (int)i;
+	}
+	return found < 0 ? -1 : (int)v[found].rule;
+}
+
+/* The kernel's partitions of runs of rules without names decide as the rules do. */
+static void test_partition(void **state)
+{
+	(void)state;
+	rng = 0xfeedbeef;
+	long checked = 0;
+	for (int it = 0; it < 300; it++) {
+		char *doc = rand_policy();
+		struct sn_policy *p;
+		assert_int_equal(sn_policy_parse(doc, strlen(doc), 0, 0, &p, NULL), 0);
+		/* the longest run without names */
+		size_t best = 0, bestlen = 0;
+		for (size_t i = 0; i < p->egress.nrules;) {
+			size_t j = i;
+			for (; j < p->egress.nrules; j++) {
+				bool names = false;
+				for (size_t e = 0; e < p->egress.rules[j].npeers; e++)
+					names |= p->egress.rules[j].peers[e].kind != SN_ENTRY_CIDR;
+				if (names)
+					break;
+			}
+			if (j - i > bestlen)
+				best = i, bestlen = j - i;
+			i = j + 1;
+		}
+		struct sn_policy run = *p;
+		run.egress.rules = p->egress.rules + best;
+		run.egress.nrules = bestlen;
+		struct sn_snapshot *s = sn_snapshot_compile(p);
+		for (int fam = 0; fam < 2; fam++) {
+			int family = fam ? AF_INET6 : AF_INET;
+			struct sn_part_elem *v;
+			size_t n;
+			assert_int_equal(sn_snapshot_partition(s, SN_EGRESS, best, best + bestlen, family,
+							       &v, &n),
+					 0);
+			for (int k = 0; k < 300; k++) {
+				uint8_t addr[16];
+				struct sn_query q = {.dir = SN_EGRESS, .family = family, .addr = addr};
+				if (family == AF_INET)
+					rand_v4(addr);
+				else
+					rand_v6(addr);
+				q.proto = (enum sn_proto)(1 + rnd(3));
+				q.port = q.proto == SN_PROTO_ICMP ? 0 : (uint16_t)rnd(24);
+				struct sn_decision want = naive_decide(&run, &q);
+				int got = part_lookup(v, n, &q);
+				int w = want.rule == SN_RULE_NONE ? -1 : (int)best + want.rule;
+				if (got != w)
+					fail_msg("partition: rule %d, want %d; policy %s", got, w, doc);
+				checked++;
+			}
+			free(v);
+		}
+		sn_snapshot_unref(s);
+		sn_policy_free(p);
+		free(doc);
+	}
+	print_message("%ld partition lookups checked\n", checked);
+}
+
 static void test_differential(void **state)
 {
 	(void)state;
@@ -241,6 +324,7 @@ static void test_differential(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {cmocka_unit_test(test_differential)};
+	const struct CMUnitTest tests[] = {cmocka_unit_test(test_differential),
+					   cmocka_unit_test(test_partition)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
