@@ -1,5 +1,6 @@
 /* Decoding of policy documents: the entry point sn_policy_parse(), the parsers shared by every
  * dialect (entries, ports, mask_request_host) and the native form. Core layer. */
+#define _GNU_SOURCE /* qsort_r */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -106,11 +107,11 @@ static int entry_cmp(const struct sn_entry *a, const struct sn_entry *b)
 }
 
 /* Sorting an index array keeps the first occurrence of each value and the original order. */
-static const struct sn_entry *sort_entries;
-static int idx_entry_cmp(const void *x, const void *y)
+static int idx_entry_cmp(const void *x, const void *y, void *arg)
 {
+	const struct sn_entry *v = arg;
 	size_t i = *(const size_t *)x, j = *(const size_t *)y;
-	int c = entry_cmp(&sort_entries[i], &sort_entries[j]);
+	int c = entry_cmp(&v[i], &v[j]);
 	return c ? c : (i < j ? -1 : i > j);
 }
 
@@ -140,8 +141,7 @@ void fold_entries(struct sn_entry *v, size_t *n)
 	}
 	for (size_t i = 0; i < cnt; i++)
 		idx[i] = i;
-	sort_entries = v; /* qsort has no context argument; the core is called from one thread */
-	qsort(idx, cnt, sizeof(*idx), idx_entry_cmp);
+	qsort_r(idx, cnt, sizeof(*idx), idx_entry_cmp, v);
 	for (size_t i = 1; i < cnt; i++)
 		if (entry_cmp(&v[idx[i - 1]], &v[idx[i]]) == 0)
 			dup[idx[i]] = true;
