@@ -277,49 +277,57 @@ static bool seg_push(struct seg_builder *sb, u128 start, uint32_t set)
 	return true;
 }
 
-/* Sweeps the prefixes of one family over the address line and builds the segments. */
-static bool build_family(struct cdir *cd, struct pool_builder *pb, int family, size_t *mem)
+/* Sweeps the prefixes of the rules [first, last) of one family over the address line (rules
+ * without a destination cover all of it when any_dest is set) and calls fn for every segment, in
+ * order, with the sorted list of the rules that cover it (possibly empty). */
+typedef bool (*sweep_fn)(u128 start, u128 end, const uint32_t *active, size_t nactive, void *arg);
+
+static bool sweep(const struct cdir *cd, int family, size_t first, size_t last, bool any_dest,
+		  sweep_fn fn, void *arg)
 {
 	int bits = family == AF_INET6 ? 128 : 32;
-	size_t nev = 0;
-	for (size_t r = 0; r < cd->nrules; r++) {
-		const struct sn_rule_render *rr = &cd->render[r];
-		nev += 2 * (family == AF_INET6 ? rr->nhosts6 + rr->nnets6 : rr->nhosts4 + rr->nnets4);
-	}
-	struct lpm *m = family == AF_INET6 ? &cd->v6 : &cd->v4;
-	struct ev *evs = nev ? malloc(nev * sizeof(*evs)) : NULL;
-	if (nev && !evs)
-		return false;
 	u128 maxv = bits == 128 ? ~(u128)0 : (u128)0xffffffffu;
-	size_t k = 0;
-	for (size_t r = 0; r < cd->nrules; r++) {
+	size_t nev = 0;
+	for (size_t r = first; r < last; r++) {
 		const struct sn_rule_render *rr = &cd->render[r];
+		nev += rr->any_dest ? 1
+				    : 2 * (family == AF_INET6 ? rr->nhosts6 + rr->nnets6
+							      : rr->nhosts4 + rr->nnets4);
+	}
+	struct ev *evs = malloc((nev + 1) * sizeof(*evs));
+	uint32_t *counts = calloc(cd->nrules + 1, sizeof(*counts));
+	uint32_t *active = malloc((cd->nrules + 1) * sizeof(*active));
+	bool ok = false;
+	if (!evs || !counts || !active)
+		goto out;
+	size_t k = 0;
+	for (size_t r = first; r < last; r++) {
+		const struct sn_rule_render *rr = &cd->render[r];
+		if (rr->any_dest) {
+			if (any_dest)
+				evs[k++] = (struct ev){0, (uint32_t)r, 1};
+			continue;
+		}
 		const struct sn_cidr *lists[2] = {family == AF_INET6 ? rr->hosts6 : rr->hosts4,
 						  family == AF_INET6 ? rr->nets6 : rr->nets4};
-		size_t counts[2] = {family == AF_INET6 ? rr->nhosts6 : rr->nhosts4,
-				    family == AF_INET6 ? rr->nnets6 : rr->nnets4};
+		size_t cnt[2] = {family == AF_INET6 ? rr->nhosts6 : rr->nhosts4,
+				 family == AF_INET6 ? rr->nnets6 : rr->nnets4};
 		for (int l = 0; l < 2; l++)
-			for (size_t i = 0; i < counts[l]; i++) {
+			for (size_t i = 0; i < cnt[l]; i++) {
 				const struct sn_cidr *c = &lists[l][i];
 				u128 start = load_addr(family, c->addr);
-				u128 hostmask = c->plen == 0 ? maxv : (((u128)1 << (bits - c->plen)) - 1);
-				u128 end = start | hostmask;
+				u128 hm = c->plen == 0 ? maxv : (((u128)1 << (bits - c->plen)) - 1);
 				evs[k++] = (struct ev){start, (uint32_t)r, 1};
-				if (end != maxv)
-					evs[k++] = (struct ev){end + 1, (uint32_t)r, -1};
+				if ((start | hm) != maxv)
+					evs[k++] = (struct ev){(start | hm) + 1, (uint32_t)r, -1};
 			}
 	}
 	nev = k;
-	bool ok = false;
-	uint32_t *counts = calloc(cd->nrules ? cd->nrules : 1, sizeof(*counts));
-	uint32_t *active = malloc((cd->nrules ? cd->nrules : 1) * sizeof(*active));
-	struct seg_builder sb = {0};
-	if (!counts || !active || (nev && !radix_sort(evs, nev, bits / 8)))
+	if (nev && !radix_sort(evs, nev, bits / 8))
+		goto out;
+	if ((!nev || evs[0].pos != 0) && !fn(0, nev ? evs[0].pos - 1 : maxv, active, 0, arg))
 		goto out;
 	size_t nactive = 0;
-	if (!nev || evs[0].pos != 0)
-		if (!seg_push(&sb, 0, 0))
-			goto out;
 	for (size_t i = 0; i < nev;) {
 		u128 pos = evs[i].pos;
 		for (; i < nev && evs[i].pos == pos; i++) {
@@ -342,15 +350,49 @@ static bool build_family(struct cdir *cd, struct pool_builder *pb, int family, s
 				nactive--;
 			}
 		}
-		uint32_t upto = 0;
-		while (upto < nactive && !cd->rules[active[upto]].terminal)
-			upto++;
-		if (upto < nactive)
-			upto++;
-		uint32_t set = pb_intern(pb, active, upto);
-		if (pb->nomem || !seg_push(&sb, pos, set))
+		if (!fn(pos, i < nev ? evs[i].pos - 1 : maxv, active, nactive, arg))
 			goto out;
 	}
+	ok = true;
+out:
+	free(evs);
+	free(counts);
+	free(active);
+	return ok;
+}
+
+struct build_arg {
+	const struct cdir *cd;
+	struct pool_builder *pb;
+	struct seg_builder sb;
+};
+
+/* A segment's list, cut after its first rule that matches every port and protocol. */
+static bool build_segment(u128 start, u128 end, const uint32_t *active, size_t nactive, void *arg)
+{
+	(void)end;
+	struct build_arg *a = arg;
+	uint32_t upto = 0;
+	while (upto < nactive && !a->cd->rules[active[upto]].terminal)
+		upto++;
+	if (upto < nactive)
+		upto++;
+	uint32_t set = pb_intern(a->pb, active, upto);
+	return !a->pb->nomem && seg_push(&a->sb, start, set);
+}
+
+/* The segments of one family, for decide(). */
+static bool build_family(struct cdir *cd, struct pool_builder *pb, int family, size_t *mem)
+{
+	int bits = family == AF_INET6 ? 128 : 32;
+	struct lpm *m = family == AF_INET6 ? &cd->v6 : &cd->v4;
+	struct build_arg ba = {cd, pb, {0}};
+	bool ok = false;
+	struct seg_builder sb = {0};
+	if (!sweep(cd, family, 0, cd->nrules, false, build_segment, &ba))
+		goto out;
+	sb = ba.sb;
+	ba.sb = (struct seg_builder){0};
 	m->n = sb.n;
 	m->sets = realloc(sb.sets, sb.n * sizeof(*sb.sets));
 	if (!m->sets)
@@ -404,9 +446,8 @@ static bool build_family(struct cdir *cd, struct pool_builder *pb, int family, s
 	}
 	ok = true;
 out:
-	free(evs);
-	free(counts);
-	free(active);
+	free(ba.sb.starts);
+	free(ba.sb.sets);
 	free(sb.starts);
 	free(sb.sets);
 	return ok;
@@ -1209,6 +1250,20 @@ static void part_segment(const struct cdir *cd, const uint32_t *list, size_t k, 
 	}
 }
 
+struct part_arg {
+	const struct cdir *cd;
+	int family;
+	struct part_out o;
+};
+
+static bool part_fn(u128 start, u128 end, const uint32_t *active, size_t nactive, void *arg)
+{
+	struct part_arg *a = arg;
+	if (nactive)
+		part_segment(a->cd, active, nactive, a->family, start, end, &a->o);
+	return !a->o.nomem;
+}
+
 int sn_snapshot_partition(const struct sn_snapshot *s, enum sn_dir dir, size_t first, size_t last,
 			  int family, struct sn_part_elem **out, size_t *nout)
 {
@@ -1217,85 +1272,15 @@ int sn_snapshot_partition(const struct sn_snapshot *s, enum sn_dir dir, size_t f
 	*nout = 0;
 	if (last > cd->nrules || first > last)
 		return -EINVAL;
-	int bits = family == AF_INET6 ? 128 : 32;
-	u128 maxv = bits == 128 ? ~(u128)0 : (u128)0xffffffffu;
-	size_t nev = 0;
-	for (size_t r = first; r < last; r++) {
-		const struct sn_rule_render *rr = &cd->render[r];
-		if (rr->has_names)
+	for (size_t r = first; r < last; r++)
+		if (cd->render[r].has_names)
 			return -EINVAL;
-		nev += rr->any_dest ? 1
-				    : 2 * (family == AF_INET6 ? rr->nhosts6 + rr->nnets6
-							      : rr->nhosts4 + rr->nnets4);
+	struct part_arg a = {cd, family, {0}};
+	if (!sweep(cd, family, first, last, true, part_fn, &a)) {
+		free(a.o.v);
+		return -ENOMEM;
 	}
-	struct ev *evs = malloc((nev + 1) * sizeof(*evs));
-	uint32_t *counts = calloc(cd->nrules + 1, sizeof(*counts));
-	uint32_t *active = malloc((cd->nrules + 1) * sizeof(*active));
-	struct part_out o = {0};
-	int rc = -ENOMEM;
-	if (!evs || !counts || !active)
-		goto done;
-	size_t k = 0;
-	for (size_t r = first; r < last; r++) {
-		const struct sn_rule_render *rr = &cd->render[r];
-		if (rr->any_dest) {
-			evs[k++] = (struct ev){0, (uint32_t)r, 1};
-			continue;
-		}
-		const struct sn_cidr *lists[2] = {family == AF_INET6 ? rr->hosts6 : rr->hosts4,
-						  family == AF_INET6 ? rr->nets6 : rr->nets4};
-		size_t cnt[2] = {family == AF_INET6 ? rr->nhosts6 : rr->nhosts4,
-				 family == AF_INET6 ? rr->nnets6 : rr->nnets4};
-		for (int l = 0; l < 2; l++)
-			for (size_t i = 0; i < cnt[l]; i++) {
-				const struct sn_cidr *c = &lists[l][i];
-				u128 start = load_addr(family, c->addr);
-				u128 hm = c->plen == 0 ? maxv : (((u128)1 << (bits - c->plen)) - 1);
-				evs[k++] = (struct ev){start, (uint32_t)r, 1};
-				if ((start | hm) != maxv)
-					evs[k++] = (struct ev){(start | hm) + 1, (uint32_t)r, -1};
-			}
-	}
-	nev = k;
-	if (nev && !radix_sort(evs, nev, bits / 8))
-		goto done;
-	size_t nactive = 0;
-	for (size_t i = 0; i < nev;) {
-		u128 pos = evs[i].pos;
-		for (; i < nev && evs[i].pos == pos; i++) {
-			uint32_t r = evs[i].rule;
-			if (evs[i].delta > 0) {
-				if (counts[r]++ == 0) {
-					size_t j = nactive;
-					while (j > 0 && active[j - 1] > r) {
-						active[j] = active[j - 1];
-						j--;
-					}
-					active[j] = r;
-					nactive++;
-				}
-			} else if (--counts[r] == 0) {
-				size_t j = 0;
-				while (active[j] != r)
-					j++;
-				memmove(&active[j], &active[j + 1], (nactive - j - 1) * sizeof(*active));
-				nactive--;
-			}
-		}
-		u128 end = i < nev ? evs[i].pos - 1 : maxv;
-		if (nactive)
-			part_segment(cd, active, nactive, family, pos, end, &o);
-		if (o.nomem)
-			goto done;
-	}
-	*out = o.v;
-	*nout = o.n;
-	o.v = NULL;
-	rc = 0;
-done:
-	free(o.v);
-	free(evs);
-	free(counts);
-	free(active);
-	return rc;
+	*out = a.o.v;
+	*nout = a.o.n;
+	return 0;
 }
