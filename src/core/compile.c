@@ -296,7 +296,7 @@ static bool sweep(const struct cdir *cd, int family, size_t first, size_t last, 
 	}
 	struct ev *evs = malloc((nev + 1) * sizeof(*evs));
 	uint32_t *counts = calloc(cd->nrules + 1, sizeof(*counts));
-	uint32_t *active = malloc((cd->nrules + 1) * sizeof(*active));
+	uint32_t *active = calloc(cd->nrules + 1, sizeof(*active));
 	bool ok = false;
 	if (!evs || !counts || !active)
 		goto out;
