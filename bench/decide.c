@@ -154,7 +154,7 @@ int main(int argc, char **argv)
 	long nq = 1000000, nnaive = 2000;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--runs") == 0)
-			runs = atoi(argv[i + 1]) > 0 ? atoi(argv[i + 1]) : 5;
+			runs = strtol(argv[i + 1], NULL, 10) > 0 ? (int)strtol(argv[i + 1], NULL, 10) : 5;
 		else if (strcmp(argv[i], "--queries") == 0)
 			nq = atol(argv[i + 1]);
 		else if (strcmp(argv[i], "--naive") == 0)

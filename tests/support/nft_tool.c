@@ -72,9 +72,9 @@ int main(int argc, char **argv)
 			if (sn_cidr_parse(v, &pools[cfg.npools++], msg, sizeof(msg)))
 				return 2;
 		} else if (strcmp(a, "--dns-port") == 0) {
-			cfg.dns_port = (uint16_t)atoi(v);
+			cfg.dns_port = (uint16_t)strtoul(v, NULL, 10);
 		} else if (strcmp(a, "--proxy-port") == 0) {
-			cfg.proxy_port = (uint16_t)atoi(v);
+			cfg.proxy_port = (uint16_t)strtoul(v, NULL, 10);
 		} else if (strcmp(a, "--id") == 0) {
 			sb.id = v;
 		} else if (strcmp(a, "--ifname") == 0) {

@@ -204,10 +204,10 @@ static void test_limits(void **state)
 	size_t n = SN_LIMIT_RULES + 1;
 	size_t cap = 64 + n * 22;
 	char *doc = malloc(cap), *w = doc;
-	w += sprintf(w, "{\"egress\":{\"rules\":[");
+	w += snprintf(w, cap - (size_t)(w - doc), "{\"egress\":{\"rules\":[");
 	for (size_t i = 0; i < n; i++)
-		w += sprintf(w, "%s{\"action\":\"allow\"}", i ? "," : "");
-	sprintf(w, "]}}");
+		w += snprintf(w, cap - (size_t)(w - doc), "%s{\"action\":\"allow\"}", i ? "," : "");
+	snprintf(w, cap - (size_t)(w - doc), "]}}");
 	struct sn_errs errs;
 	sn_errs_init(&errs);
 	struct sn_policy *p;
@@ -219,16 +219,17 @@ static void test_limits(void **state)
 
 	/* more entries than a policy holds: 1,000,001 ports of "1" */
 	n = SN_LIMIT_ENTRIES + 1;
-	doc = malloc(128 + n * 4);
+	cap = 128 + n * 4;
+	doc = malloc(cap);
 	w = doc;
-	w += sprintf(w, "{\"egress\":{\"rules\":[{\"action\":\"allow\",\"to\":[");
+	w += snprintf(w, cap, "{\"egress\":{\"rules\":[{\"action\":\"allow\",\"to\":[");
 	for (size_t i = 0; i < n; i++) {
 		*w++ = i ? ',' : ' ';
 		*w++ = '"';
 		*w++ = (char)('a' + i % 26);
 		*w++ = '"';
 	}
-	sprintf(w, "]}]}}");
+	snprintf(w, cap - (size_t)(w - doc), "]}]}}");
 	sn_errs_init(&errs);
 	assert_int_not_equal(sn_policy_parse(doc, strlen(doc), 0, 0, &p, &errs), 0);
 	assert_int_equal(errs.e[0].code, SN_ERR_LIMIT);

@@ -46,7 +46,7 @@ static void test_names(void **state)
 	/* 63-byte label and a 253-byte name are fine */
 	char n[300];
 	memset(n, 'a', 63);
-	strcpy(n + 63, ".com");
+	memcpy(n + 63, ".com", 5);
 	norm_ok(n, n, SN_ENTRY_NAME);
 	for (int i = 0; i < 253; i++)
 		n[i] = i % 2 ? '.' : 'a';
@@ -57,7 +57,7 @@ static void test_names(void **state)
 	n[255] = 0;
 	norm_bad(n, "a name is at most 253 bytes");
 	memset(n, 'a', 64);
-	strcpy(n + 64, ".com");
+	memcpy(n + 64, ".com", 5);
 	norm_bad(n, "a label is at most 63 bytes");
 	norm_bad("a..b", "empty label");
 	norm_bad("", "empty");

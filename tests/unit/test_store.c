@@ -76,10 +76,8 @@ static int change_fn(uint64_t seq, const char *id, const char *kind, uint64_t re
 	(void)seq;
 	(void)rev;
 	char *log = arg;
-	strcat(log, kind);
-	strcat(log, ":");
-	strcat(log, id);
-	strcat(log, " ");
+	size_t used = strlen(log);
+	snprintf(log + used, 4096 - used, "%s:%s ", kind, id);
 	return 0;
 }
 
