@@ -18,11 +18,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 ip netns add "$H" && ip -n "$H" link set lo up || exit 1
 printf 'k team\n' >"$tmp/keys"
-nsenter --net=/run/netns/"$H" "$sandnetd" --state-dir "$tmp/state" --api-keys "$tmp/keys" \
-	--log-level warn >"$tmp/log" 2>&1 &
-echo $! >"$tmp/pid"
-i=0
-until ip netns exec "$H" curl -sf http://127.0.0.1:7080/healthz >/dev/null; do
-	i=$((i + 1)); [ $i -gt 50 ] && { cat "$tmp/log"; exit 1; }; sleep 0.1
-done
+. "$here/../tests/lib/sandnetd.sh"
+sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/log" --log-level warn || exit 1
+echo $SN_PID >"$tmp/pid"
 ip netns exec "$H" python3 "$here/create.py" 127.0.0.1:7080 k "$(cat "$tmp/pid")" "$n"

@@ -37,13 +37,9 @@ ip -n "$W" route add 10.200.0.0/16 via 192.0.2.1
 ip netns exec "$H" sysctl -qw net.ipv4.ip_forward=1
 set +e
 printf 'k team\n' >"$tmp/keys"
-nsenter --net=/run/netns/"$H" "$sandnetd" --state-dir "$tmp/state" --api-keys "$tmp/keys" \
-	--log-level warn >"$tmp/log" 2>&1 &
-echo $! >"$tmp/sandnetd.pid"
-i=0
-until ip netns exec "$H" curl -sf http://127.0.0.1:7080/healthz >/dev/null; do
-	i=$((i + 1)); [ $i -gt 50 ] && { cat "$tmp/log"; exit 1; }; sleep 0.1
-done
+. "$here/../tests/lib/sandnetd.sh"
+sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/log" --log-level warn || exit 1
+echo $SN_PID >"$tmp/sandnetd.pid"
 # 10,000 rules: 9,999 that do not match the traffic (each its own /32, ports, protocol), then the
 # allow that does: every packet walks the whole list
 python3 - "$tmp/policy.json" <<'PY'

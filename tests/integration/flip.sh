@@ -30,14 +30,9 @@ ip -n "$W" addr add 198.51.100.1/32 dev lo
 ip -n "$W" route add default via 192.0.2.1
 set +e
 printf 'k team\n' >"$tmp/keys"
-nsenter --net=/run/netns/"$H" "$sandnetd" --state-dir "$tmp/state" --api-keys "$tmp/keys" \
-	--listen 127.0.0.1:7080 >"$tmp/sandnetd.log" 2>&1 &
-echo $! >"$tmp/sandnetd.pid"
-i=0
-until ip netns exec "$H" curl -sf http://127.0.0.1:7080/healthz >/dev/null; do
-	i=$((i + 1)); [ $i -gt 50 ] && { echo "sandnetd did not start"; cat "$tmp/sandnetd.log"; exit 1; }
-	sleep 0.1
-done
+. "$here/lib/sandnetd.sh"
+sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/sandnetd.log" || exit 1
+echo $SN_PID >"$tmp/sandnetd.pid"
 ip netns exec "$H" curl -sf -H 'X-API-Key: k' -X POST http://127.0.0.1:7080/v1/sandboxes \
 	-d "{\"id\":\"$F\"}" >/dev/null || { echo "create failed"; exit 1; }
 

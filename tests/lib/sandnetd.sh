@@ -1,0 +1,23 @@
+# Shell helpers for tests and benchmarks that run sandnetd in a host namespace of their own.
+# Source it; the caller owns cleanup (its trap kills $SN_PID and deletes the namespace).
+
+# sn_start SANDNETD HOSTNS STATEDIR KEYSFILE LOGFILE [FLAGS...]: starts sandnetd in HOSTNS's network
+# namespace (nsenter keeps the host's mount namespace, where sandbox namespaces are pinned), sets
+# SN_PID, and waits up to 5 s for /healthz on 127.0.0.1:7080. Returns 1 (log shown) when it fails.
+sn_start() {
+	_bin=$1 _ns=$2 _state=$3 _keys=$4 _log=$5
+	shift 5
+	nsenter --net=/run/netns/"$_ns" "$_bin" --state-dir "$_state" --api-keys "$_keys" \
+		--listen 127.0.0.1:7080 "$@" >>"$_log" 2>&1 &
+	SN_PID=$!
+	_i=0
+	until ip netns exec "$_ns" curl -sf -o /dev/null http://127.0.0.1:7080/healthz; do
+		_i=$((_i + 1))
+		if [ $_i -gt 50 ] || ! kill -0 "$SN_PID" 2>/dev/null; then
+			echo "sandnetd did not start:" >&2
+			cat "$_log" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
