@@ -18,6 +18,7 @@ struct req {
 	char *body;
 	size_t len, cap;
 	bool too_big;
+	bool refused; /* answered 401 at the headers */
 	char exec_id[SN_ID_MAX + 1], exec_team[65]; /* set by route() for an exec */
 };
 
@@ -494,6 +495,20 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		if (!rq)
 			return MHD_NO;
 		*con_cls = rq;
+		/* refuse an unknown key before reading a body: nobody unauthenticated makes us buffer
+		 * up to the body limit */
+		if (strcmp(url, "/healthz") != 0 && !auth(d, c)) {
+			rq->refused = true;
+			if (strncmp(url, "/sandboxes/", 11) == 0)
+				return e2b_error(c, 401, "missing or unknown API key");
+			return send_error(c, 401, "unauthorized", "",
+					  "missing or unknown API key (Authorization: Bearer <key> or "
+					  "X-API-Key)");
+		}
+		return MHD_YES;
+	}
+	if (rq->refused) {
+		*upload_size = 0; /* a response is queued already; drop the body */
 		return MHD_YES;
 	}
 	if (*upload_size) {

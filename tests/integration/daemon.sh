@@ -102,6 +102,9 @@ state_before=$(cd "$state" && find . | sort)
 nft_before=$(ip netns exec "$H" nft list ruleset | grep -v "^\s*elements\|^\s*[0-9a-f:.,/ ]*$" | wc -l)
 step=auth
 KEY=nope api GET /v1/sandboxes; want_code 401 "wrong key"
+head -c 2000000 /dev/zero | tr '\0' ' ' >"$tmp/bigbody"
+KEY=nope api PUT /v1/sandboxes/x/network "" --data-binary @"$tmp/bigbody"
+want_code 401 "unauthenticated body refused at the headers"
 api GET /healthz; want_code 200 healthz
 
 step=create
