@@ -25,6 +25,19 @@ struct req {
 /* route()'s answer for an exec: the caller runs it (the command must not hold the lock) */
 #define EXEC_TAKES_LOCK ((enum MHD_Result)42)
 
+/* Splits "<id>[/<sub>]" of a URL; false when the id cannot be a sandbox id's length. */
+static bool split_id(const char *rest, char id[SN_ID_MAX + 1], const char **sub)
+{
+	const char *slash = strchr(rest, '/');
+	size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+	if (n == 0 || n > SN_ID_MAX)
+		return false;
+	memcpy(id, rest, n);
+	id[n] = 0;
+	*sub = slash ? slash : "";
+	return true;
+}
+
 static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *j)
 {
 	char *s = j ? json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
@@ -232,18 +245,15 @@ static enum MHD_Result route_e2b(struct sn_daemon *d, struct MHD_Connection *c, 
 				 const char *method, struct req *rq, const char *team)
 {
 	char id[SN_ID_MAX + 1];
-	const char *rest = url + strlen("/sandboxes/"), *slash = strchr(rest, '/');
-	size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
-	if (!n || n > SN_ID_MAX)
-		return e2b_error(c, 404, "sandbox not found");
-	memcpy(id, rest, n);
-	id[n] = 0;
-	struct sn_sandbox *sb = sn_sandbox_find(d, id, team);
+	const char *sub;
+	struct sn_sandbox *sb = split_id(url + strlen("/sandboxes/"), id, &sub)
+					? sn_sandbox_find(d, id, team)
+					: NULL;
 	if (!sb)
 		return e2b_error(c, 404, "sandbox not found");
-	if (!slash && strcmp(method, "GET") == 0)
+	if (!*sub && strcmp(method, "GET") == 0)
 		return send_json(c, 200, e2b_sandbox(sb));
-	if (slash && strcmp(slash, "/network") == 0 && strcmp(method, "PUT") == 0) {
+	if (strcmp(sub, "/network") == 0 && strcmp(method, "PUT") == 0) {
 		struct sn_result res;
 		if (!sn_sandbox_update(d, sb, rq->body ? rq->body : "{}", rq->body ? rq->len : 2,
 				       SN_DIALECT_E2B, 0, false, &res)) {
@@ -270,12 +280,9 @@ static enum MHD_Result route_sandbox0(struct sn_daemon *d, struct MHD_Connection
 				      const char *team)
 {
 	char id[SN_ID_MAX + 1];
-	const char *rest = url + strlen("/api/v1/sandboxes/"), *slash = strchr(rest, '/');
-	size_t n = slash ? (size_t)(slash - rest) : 0;
-	if (!slash || strcmp(slash, "/network") != 0 || !n || n > SN_ID_MAX)
+	const char *sub;
+	if (!split_id(url + strlen("/api/v1/sandboxes/"), id, &sub) || strcmp(sub, "/network") != 0)
 		return send_error(c, 404, "not_found", "", "no such endpoint");
-	memcpy(id, rest, n);
-	id[n] = 0;
 	struct sn_sandbox *sb = sn_sandbox_find(d, id, team);
 	if (!sb)
 		return send_error(c, 404, "not_found", "", "no such sandbox");
@@ -437,17 +444,12 @@ static enum MHD_Result route(struct sn_daemon *d, struct MHD_Connection *c, cons
 	}
 	if (strncmp(url, "/v1/sandboxes/", 14) != 0)
 		return send_error(c, 404, "not_found", "", "no such endpoint");
-	char id[SN_ID_MAX + 2];
-	const char *rest = url + 14, *slash = strchr(rest, '/');
-	size_t idlen = slash ? (size_t)(slash - rest) : strlen(rest);
-	if (idlen == 0 || idlen > SN_ID_MAX)
-		return send_error(c, 404, "not_found", "", "no such sandbox");
-	memcpy(id, rest, idlen);
-	id[idlen] = 0;
-	struct sn_sandbox *sb = sn_sandbox_find(d, id, team);
+	char id[SN_ID_MAX + 1];
+	const char *sub;
+	struct sn_sandbox *sb =
+		split_id(url + strlen("/v1/sandboxes/"), id, &sub) ? sn_sandbox_find(d, id, team) : NULL;
 	if (!sb)
 		return send_error(c, 404, "not_found", "", "no such sandbox");
-	const char *sub = slash ? slash : "";
 	struct sn_result res;
 	if (!*sub) {
 		if (strcmp(method, "GET") == 0)

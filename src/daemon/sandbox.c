@@ -543,10 +543,7 @@ bool sn_sandbox_update(struct sn_daemon *d, struct sn_sandbox *sb, const char *d
 		set_result(res, 500, "apply_failed", "",
 			   "the kernel refused the update (%s); revision %llu stays in force", err,
 			   (unsigned long long)sb->row.revision);
-		sn_snapshot_unref(snap);
-		free(canon);
-		sn_policy_free(p);
-		return false;
+		goto fail;
 	}
 	t_kernel = ms_since(&t0) - t_compile;
 	/* store: compare-and-swap on the revision */
@@ -571,10 +568,7 @@ bool sn_sandbox_update(struct sn_daemon *d, struct sn_sandbox *sb, const char *d
 		set_result(res, 500, "store_failed", "",
 			   "storing the update failed (%s); revision %llu stays in force", why,
 			   (unsigned long long)sb->row.revision);
-		sn_snapshot_unref(snap);
-		free(canon);
-		sn_policy_free(p);
-		return false;
+		goto fail;
 	}
 	/* publish */
 	sn_snapshot_unref(sb->snap);
@@ -591,6 +585,11 @@ bool sn_sandbox_update(struct sn_daemon *d, struct sn_sandbox *sb, const char *d
 	       sb->row.id, (unsigned long long)sb->row.revision, t_compile, t_kernel,
 	       ms_since(&t0) - t_compile - t_kernel);
 	return true;
+fail:
+	sn_snapshot_unref(snap);
+	free(canon);
+	sn_policy_free(p);
+	return false;
 }
 
 /* Applies sb's current snapshot as the next generation, paused or not. */
