@@ -11,7 +11,8 @@ cleanup() {
 	[ -f "$tmp/pid" ] && kill "$(cat "$tmp/pid")" 2>/dev/null
 	sleep 0.3
 	# whatever a failed run left
-	for ns in $(ip netns list | awk '/^sn-bc[0-9]/ {print $1}'); do ip netns del "$ns"; rm -rf "/etc/netns/$ns"; done
+	. "$here/../tests/lib/sandnetd.sh"
+	sn_forget $(ip netns list | awk '/^sn-bc[0-9]/ {sub(/^sn-/, "", $1); print $1}')
 	ip netns del "$H" 2>/dev/null
 	rm -rf "$tmp"
 }

@@ -15,7 +15,8 @@ tmp=$(mktemp -d)
 cleanup() {
 	for p in "$tmp"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
 	sleep 0.3
-	ip netns del "sn-$S" 2>/dev/null; rm -rf "/etc/netns/sn-$S"
+	. "$here/../tests/lib/sandnetd.sh"
+	sn_forget "$S"
 	for n in $H $W $P; do ip netns del "$n" 2>/dev/null; done
 	rm -rf "$tmp"
 }

@@ -10,7 +10,8 @@ tmp=$(mktemp -d)
 cleanup() {
 	[ -f "$tmp/pid" ] && kill "$(cat "$tmp/pid")" 2>/dev/null
 	sleep 0.2
-	ip netns del sn-bu$$ 2>/dev/null; rm -rf /etc/netns/sn-bu$$
+	. "$here/../tests/lib/sandnetd.sh"
+	sn_forget bu$$
 	ip netns del "$H" 2>/dev/null
 	rm -rf "$tmp"
 }

@@ -21,7 +21,9 @@ A=a$$x B=b$$x
 cleanup() {
 	for p in "$tmp"/*.pid; do [ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null; done
 	# what the daemon made, if a check failed before its delete
-	for s in $A $B c$$x; do ip netns del "sn-$s" 2>/dev/null; rm -rf "/etc/netns/sn-$s"; done
+	sleep 0.2
+	. "$here/lib/sandnetd.sh"
+	sn_forget $A $B c$$x
 	for n in $H $W; do ip netns del "$n" 2>/dev/null; done
 	rm -rf "$tmp"
 }

@@ -15,7 +15,9 @@ H=tf-$$-h W=tf-$$-w F=f$$x
 tmp=$(mktemp -d)
 cleanup() {
 	for p in "$tmp"/*.pid; do [ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null; done
-	ip netns del "sn-$F" 2>/dev/null; rm -rf "/etc/netns/sn-$F"
+	sleep 0.2
+	. "$here/lib/sandnetd.sh"
+	sn_forget "$F"
 	for n in $H $W; do ip netns del "$n" 2>/dev/null; done
 	rm -rf "$tmp"
 }

@@ -21,3 +21,15 @@ sn_start() {
 		sleep 0.1
 	done
 }
+
+# sn_forget ID...: removes what sandnetd made for these sandboxes when a test ends without deleting
+# them (or fails first): the namespace, its resolv.conf directory, its cgroup.
+sn_forget() {
+	_cg=$(awk '$9 == "cgroup2" || $10 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)/sandnet
+	for _id in "$@"; do
+		ip netns del "sn-$_id" 2>/dev/null
+		rm -rf "/etc/netns/sn-$_id"
+		[ -d "$_cg/sb-$_id" ] && rmdir "$_cg/sb-$_id" 2>/dev/null
+	done
+	return 0
+}
