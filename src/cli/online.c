@@ -87,6 +87,25 @@ static int refused(long status, json_t *j)
 	return EXIT_REFUSED;
 }
 
+/* A request whose answer must be a success: 0 with *out set (the caller frees it), or the exit
+ * code after printing why not. */
+static int call(const struct cli *cli, const char *method, const char *path, const char *body,
+		json_t **out)
+{
+	long st = request(cli, method, path, body, out);
+	if (st < 0) {
+		json_decref(*out);
+		*out = NULL;
+		return EXIT_USAGE;
+	}
+	if (st < 200 || st >= 300) {
+		int rc = refused(st, *out);
+		*out = NULL;
+		return rc;
+	}
+	return 0;
+}
+
 static void print_json(const json_t *j)
 {
 	char *s = json_dumps(j, JSON_PRESERVE_ORDER | JSON_INDENT(2));
@@ -185,7 +204,6 @@ int cmd_sandbox(struct cli *cli, int argc, char **argv)
 		}
 	const char *sub = argv[0];
 	json_t *j;
-	long st;
 	if (strcmp(sub, "create") == 0) {
 		const char *id = NULL, *file = NULL;
 		for (int i = 1; i < argc; i++) {
@@ -212,12 +230,10 @@ int cmd_sandbox(struct cli *cli, int argc, char **argv)
 		free(pol);
 		char *b = json_dumps(body, JSON_COMPACT);
 		json_decref(body);
-		st = request(cli, "POST", "/v1/sandboxes", b, &j);
+		int rc = call(cli, "POST", "/v1/sandboxes", b, &j);
 		free(b);
-		if (st < 0)
-			return EXIT_USAGE;
-		if (st != 201)
-			return refused(st, j);
+		if (rc)
+			return rc;
 		if (cli->json_output)
 			print_json(j);
 		else
@@ -230,11 +246,9 @@ int cmd_sandbox(struct cli *cli, int argc, char **argv)
 			usage_sandbox(stderr);
 			return EXIT_USAGE;
 		}
-		st = request(cli, "GET", "/v1/sandboxes", NULL, &j);
-		if (st < 0)
-			return EXIT_USAGE;
-		if (st != 200)
-			return refused(st, j);
+		int rc = call(cli, "GET", "/v1/sandboxes", NULL, &j);
+		if (rc)
+			return rc;
 		if (cli->json_output) {
 			print_json(j);
 		} else {
@@ -261,11 +275,9 @@ int cmd_sandbox(struct cli *cli, int argc, char **argv)
 		}
 		char path[128];
 		snprintf(path, sizeof(path), "/v1/sandboxes/%s%s", argv[1], one[k][2]);
-		st = request(cli, one[k][1], path, NULL, &j);
-		if (st < 0)
-			return EXIT_USAGE;
-		if (st >= 300)
-			return refused(st, j);
+		int rc = call(cli, one[k][1], path, NULL, &j);
+		if (rc)
+			return rc;
 		if (j) {
 			if (cli->json_output)
 				print_json(j);
@@ -284,13 +296,13 @@ int cmd_sandbox(struct cli *cli, int argc, char **argv)
 int cmd_policy_online(struct cli *cli, int argc, char **argv)
 {
 	json_t *j;
-	long st;
+	int rc;
 	char path[128];
 	if (strcmp(argv[0], "get") == 0) {
 		if (argc != 2 || !valid_id_arg(argv[1]))
 			return EXIT_USAGE;
 		snprintf(path, sizeof(path), "/v1/sandboxes/%s/network", argv[1]);
-		st = request(cli, "GET", path, NULL, &j);
+		rc = call(cli, "GET", path, NULL, &j);
 	} else {
 		const char *file = NULL;
 		if (argc == 4 && strcmp(argv[2], "--policy") == 0)
@@ -304,13 +316,11 @@ int cmd_policy_online(struct cli *cli, int argc, char **argv)
 		if (!pol)
 			return ec;
 		snprintf(path, sizeof(path), "/v1/sandboxes/%s/network", argv[1]);
-		st = request(cli, "PUT", path, pol, &j);
+		rc = call(cli, "PUT", path, pol, &j);
 		free(pol);
 	}
-	if (st < 0)
-		return EXIT_USAGE;
-	if (st != 200)
-		return refused(st, j);
+	if (rc)
+		return rc;
 	print_json(j);
 	json_decref(j);
 	return EXIT_OK;
@@ -358,12 +368,10 @@ int cmd_exec(struct cli *cli, int argc, char **argv)
 	char path[128];
 	snprintf(path, sizeof(path), "/v1/sandboxes/%s/exec", id);
 	json_t *j;
-	long st = request(cli, "POST", path, b, &j);
+	int rc = call(cli, "POST", path, b, &j);
 	free(b);
-	if (st < 0)
-		return EXIT_USAGE;
-	if (st != 200)
-		return refused(st, j);
+	if (rc)
+		return rc;
 	if (cli->json_output) {
 		print_json(j);
 	} else {
