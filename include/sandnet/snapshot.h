@@ -60,6 +60,12 @@ void sn_decide_batch(const struct sn_snapshot *s, const struct sn_query *q, size
  * a valid domain is refused. */
 bool sn_dns_allowed(const struct sn_snapshot *s, const char *name, int *rule);
 
+/* The egress allow rules with a name entry (exact, pattern or "*") that matches name, in rule
+ * order, into out[0..max-1]: the rules whose learned-address sets an answer for name feeds.
+ * Returns how many, or -1 when name is not a valid domain name. */
+int sn_snapshot_name_rules(const struct sn_snapshot *s, const char *name, uint32_t *out,
+			   size_t max);
+
 /* What the kernel layer needs to render one rule. Arrays are sorted and free of duplicates; host
  * prefixes (/32, /128) are kept apart from shorter prefixes (hash sets vs interval sets). Pointers
  * stay valid while the caller holds a reference to the snapshot. */

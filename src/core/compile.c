@@ -1132,6 +1132,26 @@ bool sn_dns_allowed(const struct sn_snapshot *s, const char *name, int *rule)
 	return cd->mode == SN_MODE_ALLOW_ALL;
 }
 
+int sn_snapshot_name_rules(const struct sn_snapshot *s, const char *name, uint32_t *out,
+			   size_t max)
+{
+	const struct cdir *cd = &s->dir[SN_EGRESS];
+	char buf[256];
+	struct name_probe pr[MAX_PROBES];
+	int nprobes = name ? name_probes(cd, name, buf, pr, MAX_PROBES) : -1;
+	if (nprobes < 0)
+		return -1;
+	struct cursor c[MAX_LISTS];
+	size_t n = 0, k = 0;
+	add_name_lists(cd, c, &n, pr, nprobes);
+	uint32_t r;
+	bool definite;
+	while (k < max && next_rule(c, n, &r, &definite))
+		if (cd->rules[r].action == SN_ALLOW)
+			out[k++] = r;
+	return (int)k;
+}
+
 const char *sn_verdict_name(enum sn_verdict v)
 {
 	switch (v) {

@@ -197,6 +197,30 @@ static void set_name(char *buf, size_t size, const struct sn_nft_sandbox *sb, ui
 		 set_suffix[kind]);
 }
 
+void sn_nft_learned_set(char *buf, size_t size, const char *id, uint64_t gen, size_t rule,
+			int family)
+{
+	snprintf(buf, size, "s-%s-%llu-r%zu-%s", id, (unsigned long long)gen, rule,
+		 set_suffix[family == AF_INET6 ? SET_L6 : SET_L4]);
+}
+
+/* The learned elements of rule i and family, with their timeouts. */
+static void put_learned(struct sn_text *t, const struct sn_nft_sandbox *sb, size_t i, int family)
+{
+	bool first = true;
+	char a[INET6_ADDRSTRLEN];
+	for (size_t k = 0; k < sb->nlearned; k++) {
+		const struct sn_nft_learned *l = &sb->learned[k];
+		if (l->rule != i || l->family != family || !l->timeout_s)
+			continue;
+		inet_ntop(family, l->addr, a, sizeof(a));
+		sn_text_printf(t, "%s%s timeout %us", first ? " elements = { " : ", ", a, l->timeout_s);
+		first = false;
+	}
+	if (!first)
+		sn_text_printf(t, " }");
+}
+
 static void render_delete_rev(struct sn_text *t, const struct sn_nft_sandbox *sb,
 			      const struct sn_snapshot *s, uint64_t rev)
 {
@@ -374,8 +398,12 @@ int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
 			case SET_L4:
 				/* learned addresses: filled by the DNS forwarder, each with the TTL */
 				sn_text_printf(t, "type ipv4_addr; flags timeout;");
+				put_learned(t, sb, i, AF_INET);
 				break;
-			case SET_L6: sn_text_printf(t, "type ipv6_addr; flags timeout;"); break;
+			case SET_L6:
+				sn_text_printf(t, "type ipv6_addr; flags timeout;");
+				put_learned(t, sb, i, AF_INET6);
+				break;
 			}
 			sn_text_printf(t, " }\n");
 		}

@@ -45,6 +45,14 @@ struct sn_nft_config {
 	bool proxy_enabled; /* false: TCP that needs a name is rejected (fail closed) */
 };
 
+/* An address the DNS forwarder learned for a rule's names, carried into a new generation. */
+struct sn_nft_learned {
+	uint32_t rule; /* egress rule index in the snapshot being rendered */
+	int family;
+	uint8_t addr[16];
+	uint32_t timeout_s; /* what is left of its TTL */
+};
+
 struct sn_nft_sandbox {
 	const char *id;     /* sandbox id: [a-z0-9-], at most 32 bytes */
 	const char *ifname; /* host-side interface */
@@ -53,7 +61,13 @@ struct sn_nft_sandbox {
 	uint8_t addr6[16];
 	uint64_t rev; /* revision: names the chain and sets, so an update builds beside the old */
 	bool paused;  /* drop all */
+	const struct sn_nft_learned *learned; /* sorted by rule; rules without learned sets skip */
+	size_t nlearned;
 };
+
+/* The name of rule's learned-address set of family in sandbox id's generation gen. */
+void sn_nft_learned_set(char *buf, size_t size, const char *id, uint64_t gen, size_t rule,
+			int family);
 
 /* The table with its global objects, created or replaced (sandbox chains are not touched: the
  * dispatch map and the guard sets are flushed and refilled, in one transaction). */

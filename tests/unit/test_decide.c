@@ -193,6 +193,34 @@ static void check_dns(const char *policy, const struct dcase *dc, size_t n)
 	sn_policy_free(p);
 }
 
+/* The allow rules whose learned-address sets an answer for a name feeds. */
+static void test_name_rules(void **state)
+{
+	(void)state;
+	const char *doc = "egress:\n  mode: block-all\n  rules:\n"
+			  "  - {action: allow, to: [1.1.1.1, a.example]}\n"
+			  "  - {action: deny, to: [a.example]}\n"
+			  "  - {action: allow, to: [\"*.example\"], ports: [53]}\n"
+			  "  - {action: allow}\n"
+			  "  - {action: allow, to: [\"*\"], protocol: udp}";
+	struct sn_policy *p;
+	assert_int_equal(sn_policy_parse(doc, strlen(doc), 0, 0, &p, NULL), 0);
+	struct sn_snapshot *s = sn_snapshot_compile(p);
+	uint32_t r[8];
+	assert_int_equal(sn_snapshot_name_rules(s, "A.Example.", r, 8), 3);
+	assert_int_equal(r[0], 0);
+	assert_int_equal(r[1], 2);
+	assert_int_equal(r[2], 4);
+	assert_int_equal(sn_snapshot_name_rules(s, "b.c.example", r, 8), 2);
+	assert_int_equal(r[0], 2);
+	assert_int_equal(sn_snapshot_name_rules(s, "example", r, 8), 1);
+	assert_int_equal(r[0], 4);
+	assert_int_equal(sn_snapshot_name_rules(s, "a.example", r, 1), 1);
+	assert_int_equal(sn_snapshot_name_rules(s, "bad..name", r, 8), -1);
+	sn_snapshot_unref(s);
+	sn_policy_free(p);
+}
+
 static void test_dns(void **state)
 {
 	(void)state;
@@ -293,6 +321,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decide_table),
 		cmocka_unit_test(test_dns),
+		cmocka_unit_test(test_name_rules),
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_batch_many_labels),
 	};

@@ -1,0 +1,28 @@
+/* Set elements over netlink (libnftnl + libmnl), without libnftables: the DNS forwarder's learned
+ * addresses go into the kernel in one batch per answer, with no text to parse and no ruleset to
+ * list first. Kernel layer. One struct sn_elems per thread. */
+#ifndef SN_KERNEL_ELEMS_H
+#define SN_KERNEL_ELEMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sn_elems;
+
+struct sn_elem {
+	const char *set; /* a set of table inet SN_NFT_TABLE */
+	int family;      /* AF_INET (4-byte key) or AF_INET6 (16 bytes) */
+	uint8_t addr[16];
+	uint64_t timeout_ms; /* 0: the set's default */
+};
+
+/* Returns 0 or -errno. */
+int sn_elems_open(struct sn_elems **out);
+void sn_elems_close(struct sn_elems *e);
+
+/* Adds n elements in one transaction: all are in the kernel when it returns 0; on an error none
+ * is (-ENOENT: a set does not exist, e.g. replaced by a newer generation meanwhile). An element
+ * already present gets the new timeout. */
+int sn_elems_add(struct sn_elems *e, const struct sn_elem *v, size_t n);
+
+#endif
