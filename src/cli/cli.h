@@ -24,5 +24,7 @@ int cmd_sandbox(struct cli *cli, int argc, char **argv);
 void usage_sandbox(FILE *f);
 int cmd_exec(struct cli *cli, int argc, char **argv);
 void usage_exec(FILE *f);
+int cmd_denials(struct cli *cli, int argc, char **argv);
+void usage_denials(FILE *f);
 
 #endif

@@ -23,6 +23,7 @@ static void usage(FILE *f)
 	      "  sandbox list | get ID | delete ID | pause ID | resume ID\n"
 	      "  policy get ID | policy set ID --policy FILE\n"
 	      "  exec [--timeout MS] ID -- CMD [ARGS...]\n"
+	      "  denials ID [--since SEQ]   what the sandbox's policy refused\n"
 	      "\n"
 	      "Options:\n"
 	      "  --api URL       sandnetd's API (env SANDNET_API, default http://127.0.0.1:7080)\n"
@@ -75,6 +76,8 @@ int main(int argc, char **argv)
 		return cmd_sandbox(&cli, argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "exec") == 0)
 		return cmd_exec(&cli, argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "denials") == 0)
+		return cmd_denials(&cli, argc - i - 1, argv + i + 1);
 	if (strcmp(argv[i], "help") == 0) {
 		usage(stdout);
 		return EXIT_OK;

@@ -384,3 +384,74 @@ int cmd_exec(struct cli *cli, int argc, char **argv)
 	json_decref(j);
 	return code;
 }
+
+void usage_denials(FILE *f)
+{
+	fputs("usage: sandnet denials ID [--since SEQ]\n"
+	      "Shows what the sandbox's policy refused, oldest first: kernel rejects, proxy\n"
+	      "denials and refused DNS names, with the deciding rule (or the mode). --since shows\n"
+	      "only denials after that sequence number. Exit 0, 1 refused by the API, 2 usage or\n"
+	      "connection error.\n",
+	      f);
+}
+
+int cmd_denials(struct cli *cli, int argc, char **argv)
+{
+	const char *id = NULL, *since = "0";
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage_denials(stdout);
+			return EXIT_OK;
+		}
+		if (strcmp(argv[i], "--since") == 0 && i + 1 < argc)
+			since = argv[++i];
+		else if (!id && argv[i][0] != '-')
+			id = argv[i];
+		else {
+			usage_denials(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (!id || !valid_id_arg(id) || strspn(since, "0123456789") != strlen(since) || !*since) {
+		usage_denials(stderr);
+		return EXIT_USAGE;
+	}
+	char path[160];
+	snprintf(path, sizeof(path), "/v1/sandboxes/%s/network/denials?since=%s", id, since);
+	json_t *j;
+	int rc = call(cli, "GET", path, NULL, &j);
+	if (rc)
+		return rc;
+	if (cli->json_output) {
+		print_json(j);
+	} else {
+		printf("%-6s %-24s %-6s %-5s %-40s %-5s %-5s %s\n", "SEQ", "TIME", "SOURCE", "PROTO",
+		       "DESTINATION", "PORT", "RULE", "REASON");
+		size_t i;
+		json_t *e;
+		json_array_foreach(json_object_get(j, "denials"), i, e)
+		{
+			const char *addr = json_string_value(json_object_get(e, "address"));
+			const char *name = json_string_value(json_object_get(e, "name"));
+			char dest[300];
+			snprintf(dest, sizeof(dest), "%s%s%s%s", name ? name : "",
+				 name && addr ? " (" : "", addr ? addr : (name ? "" : "-"),
+				 name && addr ? ")" : "");
+			json_t *rule = json_object_get(e, "rule");
+			char r[16];
+			if (json_is_integer(rule))
+				snprintf(r, sizeof(r), "%lld", (long long)json_integer_value(rule));
+			else
+				snprintf(r, sizeof(r), "mode");
+			printf("%-6lld %-24s %-6s %-5s %-40s %-5lld %-5s %s\n",
+			       (long long)json_integer_value(json_object_get(e, "seq")),
+			       json_string_value(json_object_get(e, "time")),
+			       json_string_value(json_object_get(e, "source")),
+			       json_string_value(json_object_get(e, "protocol")), dest,
+			       (long long)json_integer_value(json_object_get(e, "port")), r,
+			       json_string_value(json_object_get(e, "reason")));
+		}
+	}
+	json_decref(j);
+	return EXIT_OK;
+}

@@ -482,6 +482,22 @@ static enum MHD_Result route(struct sn_daemon *d, struct MHD_Connection *c, cons
 			return put_network(d, c, sb, rq);
 		return send_error(c, 405, "method_not_allowed", "", "use GET or PUT");
 	}
+	if (strcmp(sub, "/network/denials") == 0) {
+		if (strcmp(method, "GET") != 0)
+			return send_error(c, 405, "method_not_allowed", "", "use GET");
+		const char *since = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since");
+		unsigned long long from = 0;
+		if (since) {
+			char *end;
+			errno = 0;
+			from = strtoull(since, &end, 10);
+			if (!*since || *end || errno || since[0] == '-')
+				return send_error(c, 400, "invalid_request", "since",
+						  "since is a denial sequence number (0 or more)");
+		}
+		json_t *arr = sb->view ? sn_view_denials(sb->view, from) : json_array();
+		return send_json(c, 200, json_pack("{s:o}", "denials", arr ? arr : json_array()));
+	}
 	return send_error(c, 404, "not_found", "", "no such endpoint");
 }
 

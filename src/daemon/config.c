@@ -45,6 +45,13 @@ static void usage(FILE *f)
 	      "  --guard-deny CIDR           never reachable from a sandbox (repeatable)\n"
 	      "  --trusted-proxy CIDR        ingress peers whose X-Forwarded-For counts (repeatable)\n"
 	      "  --control-port N            sandbox port always reachable through ingress\n"
+	      "  --strict-names on|off       an SNI or Host counts only for its own addresses (on)\n"
+	      "  --proxy-peek-timeout MS     wait for a ClientHello or request head (1000)\n"
+	      "  --proxy-max-conns N         open proxied connections per sandbox (1024)\n"
+	      "  --proxy-idle-timeout S      proxied connections idle longer are closed (300)\n"
+	      "  --learn-ttl-min S           learned addresses live at least (5)\n"
+	      "  --learn-ttl-max S           and at most (3600) seconds, else their DNS TTL\n"
+	      "  --workers N                 proxy worker threads (one per core)\n"
 	      "  --log-level debug|info|warn|error\n",
 	      f);
 }
@@ -71,6 +78,16 @@ static bool parse_port(const char *s, uint16_t *port)
 	if (*end || p < 1 || p > 65535)
 		return false;
 	*port = (uint16_t)p;
+	return true;
+}
+
+static bool parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*end || end == s || v < (long)lo || v > (long)hi)
+		return false;
+	*out = (unsigned)v;
 	return true;
 }
 
@@ -105,6 +122,12 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 	cfg->proxy_port = 15001;
 	cfg->dns_port = 15053;
 	cfg->log_level = SN_LOG_INFO;
+	cfg->strict_names = true;
+	cfg->peek_timeout_ms = 1000;
+	cfg->max_conns = 1024;
+	cfg->idle_timeout_s = 300;
+	cfg->learn_ttl_min = 5;
+	cfg->learn_ttl_max = 3600;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -153,6 +176,20 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 		else if (strcmp(a, "--trusted-proxy") == 0)
 			ok = cfg->ntrusted < SN_MAX_GUARD &&
 			     sn_cidr_parse(v, &cfg->trusted[cfg->ntrusted++], msg, sizeof(msg)) == 0;
+		else if (strcmp(a, "--strict-names") == 0)
+			ok = (cfg->strict_names = strcmp(v, "on") == 0) || strcmp(v, "off") == 0;
+		else if (strcmp(a, "--proxy-peek-timeout") == 0)
+			ok = parse_uint(v, 10, 60000, &cfg->peek_timeout_ms);
+		else if (strcmp(a, "--proxy-max-conns") == 0)
+			ok = parse_uint(v, 1, 1000000, &cfg->max_conns);
+		else if (strcmp(a, "--proxy-idle-timeout") == 0)
+			ok = parse_uint(v, 1, 86400, &cfg->idle_timeout_s);
+		else if (strcmp(a, "--learn-ttl-min") == 0)
+			ok = parse_uint(v, 1, 86400, &cfg->learn_ttl_min);
+		else if (strcmp(a, "--learn-ttl-max") == 0)
+			ok = parse_uint(v, 1, 604800, &cfg->learn_ttl_max);
+		else if (strcmp(a, "--workers") == 0)
+			ok = parse_uint(v, 1, 256, &cfg->workers);
 		else if (strcmp(a, "--log-level") == 0) {
 			static const char *const lv[] = {"debug", "info", "warn", "error"};
 			ok = false;
@@ -174,6 +211,10 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 	if (!cfg->state_dir) {
 		fprintf(stderr, "sandnetd: --state-dir is required\n");
 		usage(stderr);
+		return false;
+	}
+	if (cfg->learn_ttl_min > cfg->learn_ttl_max) {
+		fprintf(stderr, "sandnetd: --learn-ttl-min is above --learn-ttl-max\n");
 		return false;
 	}
 	sn_log_threshold = cfg->log_level;

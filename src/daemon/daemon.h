@@ -11,6 +11,7 @@
 
 #include <sandnet/snapshot.h>
 
+#include "net.h"
 #include "nft.h"
 #include "render.h"
 #include "store.h"
@@ -37,6 +38,9 @@ struct sn_config {
 	struct sn_cidr trusted[SN_MAX_GUARD];
 	size_t ntrusted;
 	enum sn_log_level log_level;
+	bool strict_names;
+	unsigned peek_timeout_ms, max_conns, idle_timeout_s, learn_ttl_min, learn_ttl_max;
+	unsigned workers; /* 0: one per core */
 };
 
 /* Parses argv into cfg; on a usage error prints it and returns false. */
@@ -52,6 +56,7 @@ struct sn_sandbox {
 	uint64_t gen;              /* kernel generation: names the chain and sets in force */
 	char netns[48], ifname[16];
 	uint32_t index; /* address block in the pools */
+	struct sn_view *view; /* what the DNS forwarder and the proxy see */
 	struct sn_sandbox *next;
 };
 
@@ -74,6 +79,11 @@ struct sn_daemon {
 	/* the control lock: every change and every read of the sandbox table holds it (requests run
 	 * on threads of their own so that a long exec does not stall the API) */
 	pthread_mutex_t lock;
+	/* held by whoever changes the kernel: the control thread and the learner */
+	pthread_mutex_t kernel_lock;
+	struct sn_net net;
+	struct sn_dnsfwd *dnsfwd;
+	struct sn_eproxy *eproxy;
 };
 
 /* Error outcome of a daemon operation: an HTTP status and the error body's fields. */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "api.h"
 #include "daemon.h"
@@ -14,6 +15,13 @@ int main(int argc, char **argv)
 	if (!sn_config_parse(&d.cfg, argc, argv))
 		return 2;
 	pthread_mutex_init(&d.lock, NULL);
+	pthread_mutex_init(&d.kernel_lock, NULL);
+	/* every proxied connection holds six descriptors */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	/* signals are taken synchronously below, by sigwait */
 	sigset_t set;
 	sigemptyset(&set);
@@ -26,6 +34,13 @@ int main(int argc, char **argv)
 	char err[1024];
 	if (sn_daemon_start(&d, err, sizeof(err))) {
 		sn_log(SN_LOG_ERROR, "cannot start: %s", err);
+		sn_daemon_stop(&d);
+		return 1;
+	}
+	if (sn_dnsfwd_start(&d, &d.dnsfwd, err, sizeof(err)) ||
+	    sn_eproxy_start(&d, &d.eproxy, err, sizeof(err))) {
+		sn_log(SN_LOG_ERROR, "cannot start: %s", err);
+		sn_dnsfwd_stop(d.dnsfwd);
 		sn_daemon_stop(&d);
 		return 1;
 	}
@@ -43,6 +58,8 @@ int main(int argc, char **argv)
 	sn_log(SN_LOG_INFO, "signal %d: stopping (kernel rules stay in force)", sig);
 	MHD_stop_daemon(api);
 	pthread_mutex_lock(&d.lock);
+	sn_eproxy_stop(d.eproxy);
+	sn_dnsfwd_stop(d.dnsfwd);
 	sn_daemon_stop(&d);
 	return 0;
 }

@@ -123,6 +123,19 @@ static struct sn_nft_sandbox nft_view(struct sn_daemon *d, const struct sn_sandb
 	return v;
 }
 
+/* The sandbox's view for the workers, made and registered by address. */
+static int add_view(struct sn_daemon *d, struct sn_sandbox *sb)
+{
+	uint8_t h4[4], s4[4], h6[16], s6[16];
+	block_addrs(&d->cfg, sb->index, h4, s4, h6, s6);
+	sb->view = sn_view_new(sb->row.id, sb->index, s4, d->cfg.has_pool6 ? s6 : NULL, sb->snap,
+			       sb->gen, sb->row.state == SN_STATE_PAUSED);
+	if (!sb->view)
+		return -ENOMEM;
+	sn_net_add(&d->net, sb->view);
+	return 0;
+}
+
 static int apply_text(struct sn_daemon *d, struct sn_text *t, char *err, size_t errsize)
 {
 	if (t->failed)
@@ -135,6 +148,7 @@ static void sandbox_free(struct sn_sandbox *sb)
 {
 	if (!sb)
 		return;
+	sn_view_unref(sb->view);
 	sn_sandbox_row_clear(&sb->row);
 	sn_snapshot_unref(sb->snap);
 	sn_policy_free(sb->policy);
@@ -441,6 +455,10 @@ struct sn_sandbox *sn_sandbox_create(struct sn_daemon *d, const char *team, cons
 		sandbox_free(sb);
 		return NULL;
 	}
+	if (add_view(d, sb))
+		sn_log(SN_LOG_ERROR, "sandbox %s: no memory for its view: DNS and proxied "
+				     "connections are refused",
+		       id);
 	sb->next = d->sandboxes;
 	d->sandboxes = sb;
 	sn_log(SN_LOG_INFO, "sandbox %s: created (team %s, %s%s%s, revision 1)", id, team,
@@ -458,6 +476,8 @@ bool sn_sandbox_delete(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_res
 			   sn_store_error(d->store));
 		return false;
 	}
+	if (sb->view)
+		sn_net_remove(&d->net, sb->view);
 	struct sn_text t = {0};
 	struct sn_nft_sandbox v = nft_view(d, sb, sb->gen, false);
 	if (!sn_nft_render_delete(&t, &v, sb->snap) && apply_text(d, &t, err, sizeof(err)))
@@ -472,6 +492,37 @@ bool sn_sandbox_delete(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_res
 	sn_log(SN_LOG_INFO, "sandbox %s: deleted", sb->row.id);
 	sandbox_free(sb);
 	return true;
+}
+
+/* Switches sb's kernel state from generation old_gen (snapshot old) to gen (snapshot snap), with
+ * the addresses learned from DNS carried over, and publishes snap to the workers. One nft
+ * transaction; under the kernel lock, so that the learner adds to one generation or the other. */
+static int switch_gen(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_snapshot *snap,
+		      uint64_t gen, bool paused, const struct sn_snapshot *old, uint64_t old_gen,
+		      bool fault, char *err, size_t errsize)
+{
+	struct sn_nft_sandbox v = nft_view(d, sb, gen, paused);
+	struct sn_nft_learned *learned = NULL;
+	pthread_mutex_lock(&d->kernel_lock);
+	if (sb->view)
+		sn_view_learned_for(sb->view, snap, sn_now_ms(), &learned, &v.nlearned);
+	v.learned = learned;
+	struct sn_text t = {0};
+	int rc = sn_nft_render_sandbox(&t, &d->nftcfg, &v, snap, old, old_gen);
+	if (!rc && fault && sn_fault("kernel_apply")) {
+		snprintf(err, errsize, "injected fault");
+		rc = -EIO;
+	}
+	if (!rc)
+		rc = apply_text(d, &t, err, errsize);
+	if (!rc && sb->view)
+		sn_view_publish(sb->view, snap, gen, paused);
+	pthread_mutex_unlock(&d->kernel_lock);
+	sn_text_clear(&t);
+	free(learned);
+	if (!rc && d->eproxy)
+		sn_eproxy_recheck(d->eproxy);
+	return rc;
 }
 
 static double ms_since(const struct timespec *t0)
@@ -528,16 +579,7 @@ bool sn_sandbox_update(struct sn_daemon *d, struct sn_sandbox *sb, const char *d
 	char err[512] = "";
 	uint64_t gen = sb->gen + 1;
 	bool paused = sb->row.state == SN_STATE_PAUSED;
-	struct sn_nft_sandbox v = nft_view(d, sb, gen, paused);
-	struct sn_text t = {0};
-	int rc = sn_nft_render_sandbox(&t, &d->nftcfg, &v, snap, sb->snap, sb->gen);
-	if (!rc && sn_fault("kernel_apply")) {
-		snprintf(err, sizeof(err), "injected fault");
-		rc = -EIO;
-	}
-	if (!rc)
-		rc = apply_text(d, &t, err, sizeof(err));
-	sn_text_clear(&t);
+	int rc = switch_gen(d, sb, snap, gen, paused, sb->snap, sb->gen, true, err, sizeof(err));
 	if (rc) {
 		sn_log(SN_LOG_ERROR, "sandbox %s: update: nft: %s", sb->row.id, err);
 		set_result(res, 500, "apply_failed", "",
@@ -554,17 +596,14 @@ bool sn_sandbox_update(struct sn_daemon *d, struct sn_sandbox *sb, const char *d
 		const char *why = sn_fault("store_commit") ? "injected fault" : sn_store_error(d->store);
 		sn_log(SN_LOG_ERROR, "sandbox %s: update: store: %s", sb->row.id, why);
 		/* put the old rules back as the next generation */
-		struct sn_nft_sandbox back = nft_view(d, sb, gen + 1, paused);
-		struct sn_text u = {0};
-		if (sn_nft_render_sandbox(&u, &d->nftcfg, &back, sb->snap, snap, gen) ||
-		    apply_text(d, &u, err, sizeof(err))) {
+		if (switch_gen(d, sb, sb->snap, gen + 1, paused, snap, gen, false, err,
+			       sizeof(err))) {
 			sn_log(SN_LOG_ERROR, "sandbox %s: restoring revision %llu failed: %s",
 			       sb->row.id, (unsigned long long)sb->row.revision, err);
 			sb->gen = gen; /* what the kernel holds now */
 		} else {
 			sb->gen = gen + 1;
 		}
-		sn_text_clear(&u);
 		set_result(res, 500, "store_failed", "",
 			   "storing the update failed (%s); revision %llu stays in force", why,
 			   (unsigned long long)sb->row.revision);
@@ -596,12 +635,8 @@ fail:
 static int reapply(struct sn_daemon *d, struct sn_sandbox *sb, bool paused, char *err,
 		   size_t errsize)
 {
-	struct sn_text t = {0};
-	struct sn_nft_sandbox v = nft_view(d, sb, sb->gen + 1, paused);
-	int rc = sn_nft_render_sandbox(&t, &d->nftcfg, &v, sb->snap, sb->snap, sb->gen);
-	if (!rc)
-		rc = apply_text(d, &t, err, errsize);
-	sn_text_clear(&t);
+	int rc = switch_gen(d, sb, sb->snap, sb->gen + 1, paused, sb->snap, sb->gen, false, err,
+			    errsize);
 	if (!rc)
 		sb->gen++;
 	return rc;
@@ -750,7 +785,7 @@ static void build_guard(struct sn_daemon *d)
 					   .nguard = n,
 					   .pools = d->pools,
 					   .npools = d->cfg.has_pool6 ? 2 : 1,
-					   .proxy_enabled = false};
+					   .proxy_enabled = true};
 }
 
 static int load_row(const struct sn_sandbox_row *row, void *arg)
@@ -889,6 +924,11 @@ int sn_daemon_start(struct sn_daemon *d, char *err, size_t errsize)
 		return rc;
 	}
 	build_guard(d);
+	uint8_t *p6 = d->cfg.has_pool6 ? d->cfg.pool6.addr : NULL;
+	if (sn_net_init(&d->net, d->cfg.pool4.addr, d->cfg.pool4.plen, p6)) {
+		snprintf(err, errsize, "out of memory");
+		return -ENOMEM;
+	}
 	if ((rc = sn_sysctl_set(-1, "net/ipv4/ip_forward", "1")) ||
 	    (d->cfg.has_pool6 && (rc = sn_sysctl_set(-1, "net/ipv6/conf/all/forwarding", "1")))) {
 		snprintf(err, errsize, "enabling forwarding: %s", strerror(-rc));
@@ -909,8 +949,11 @@ int sn_daemon_start(struct sn_daemon *d, char *err, size_t errsize)
 		return rc;
 	}
 	size_t n = 0;
-	for (struct sn_sandbox *sb = d->sandboxes; sb; sb = sb->next)
-		n++;
+	for (struct sn_sandbox *sb = d->sandboxes; sb; sb = sb->next, n++)
+		if ((rc = add_view(d, sb))) {
+			snprintf(err, errsize, "out of memory");
+			return rc;
+		}
 	sn_log(SN_LOG_INFO, "reconciled %zu sandboxes", n);
 	return 0;
 }

@@ -473,15 +473,23 @@ int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
 				put_match(t, r, ports, false);
 				sn_text_printf(t, " %s\n", verdict);
 			}
-			/* TCP that only a name can decide: the proxy, or, without it, refused */
+			/* TCP that only a name can decide: new connections go to the proxy (which
+			 * re-checks them at every update), and the packets of the connections it
+			 * holds pass; an established connection that went straight out (an address
+			 * the policy no longer allows) falls through to the rules below. Without
+			 * the proxy: refused. */
 			if (r->has_names && (r->proto == SN_PROTO_ANY || r->proto == SN_PROTO_TCP)) {
 				sn_text_printf(t, RULE, chain);
 				put_match(t, r, ports, true);
-				if (cfg->proxy_enabled)
-					sn_text_printf(t, " meta mark set 0x%x accept\n",
+				if (cfg->proxy_enabled) {
+					sn_text_printf(t, " ct status dnat accept\n");
+					sn_text_printf(t, RULE, chain);
+					put_match(t, r, ports, true);
+					sn_text_printf(t, " ct state new meta mark set 0x%x accept\n",
 						       SN_MARK_PROXY);
-				else
+				} else {
 					sn_text_printf(t, " goto deny\n");
+				}
 			}
 		}
 		enum sn_mode mode = sn_snapshot_mode(s, SN_EGRESS);

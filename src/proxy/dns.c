@@ -358,3 +358,19 @@ size_t sn_dns_build_query(uint16_t id, const char *name, uint16_t type, uint8_t 
 	put16(out + w + 2, 1);
 	return w + 4;
 }
+
+size_t sn_dns_query_udp_size(const uint8_t *m, size_t len, size_t qend)
+{
+	if (len < SN_DNS_HEADER)
+		return 512;
+	unsigned n = get16(m + 6) + get16(m + 8) + get16(m + 10);
+	size_t o = qend;
+	for (unsigned i = 0; i < n; i++) {
+		struct rr r;
+		if (read_rr(m, len, &o, &r))
+			break;
+		if (r.type == SN_DNS_OPT)
+			return r.qclass > 512 ? r.qclass : 512;
+	}
+	return 512;
+}

@@ -66,6 +66,9 @@ ssize_t sn_dns_filter(const uint8_t *m, size_t len,
 		      bool (*drop)(int family, const uint8_t *addr, void *arg), void *arg,
 		      uint8_t *out, size_t size);
 
+/* The largest UDP response the sender of query m accepts: its EDNS payload size, else 512. */
+size_t sn_dns_query_udp_size(const uint8_t *m, size_t len, size_t qend);
+
 /* A recursive query for name (text form) and type with id. Returns its length, or 0 when name is
  * not a valid name or size is too small. */
 size_t sn_dns_build_query(uint16_t id, const char *name, uint16_t type, uint8_t *out, size_t size);

@@ -1,0 +1,135 @@
+/* The data plane side of sandnetd: what the DNS forwarder and the egress proxy know of each
+ * sandbox (its view), the sandboxes by address, and the workers themselves. Daemon layer.
+ *
+ * A view is shared by the control thread (which publishes each new snapshot into it) and the
+ * workers (which take a reference to the snapshot in force for each decision). Its mutex guards
+ * only short copies: no worker ever waits on the kernel, the store or the network while holding
+ * it. The learner thread is the only thread besides the control thread that changes the kernel,
+ * and both do it under the daemon's kernel lock, so learned elements are never lost between two
+ * generations of a sandbox's sets. */
+#ifndef SN_DAEMON_NET_H
+#define SN_DAEMON_NET_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <sandnet/snapshot.h>
+
+#include "dns.h"
+#include "render.h"
+
+#define SN_DENIALS 128        /* ring size per sandbox */
+#define SN_LEARNED_MAX 4096   /* DNS answers remembered per sandbox (name, address) */
+
+struct sn_denial {
+	uint64_t seq;
+	int64_t time_ms;    /* wall clock, milliseconds since the epoch */
+	const char *source; /* "kernel", "proxy", "dns" */
+	uint8_t proto;      /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP(V6), 0: unknown */
+	int family;         /* 0: no address */
+	uint8_t addr[16];
+	uint16_t port;
+	char name[SN_DNS_NAME_MAX]; /* "" when not known */
+	int rule;                   /* SN_RULE_NONE: the mode */
+	char reason[120];
+};
+
+struct sn_learned_rec {
+	char *name;
+	int family;
+	uint8_t addr[16];
+	int64_t expires_ms; /* monotonic */
+};
+
+struct sn_view {
+	atomic_int refs;
+	char id[33];
+	uint32_t index; /* address block */
+	uint8_t addr4[4], addr6[16];
+	bool has6;
+	pthread_mutex_t mu;
+	/* under mu */
+	struct sn_snapshot *snap;
+	uint64_t gen;   /* kernel generation: names the learned sets */
+	uint64_t epoch; /* +1 per publish */
+	bool paused, dead;
+	unsigned conns; /* open proxied connections */
+	struct sn_learned_rec *learned;
+	size_t nlearned, caplearned;
+	struct sn_denial *ring; /* SN_DENIALS entries, allocated at the first denial */
+	uint64_t next_seq;
+};
+
+struct sn_view *sn_view_new(const char *id, uint32_t index, const uint8_t addr4[4],
+			    const uint8_t *addr6, struct sn_snapshot *snap, uint64_t gen,
+			    bool paused);
+struct sn_view *sn_view_ref(struct sn_view *v);
+void sn_view_unref(struct sn_view *v);
+/* The snapshot in force, with a reference. */
+struct sn_snapshot *sn_view_snap(struct sn_view *v, uint64_t *epoch);
+/* Publishes a new snapshot (the view takes a reference) and generation. */
+void sn_view_publish(struct sn_view *v, struct sn_snapshot *snap, uint64_t gen, bool paused);
+
+void sn_view_deny(struct sn_view *v, const char *source, uint8_t proto, int family,
+		  const uint8_t *addr, uint16_t port, const char *name, int rule,
+		  const char *reason);
+/* Denials with seq > since, oldest first, as a JSON array; NULL on no memory. */
+json_t *sn_view_denials(struct sn_view *v, uint64_t since);
+
+/* Records that name resolved to the addresses of a (for ttl_ms each). */
+void sn_view_learn(struct sn_view *v, const struct sn_dns_answer *a, const int64_t *ttl_ms,
+		   int64_t now_ms);
+/* Does name resolve to addr, by this sandbox's answers still in their TTL? */
+bool sn_view_resolves(struct sn_view *v, const char *name, int family, const uint8_t *addr,
+		      int64_t now_ms);
+/* The names that resolved to addr (at most max, each copied into names[i]). */
+size_t sn_view_names_for(struct sn_view *v, int family, const uint8_t *addr, int64_t now_ms,
+			 char (*names)[SN_DNS_NAME_MAX], size_t max);
+/* The learned elements to carry into a generation rendered from snap: each remembered answer
+ * under every allow rule of snap whose names match it, sorted by rule. *out is malloc'd. */
+int sn_view_learned_for(struct sn_view *v, const struct sn_snapshot *snap, int64_t now_ms,
+			struct sn_nft_learned **out, size_t *n);
+
+/* The sandboxes by address: lookups from every worker, changes from the control thread. */
+struct sn_net {
+	pthread_rwlock_t lock;
+	struct sn_view **slot; /* open addressing by block index */
+	size_t cap, n;
+	uint8_t pool4[4], pool6[16];
+	unsigned plen4;
+	bool has6;
+};
+
+int sn_net_init(struct sn_net *net, const uint8_t pool4[4], unsigned plen4, const uint8_t *pool6);
+void sn_net_add(struct sn_net *net, struct sn_view *v);
+void sn_net_remove(struct sn_net *net, struct sn_view *v);
+/* The view of the sandbox whose address is addr, with a reference; NULL for any other address. */
+struct sn_view *sn_net_lookup(struct sn_net *net, int family, const uint8_t *addr);
+
+int64_t sn_now_ms(void);      /* monotonic */
+int64_t sn_wall_ms(void);     /* realtime */
+
+/* ---- workers ---- */
+struct sn_daemon;
+
+/* The DNS forwarder (one thread) and the learner (one thread). */
+struct sn_dnsfwd;
+int sn_dnsfwd_start(struct sn_daemon *d, struct sn_dnsfwd **out, char *err, size_t errsize);
+void sn_dnsfwd_stop(struct sn_dnsfwd *f);
+
+/* The transparent egress proxy: one worker thread per core. */
+struct sn_eproxy;
+int sn_eproxy_start(struct sn_daemon *d, struct sn_eproxy **out, char *err, size_t errsize);
+void sn_eproxy_stop(struct sn_eproxy *p);
+/* Re-checks every open proxied connection of v against its snapshot in force, resetting those it
+ * now denies; returns when every worker has done so (or after a second). */
+void sn_eproxy_recheck(struct sn_eproxy *p);
+
+/* --dns-upstream IP[:PORT] (IPv6 as [IP]:PORT) as a socket address. */
+bool sn_dns_upstream_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+
+#endif

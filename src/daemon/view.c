@@ -1,0 +1,414 @@
+/* Sandbox views and the sandboxes by address: see net.h. Daemon layer. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "net.h"
+
+int64_t sn_now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int64_t sn_wall_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+struct sn_view *sn_view_new(const char *id, uint32_t index, const uint8_t addr4[4],
+			    const uint8_t *addr6, struct sn_snapshot *snap, uint64_t gen,
+			    bool paused)
+{
+	struct sn_view *v = calloc(1, sizeof(*v));
+	if (!v)
+		return NULL;
+	atomic_init(&v->refs, 1);
+	snprintf(v->id, sizeof(v->id), "%s", id);
+	v->index = index;
+	memcpy(v->addr4, addr4, 4);
+	if (addr6) {
+		memcpy(v->addr6, addr6, 16);
+		v->has6 = true;
+	}
+	pthread_mutex_init(&v->mu, NULL);
+	v->snap = sn_snapshot_ref(snap);
+	v->gen = gen;
+	v->paused = paused;
+	v->next_seq = 1;
+	return v;
+}
+
+struct sn_view *sn_view_ref(struct sn_view *v)
+{
+	atomic_fetch_add(&v->refs, 1);
+	return v;
+}
+
+void sn_view_unref(struct sn_view *v)
+{
+	if (!v || atomic_fetch_sub(&v->refs, 1) != 1)
+		return;
+	sn_snapshot_unref(v->snap);
+	for (size_t i = 0; i < v->nlearned; i++)
+		free(v->learned[i].name);
+	free(v->learned);
+	free(v->ring);
+	pthread_mutex_destroy(&v->mu);
+	free(v);
+}
+
+struct sn_snapshot *sn_view_snap(struct sn_view *v, uint64_t *epoch)
+{
+	pthread_mutex_lock(&v->mu);
+	struct sn_snapshot *s = sn_snapshot_ref(v->snap);
+	if (epoch)
+		*epoch = v->epoch;
+	pthread_mutex_unlock(&v->mu);
+	return s;
+}
+
+void sn_view_publish(struct sn_view *v, struct sn_snapshot *snap, uint64_t gen, bool paused)
+{
+	sn_snapshot_ref(snap);
+	pthread_mutex_lock(&v->mu);
+	struct sn_snapshot *old = v->snap;
+	v->snap = snap;
+	v->gen = gen;
+	v->paused = paused;
+	v->epoch++;
+	pthread_mutex_unlock(&v->mu);
+	sn_snapshot_unref(old);
+}
+
+void sn_view_deny(struct sn_view *v, const char *source, uint8_t proto, int family,
+		  const uint8_t *addr, uint16_t port, const char *name, int rule,
+		  const char *reason)
+{
+	pthread_mutex_lock(&v->mu);
+	if (!v->ring)
+		v->ring = calloc(SN_DENIALS, sizeof(*v->ring));
+	if (v->ring) {
+		struct sn_denial *e = &v->ring[v->next_seq % SN_DENIALS];
+		e->seq = v->next_seq++;
+		e->time_ms = sn_wall_ms();
+		e->source = source;
+		e->proto = proto;
+		e->family = addr ? family : 0;
+		if (addr)
+			memcpy(e->addr, addr, family == AF_INET6 ? 16 : 4);
+		e->port = port;
+		snprintf(e->name, sizeof(e->name), "%s", name ? name : "");
+		e->rule = rule;
+		snprintf(e->reason, sizeof(e->reason), "%s", reason);
+	}
+	pthread_mutex_unlock(&v->mu);
+}
+
+static const char *proto_name(uint8_t p)
+{
+	switch (p) {
+	case IPPROTO_TCP: return "tcp";
+	case IPPROTO_UDP: return "udp";
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6: return "icmp";
+	}
+	return "other";
+}
+
+json_t *sn_view_denials(struct sn_view *v, uint64_t since)
+{
+	json_t *arr = json_array();
+	if (!arr)
+		return NULL;
+	pthread_mutex_lock(&v->mu);
+	uint64_t first = v->next_seq > SN_DENIALS ? v->next_seq - SN_DENIALS : 1;
+	if (since + 1 > first)
+		first = since + 1;
+	for (uint64_t s = first; v->ring && s < v->next_seq; s++) {
+		const struct sn_denial *e = &v->ring[s % SN_DENIALS];
+		char a[INET6_ADDRSTRLEN] = "";
+		if (e->family)
+			inet_ntop(e->family, e->addr, a, sizeof(a));
+		time_t sec = (time_t)(e->time_ms / 1000);
+		struct tm tm;
+		char ts[40];
+		gmtime_r(&sec, &tm);
+		size_t k = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(ts + k, sizeof(ts) - k, ".%03dZ", (int)(e->time_ms % 1000));
+		json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "seq",
+				      (json_int_t)e->seq, "time", ts, "source", e->source,
+				      "protocol", proto_name(e->proto), "address", a, "port",
+				      (int)e->port, "name", e->name, "reason", e->reason);
+		if (o) {
+			json_object_set_new(o, "rule",
+					    e->rule == SN_RULE_NONE ? json_null()
+								    : json_integer(e->rule));
+			if (!e->family)
+				json_object_set_new(o, "address", json_null());
+			if (!e->name[0])
+				json_object_set_new(o, "name", json_null());
+			json_array_append_new(arr, o);
+		}
+	}
+	pthread_mutex_unlock(&v->mu);
+	return arr;
+}
+
+static bool same_addr(int family, const uint8_t *a, const struct sn_learned_rec *r)
+{
+	return r->family == family && memcmp(a, r->addr, family == AF_INET6 ? 16 : 4) == 0;
+}
+
+/* Drops expired records (under mu). */
+static void prune(struct sn_view *v, int64_t now)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < v->nlearned; i++) {
+		if (v->learned[i].expires_ms <= now) {
+			free(v->learned[i].name);
+			continue;
+		}
+		v->learned[w++] = v->learned[i];
+	}
+	v->nlearned = w;
+}
+
+void sn_view_learn(struct sn_view *v, const struct sn_dns_answer *a, const int64_t *ttl_ms,
+		   int64_t now)
+{
+	pthread_mutex_lock(&v->mu);
+	for (size_t i = 0; i < a->naddrs; i++) {
+		const struct sn_dns_addr *d = &a->addrs[i];
+		int64_t exp = now + ttl_ms[i];
+		bool found = false;
+		for (size_t k = 0; k < v->nlearned && !found; k++) {
+			struct sn_learned_rec *r = &v->learned[k];
+			if (same_addr(d->family, d->addr, r) && strcmp(r->name, a->names[0]) == 0) {
+				if (r->expires_ms < exp)
+					r->expires_ms = exp;
+				found = true;
+			}
+		}
+		if (found)
+			continue;
+		if (v->nlearned == v->caplearned)
+			prune(v, now);
+		if (v->nlearned == v->caplearned) {
+			size_t cap = v->caplearned ? v->caplearned * 2 : 16;
+			if (cap > SN_LEARNED_MAX) {
+				/* full: the record closest to expiry makes room */
+				size_t oldest = 0;
+				for (size_t k = 1; k < v->nlearned; k++)
+					if (v->learned[k].expires_ms < v->learned[oldest].expires_ms)
+						oldest = k;
+				free(v->learned[oldest].name);
+				v->learned[oldest] = v->learned[--v->nlearned];
+			} else {
+				void *p = realloc(v->learned, cap * sizeof(*v->learned));
+				if (!p)
+					break;
+				v->learned = p;
+				v->caplearned = cap;
+			}
+		}
+		char *name = strdup(a->names[0]);
+		if (!name)
+			break;
+		struct sn_learned_rec *r = &v->learned[v->nlearned++];
+		r->name = name;
+		r->family = d->family;
+		memcpy(r->addr, d->addr, 16);
+		r->expires_ms = exp;
+	}
+	pthread_mutex_unlock(&v->mu);
+}
+
+bool sn_view_resolves(struct sn_view *v, const char *name, int family, const uint8_t *addr,
+		      int64_t now)
+{
+	bool yes = false;
+	pthread_mutex_lock(&v->mu);
+	for (size_t k = 0; k < v->nlearned && !yes; k++) {
+		const struct sn_learned_rec *r = &v->learned[k];
+		yes = r->expires_ms > now && same_addr(family, addr, r) && strcmp(r->name, name) == 0;
+	}
+	pthread_mutex_unlock(&v->mu);
+	return yes;
+}
+
+size_t sn_view_names_for(struct sn_view *v, int family, const uint8_t *addr, int64_t now,
+			 char (*names)[SN_DNS_NAME_MAX], size_t max)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&v->mu);
+	for (size_t k = 0; k < v->nlearned && n < max; k++) {
+		const struct sn_learned_rec *r = &v->learned[k];
+		if (r->expires_ms > now && same_addr(family, addr, r))
+			snprintf(names[n++], SN_DNS_NAME_MAX, "%s", r->name);
+	}
+	pthread_mutex_unlock(&v->mu);
+	return n;
+}
+
+static int learned_cmp(const void *a, const void *b)
+{
+	const struct sn_nft_learned *x = a, *y = b;
+	return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+int sn_view_learned_for(struct sn_view *v, const struct sn_snapshot *snap, int64_t now,
+			struct sn_nft_learned **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	size_t cap = 0;
+	int rc = 0;
+	pthread_mutex_lock(&v->mu);
+	prune(v, now);
+	for (size_t k = 0; k < v->nlearned && !rc; k++) {
+		const struct sn_learned_rec *r = &v->learned[k];
+		uint32_t rules[64];
+		int m = sn_snapshot_name_rules(snap, r->name, rules, 64);
+		for (int i = 0; i < m; i++) {
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 16;
+				void *p = realloc(*out, cap * sizeof(**out));
+				if (!p) {
+					rc = -1;
+					break;
+				}
+				*out = p;
+			}
+			struct sn_nft_learned *l = &(*out)[(*n)++];
+			l->rule = rules[i];
+			l->family = r->family;
+			memcpy(l->addr, r->addr, 16);
+			l->timeout_s = (uint32_t)((r->expires_ms - now + 999) / 1000);
+		}
+	}
+	pthread_mutex_unlock(&v->mu);
+	if (rc) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+		return rc;
+	}
+	qsort(*out, *n, sizeof(**out), learned_cmp);
+	return 0;
+}
+
+/* ---- the sandboxes by address ---- */
+
+int sn_net_init(struct sn_net *net, const uint8_t pool4[4], unsigned plen4, const uint8_t *pool6)
+{
+	memset(net, 0, sizeof(*net));
+	pthread_rwlock_init(&net->lock, NULL);
+	memcpy(net->pool4, pool4, 4);
+	net->plen4 = plen4;
+	if (pool6) {
+		memcpy(net->pool6, pool6, 16);
+		net->has6 = true;
+	}
+	net->cap = 64;
+	net->slot = calloc(net->cap, sizeof(*net->slot));
+	return net->slot ? 0 : -1;
+}
+
+static size_t slot_of(const struct sn_net *net, uint32_t index)
+{
+	return (index * 0x9e3779b1u) & (net->cap - 1);
+}
+
+static void put(struct sn_net *net, struct sn_view *v)
+{
+	size_t i = slot_of(net, v->index);
+	while (net->slot[i])
+		i = (i + 1) & (net->cap - 1);
+	net->slot[i] = v;
+}
+
+void sn_net_add(struct sn_net *net, struct sn_view *v)
+{
+	pthread_rwlock_wrlock(&net->lock);
+	if ((net->n + 1) * 2 > net->cap) {
+		struct sn_view **old = net->slot;
+		size_t oldcap = net->cap;
+		struct sn_view **grown = calloc(oldcap * 2, sizeof(*grown));
+		if (grown) {
+			net->slot = grown;
+			net->cap = oldcap * 2;
+			for (size_t i = 0; i < oldcap; i++)
+				if (old[i])
+					put(net, old[i]);
+			free(old);
+		}
+	}
+	if (net->n + 1 < net->cap) {
+		put(net, sn_view_ref(v));
+		net->n++;
+	}
+	pthread_rwlock_unlock(&net->lock);
+}
+
+void sn_net_remove(struct sn_net *net, struct sn_view *v)
+{
+	pthread_rwlock_wrlock(&net->lock);
+	size_t i = slot_of(net, v->index);
+	while (net->slot[i] && net->slot[i] != v)
+		i = (i + 1) & (net->cap - 1);
+	if (net->slot[i]) {
+		net->slot[i] = NULL;
+		net->n--;
+		/* re-place the rest of the cluster */
+		for (size_t j = (i + 1) & (net->cap - 1); net->slot[j]; j = (j + 1) & (net->cap - 1)) {
+			struct sn_view *m = net->slot[j];
+			net->slot[j] = NULL;
+			put(net, m);
+		}
+		pthread_mutex_lock(&v->mu);
+		v->dead = true;
+		pthread_mutex_unlock(&v->mu);
+		sn_view_unref(v);
+	}
+	pthread_rwlock_unlock(&net->lock);
+}
+
+struct sn_view *sn_net_lookup(struct sn_net *net, int family, const uint8_t *addr)
+{
+	uint32_t index;
+	if (family == AF_INET) {
+		uint32_t a, b;
+		memcpy(&a, addr, 4);
+		memcpy(&b, net->pool4, 4);
+		index = (ntohl(a) - ntohl(b)) / 4;
+	} else if (family == AF_INET6 && net->has6 && memcmp(addr, net->pool6, 8) == 0) {
+		uint64_t a = 0, b = 0;
+		for (int k = 8; k < 16; k++) {
+			a = a << 8 | addr[k];
+			b = b << 8 | net->pool6[k];
+		}
+		index = (uint32_t)((a - b) / 4);
+	} else {
+		return NULL;
+	}
+	struct sn_view *found = NULL;
+	pthread_rwlock_rdlock(&net->lock);
+	for (size_t i = slot_of(net, index); net->slot[i]; i = (i + 1) & (net->cap - 1)) {
+		struct sn_view *v = net->slot[i];
+		if (v->index != index)
+			continue;
+		bool match = family == AF_INET ? memcmp(addr, v->addr4, 4) == 0
+					       : v->has6 && memcmp(addr, v->addr6, 16) == 0;
+		if (match)
+			found = sn_view_ref(v);
+		break;
+	}
+	pthread_rwlock_unlock(&net->lock);
+	return found;
+}

@@ -1,0 +1,265 @@
+#!/bin/sh
+# Name-aware egress end to end: the real sandnetd with its DNS forwarder and transparent proxy,
+# sandboxes, and a world namespace with a DNS server whose names the test controls, TCP echo
+# servers (a TLS ClientHello or an HTTP head comes back as sent), a server-first server, a UDP
+# echo server and a real TLS server with two names.
+#
+#   sn-<id> (sandnetd)          host netns H (sandnetd)               world netns W
+#   eth0 10.200.0.x  --veth--  sh-<id>     w0 192.0.2.1 --veth-- w1 192.0.2.2, DNS 192.0.2.53
+#                                                                  198.51.100.1-9 on lo
+# usage: names.sh SANDNETD SANDNET     (root; exit 77 when it cannot run here)
+set -u
+sandnetd=$1
+sandnet=$2
+here=$(cd "$(dirname "$0")/.." && pwd)
+[ "$(id -u)" -eq 0 ] || { echo "not root: skipped"; exit 77; }
+for c in curl python3 nsenter openssl; do
+	command -v $c >/dev/null || { echo "no $c: skipped"; exit 77; }
+done
+. "$here/lib/sandnetd.sh"
+H=tq-$$-h W=tq-$$-w
+tmp=$(mktemp -d)
+A=na$$ B=nb$$ C=nc$$
+cleanup() {
+	for p in "$tmp"/*.pid; do [ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null; done
+	[ -n "${SN_PID:-}" ] && kill -9 "$SN_PID" 2>/dev/null
+	sleep 0.2
+	sn_forget $A $B $C
+	for n in $H $W; do ip netns del "$n" 2>/dev/null; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+set -e
+for n in $H $W; do ip netns add "$n"; ip -n "$n" link set lo up; done
+ip link add w0 netns "$H" type veth peer name w1 netns "$W"
+ip -n "$H" addr add 192.0.2.1/24 dev w0
+ip -n "$H" link set w0 up
+ip -n "$H" route add 198.51.100.0/24 via 192.0.2.2
+ip -n "$W" addr add 192.0.2.2/24 dev w1
+ip -n "$W" addr add 192.0.2.53/24 dev w1
+ip -n "$W" link set w1 up
+for i in 1 2 3 4 5 6 7 8 9; do ip -n "$W" addr add 198.51.100.$i/32 dev lo; done
+ip -n "$W" route add default via 192.0.2.1
+cat >"$tmp/zone" <<ZONE
+allowed.test 300 A 198.51.100.1
+other.test 300 A 198.51.100.2
+shared1.test 300 A 198.51.100.3
+shared2.test 300 A 198.51.100.3
+multi.test 300 A 198.51.100.4
+multi.test 300 A 198.51.100.5
+www.chain.test 300 CNAME mid.chain.test
+mid.chain.test 300 CNAME end.cdn.test
+end.cdn.test 300 A 198.51.100.6
+a.wild.test 300 A 198.51.100.7
+a.b.wild.test 300 A 198.51.100.7
+wild.test 300 A 198.51.100.7
+short.test 2 A 198.51.100.8
+rebind.test 300 A 10.200.0.2
+rebind.test 300 A 127.0.0.1
+rebind.test 300 A 198.51.100.9
+ZONE
+i=0
+while [ $i -lt 60 ]; do echo "big.test 300 A 198.51.100.$((i % 9 + 1))" >>"$tmp/zone"; i=$((i + 1)); done
+mkdir "$tmp/certs"
+for n in allowed.test shared1.test; do
+	openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=$n" -keyout "$tmp/k" \
+		-out "$tmp/c" >/dev/null 2>&1
+	cat "$tmp/k" "$tmp/c" >"$tmp/certs/$n.pem"
+done
+set +e
+ip netns exec "$W" python3 "$here/lib/dnsserver.py" --addr 192.0.2.53 --zone "$tmp/zone" \
+	--log "$tmp/queries" --lifetime 300 &
+echo $! >"$tmp/dns.pid"
+ip netns exec "$W" python3 "$here/lib/servers.py" --tcp 80,443,8443 --banner 2222 --udp 9999 \
+	--udp-bind 198.51.100.1,198.51.100.8 --lifetime 300 &
+echo $! >"$tmp/world.pid"
+ip netns exec "$W" python3 "$here/lib/tlsserver.py" 198.51.100.3 9443 "$tmp/certs" \
+	shared1.test allowed.test &
+echo $! >"$tmp/tls.pid"
+
+mkdir -p "$tmp/state"
+echo "key-one team1" >"$tmp/keys"
+sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/sandnetd.log" --log-level debug \
+	--dns-upstream 192.0.2.53 --learn-ttl-min 1 --proxy-peek-timeout 500 || exit 1
+
+api() {
+	m=$1 p=$2; shift 2
+	d=""
+	if [ $# -gt 0 ]; then d=$1; shift; fi
+	out=$(ip netns exec "$H" curl -s -m 10 -X "$m" -H "X-API-Key: key-one" ${d:+-d "$d"} \
+		-w '\n%{http_code}' "http://127.0.0.1:7080$p")
+	code=$(printf '%s' "$out" | tail -n 1)
+	body=$(printf '%s' "$out" | sed '$d')
+}
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+# expect WORD SANDBOX PROBE-ARGS...: the probe's first word (and, for "WORD ADDRS", the rest)
+expect() {
+	want=$1 sb=$2; shift 2
+	got=$(ip netns exec "sn-$sb" python3 "$here/lib/nameprobe.py" "$@" 2>&1)
+	case "$got" in
+	"$want" | "$want "*) ok ;;
+	*) bad "[$step] sandbox $sb: $* -> $got, want $want" ;;
+	esac
+}
+# like expect, for probe.py (plain TCP and UDP)
+expect_plain() {
+	want=$1 sb=$2; shift 2
+	got=$(ip netns exec "sn-$sb" python3 "$here/lib/probe.py" "$@" 2>&1)
+	case "$got" in
+	"$want "*) ok ;;
+	*) bad "[$step] sandbox $sb: $* -> $got, want $want" ;;
+	esac
+}
+ping_first() { ip netns exec "sn-$1" ping -c1 -W1 198.51.100.1 >/dev/null 2>&1; }
+
+P1='{"egress":{"mode":"block-all","rules":[
+ {"action":"allow","to":["allowed.test"]},
+ {"action":"allow","to":["*.wild.test"],"ports":[80,443]},
+ {"action":"allow","to":["www.chain.test","multi.test","short.test","rebind.test","big.test"]},
+ {"action":"allow","to":["shared1.test"],"ports":[8443,9443]}]}}'
+api POST /v1/sandboxes "{\"id\":\"$A\",\"network\":$P1}"
+[ "$code" = 201 ] || { echo "create: $code $body"; exit 1; }
+
+step=dns; echo "-- dns"
+expect "NOERROR 198.51.100.1" $A resolve allowed.test
+expect "NXDOMAIN" $A resolve other.test
+expect "NOERROR 198.51.100.1" $A resolve allowed.test --server 9.9.9.9
+expect "NOERROR 198.51.100.1" $A resolve Allowed.Test. --server 192.0.2.1 --tcp
+expect "NOERROR" $A resolve allowed.test --type AAAA
+label=r$$q$(date +%N)
+expect "NXDOMAIN" $A resolve "$label.other.test"
+expect "NXDOMAIN" $A resolve "$label.allowed.test"
+if grep -q "$label" "$tmp/queries"; then bad "refused names reached the upstream"; else ok; fi
+expect "NOERROR 198.51.100.6" $A resolve www.chain.test
+expect "NOERROR 198.51.100.9" $A resolve rebind.test
+# truncated over UDP: the forwarder asks again over TCP; the full answer comes over TCP
+expect "NOERROR-TC" $A resolve big.test
+got=$(ip netns exec "sn-$A" python3 "$here/lib/nameprobe.py" resolve big.test --tcp)
+n=$(printf '%s' "${got#* }" | tr ',' '\n' | grep -c .)
+if [ "$n" -eq 60 ]; then ok; else bad "big.test over TCP: $n addresses: $got"; fi
+
+step=names; echo "-- names"
+ping_first $A
+expect echo $A tls 198.51.100.1 443 allowed.test
+expect reset $A tls 198.51.100.2 443 other.test
+expect echo $A http 198.51.100.1 80 allowed.test
+expect reset $A http 198.51.100.2 80 other.test:80
+expect echo $A tls 198.51.100.1 8443 allowed.test
+expect echo $A tls 198.51.100.7 443 a.wild.test
+expect echo $A tls 198.51.100.7 443 a.b.wild.test
+expect reset $A tls 198.51.100.7 443 wild.test
+expect reset $A tls 198.51.100.7 8443 a.wild.test
+expect echo $A tls 198.51.100.6 443 www.chain.test
+ip netns exec "sn-$A" python3 "$here/lib/nameprobe.py" resolve multi.test >/dev/null
+expect echo $A tls 198.51.100.4 443 multi.test
+expect echo $A tls 198.51.100.5 443 multi.test
+# names on a port other than 80/443, a real handshake with a server of several names
+ip netns exec "sn-$A" python3 "$here/lib/nameprobe.py" resolve shared1.test >/dev/null
+expect tls-ok $A handshake 198.51.100.3 9443 shared1.test
+expect reset $A handshake 198.51.100.3 443 shared1.test
+
+step=strict; echo "-- strict"
+expect reset $A tls 198.51.100.2 443 allowed.test
+expect reset $A http 198.51.100.2 80 allowed.test
+expect reset $A tls 198.51.100.3 9443 allowed.test
+expect echo $A tls 198.51.100.1 443 allowed.test --segments 3 --pause 0.3
+expect echo $A tls 198.51.100.1 443 allowed.test --big
+
+step=server-first; echo "-- server-first"
+api POST /v1/sandboxes "{\"id\":\"$B\",\"network\":$P1}"
+ping_first $B
+expect reset $B banner 198.51.100.1 2222
+expect_plain none $B udp 198.51.100.1 9999
+expect "NOERROR 198.51.100.1" $B resolve allowed.test
+expect banner $B banner 198.51.100.1 2222
+expect_plain reply $B udp 198.51.100.1 9999
+expect "NOERROR 198.51.100.8" $B resolve short.test
+expect_plain reply $B udp 198.51.100.8 9999
+sleep 3.5
+expect_plain none $B udp 198.51.100.8 9999
+
+step=deny-name; echo "-- deny-name"
+api POST /v1/sandboxes "{\"id\":\"$C\",\"network\":{\"egress\":{\"rules\":[{\"action\":\"deny\",\"to\":[\"other.test\"]}]}}}"
+ping_first $C
+expect NXDOMAIN $C resolve other.test
+expect "NOERROR 198.51.100.1" $C resolve allowed.test
+expect reset $C tls 198.51.100.2 443 other.test
+expect echo $C tls 198.51.100.1 443 allowed.test
+expect echo $C tls 198.51.100.2 443 allowed.test --timeout 2
+expect banner $C banner 198.51.100.1 2222
+
+step=slow; echo "-- slow"
+# (to an address no name of A resolved to: the kernel sends it to the proxy)
+got=$(ip netns exec "sn-$A" python3 "$here/lib/nameprobe.py" slow 198.51.100.2 443 allowed.test)
+ms=${got#reset }
+case "$got" in
+reset*) if [ "$ms" -ge 400 ] && [ "$ms" -le 2500 ]; then ok; else bad "slow client cut after $ms ms"; fi ;;
+*) bad "slow client: $got" ;;
+esac
+
+step=live-update; echo "-- live-update"
+# hold MODE: a connection held open through an update that denies it must end at once
+hold() {
+	sb=$1 addr=$2 policy=$3
+	ip netns exec "sn-$sb" python3 "$here/lib/nameprobe.py" hold $addr 443 allowed.test 8 \
+		>"$tmp/hold" 2>&1 &
+	hp=$!
+	i=0
+	until grep -q ready "$tmp/hold" || [ $i -gt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	api PUT /v1/sandboxes/$sb/network "$policy"
+	[ "$code" = 200 ] && ok || bad "update: $code $body"
+	wait $hp
+	case "$(tail -n 1 "$tmp/hold")" in
+	closed* | reset*) ok ;;
+	*) bad "[$step] open connection after the update: $(cat "$tmp/hold")" ;;
+	esac
+}
+# A reaches allowed.test through its learned set (kernel); C through the proxy (allow-all with a
+# deny name sends TCP there)
+hold $A 198.51.100.1 '{"egress":{"mode":"block-all","rules":[{"action":"allow","to":["*.wild.test"]}]}}'
+expect reset $A tls 198.51.100.1 443 allowed.test
+P3='{"egress":{"rules":[{"action":"deny","to":["other.test"]}]}}'
+hold $C 198.51.100.1 '{"egress":{"rules":[{"action":"deny","to":["other.test","allowed.test"]}]}}'
+expect reset $C tls 198.51.100.1 443 allowed.test
+api PUT /v1/sandboxes/$C/network "$P3"
+expect echo $C tls 198.51.100.1 443 allowed.test
+
+step=idle; echo "-- idle"
+pid=$SN_PID
+rss0=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+ip netns exec "sn-$C" python3 "$here/lib/nameprobe.py" idle 198.51.100.1 443 allowed.test 1000 4 \
+	>"$tmp/idle" 2>&1 &
+i=0
+until grep -q open "$tmp/idle" || [ $i -gt 300 ]; do sleep 0.1; i=$((i + 1)); done
+rss1=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+wait $!
+grep -q "held 1000" "$tmp/idle" && ok || bad "1000 idle connections: $(cat "$tmp/idle")"
+grow=$((rss1 - rss0))
+echo "1000 idle proxied connections: sandnetd RSS $rss0 -> $rss1 KiB (+$grow KiB)"
+# the bound stated in docs/DAEMON.md: 8 KiB of daemon memory per proxied connection
+if [ "$grow" -le 8000 ]; then ok; else bad "1000 idle connections cost $grow KiB"; fi
+
+step=denials; echo "-- denials"
+api GET "/v1/sandboxes/$A/network/denials"
+case $body in *'"source":"proxy"'*'"name":"other.test"'*) ok ;; *) bad "proxy denial missing: $body" ;; esac
+case $body in *'"source":"dns"'*) ok ;; *) bad "DNS denial missing: $body" ;; esac
+case $body in *'"rule":null'*) ok ;; *) bad "mode denial missing: $body" ;; esac
+api GET "/v1/sandboxes/$C/network/denials"
+case $body in *'"name":"other.test","reason":"a deny rule matches the name","rule":0'*) ok ;;
+*) bad "rule 0 denial missing: $body" ;; esac
+last=$(printf '%s' "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["denials"][-1]["seq"])')
+api GET "/v1/sandboxes/$C/network/denials?since=$last"
+[ "$body" = '{"denials":[]}' ] && ok || bad "since: $body"
+api GET "/v1/sandboxes/$C/network/denials?since=x"
+[ "$code" = 400 ] && ok || bad "since=x: $code"
+key=key-one
+out=$(ip netns exec "$H" "$sandnet" --api-key $key denials $C)
+case $out in *other.test*"a deny rule matches the name"*) ok ;; *) bad "sandnet denials: $out" ;; esac
+
+for id in $A $B $C; do api DELETE /v1/sandboxes/$id; done
+echo "names: $pass passed, $fail failed"
+[ $fail -eq 0 ] || { echo "--- sandnetd log (tail)"; tail -n 40 "$tmp/sandnetd.log"; }
+[ $fail -eq 0 ]

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Sandbox-side probes for names (DNS, TLS SNI, HTTP Host). Prints one line: a word, then details.
+
+  nameprobe.py resolve NAME [--server ADDR] [--tcp] [--type A|AAAA]
+        NOERROR addr,addr | NXDOMAIN | SERVFAIL | timeout
+  nameprobe.py tls ADDR PORT NAME [--segments N --pause S] [--big]
+        sends a real ClientHello for NAME (N segments, S seconds apart; --big: about 1.6 KB like a
+        post-quantum hello) to an echo server: echo | reset | closed | timeout
+  nameprobe.py handshake ADDR PORT NAME   a full TLS handshake: tls-ok CN | reset | ...
+  nameprobe.py http ADDR PORT HOST        a request head with Host: echo | reset | ...
+  nameprobe.py banner ADDR PORT           a server-first server: banner | reset | ...
+  nameprobe.py slow ADDR PORT NAME        the ClientHello one byte a second: reset MS | ...
+  nameprobe.py hold ADDR PORT NAME SECONDS  echo, "ready", then a byte every 0.1 s until an error
+        or SECONDS: reset MS | alive
+  nameprobe.py idle ADDR PORT NAME COUNT SECONDS  COUNT connections that each got their hello
+        echoed, held SECONDS: held N
+Every wait is bounded (--timeout, default 2 s)."""
+import argparse
+import errno
+import os
+import resource
+import socket
+import ssl
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dnsmsg  # noqa: E402
+
+ap = argparse.ArgumentParser()
+ap.add_argument("kind")
+ap.add_argument("args", nargs="*")
+ap.add_argument("--server", default="192.0.2.53")
+ap.add_argument("--tcp", action="store_true")
+ap.add_argument("--type", default="A")
+ap.add_argument("--segments", type=int, default=1)
+ap.add_argument("--pause", type=float, default=0)
+ap.add_argument("--big", action="store_true")
+ap.add_argument("--timeout", type=float, default=2.0)
+a = ap.parse_args()
+t0 = time.monotonic()
+
+
+def out(*words):
+    print(*words, flush=True)
+    sys.exit(0)
+
+
+def fail(e):
+    if isinstance(e, socket.timeout):
+        out("timeout")
+    if isinstance(e, OSError) and e.errno in (errno.ECONNREFUSED, errno.ECONNRESET, errno.EPIPE):
+        out("reset", int((time.monotonic() - t0) * 1000))
+    out("error", repr(e))
+
+
+def client_hello(name, big=False):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if big:
+        ctx.set_alpn_protocols(["p%03d" % i + "x" * 200 for i in range(6)])
+    inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
+    o = ctx.wrap_bio(inc, outg, server_hostname=name)
+    try:
+        o.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outg.read()
+
+
+def connect(addr, port):
+    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(a.timeout)
+    s.connect((addr, port))
+    return s
+
+
+def recv_exact(s, n):
+    got = b""
+    while len(got) < n:
+        d = s.recv(n - len(got))
+        if not d:
+            out("closed")
+        got += d
+    return got
+
+
+try:
+    if a.kind == "resolve":
+        name = a.args[0]
+        q = dnsmsg.query(os.getpid() & 0xFFFF, name, 28 if a.type == "AAAA" else 1)
+        fam = socket.AF_INET6 if ":" in a.server else socket.AF_INET
+        if a.tcp:
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.settimeout(a.timeout)
+            s.connect((a.server, 53))
+            s.sendall(struct.pack("!H", len(q)) + q)
+            n = struct.unpack("!H", recv_exact(s, 2))[0]
+            m = recv_exact(s, n)
+        else:
+            s = socket.socket(fam, socket.SOCK_DGRAM)
+            s.settimeout(a.timeout)
+            s.sendto(q, (a.server, 53))
+            m, _ = s.recvfrom(4096)
+        _, rc, _, _, ans = dnsmsg.parse(m)
+        words = {0: "NOERROR", 2: "SERVFAIL", 3: "NXDOMAIN", 5: "REFUSED"}.get(rc, "RCODE%d" % rc)
+        if m[2] & 0x02:
+            words += "-TC"
+        out(words, ",".join(v for _, t, _, v in ans if t in ("A", "AAAA")) or "-")
+    addr, port = a.args[0], int(a.args[1])
+    if a.kind in ("tls", "slow", "hold"):
+        hello = client_hello(a.args[2], a.big)
+        s = connect(addr, port)
+        if a.kind == "slow":
+            s.settimeout(10)
+            for i in range(len(hello)):
+                s.send(hello[i:i + 1])
+                time.sleep(1)
+            out("sent-all")
+        k = max(1, a.segments)
+        step = (len(hello) + k - 1) // k
+        for i in range(0, len(hello), step):
+            s.sendall(hello[i:i + step])
+            if a.pause and i + step < len(hello):
+                time.sleep(a.pause)
+        back = recv_exact(s, len(hello))
+        if back != hello:
+            out("garbled")
+        if a.kind == "tls":
+            out("echo", len(hello))
+        print("ready", flush=True)
+        end = time.monotonic() + float(a.args[3])
+        t0 = time.monotonic()
+        while time.monotonic() < end:
+            s.sendall(b"x")
+            if s.recv(1) != b"x":
+                out("closed", int((time.monotonic() - t0) * 1000))
+            time.sleep(0.1)
+        out("alive")
+    if a.kind == "handshake":
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        s = ctx.wrap_socket(connect(addr, port), server_hostname=a.args[2])
+        cert = s.getpeercert(binary_form=True)
+        s.sendall(b"ping")
+        out("tls-ok", len(cert), s.recv(4).decode())
+    if a.kind == "http":
+        req = ("GET / HTTP/1.1\r\nHost: %s\r\nUser-Agent: nameprobe\r\n\r\n" % a.args[2]).encode()
+        s = connect(addr, port)
+        s.sendall(req)
+        out("echo" if recv_exact(s, len(req)) == req else "garbled")
+    if a.kind == "banner":
+        s = connect(addr, port)
+        out("banner" if s.recv(7) == b"banner\n" else "other")
+    if a.kind == "idle":
+        count, secs = int(a.args[3]), float(a.args[4])
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        hello = client_hello(a.args[2])
+        held = []
+        for _ in range(count):
+            s = connect(addr, port)
+            s.sendall(hello)
+            if recv_exact(s, len(hello)) == hello:
+                held.append(s)
+        print("open", len(held), flush=True)
+        time.sleep(secs)
+        out("held", len(held))
+    out("usage")
+except (OSError, ssl.SSLError) as e:
+    fail(e)
