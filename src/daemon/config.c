@@ -52,6 +52,7 @@ static void usage(FILE *f)
 	      "  --learn-ttl-min S           learned addresses live at least (5)\n"
 	      "  --learn-ttl-max S           and at most (3600) seconds, else their DNS TTL\n"
 	      "  --workers N                 proxy worker threads (one per core)\n"
+	      "  --nflog-group N             NFLOG group of kernel rejects, per netns (5301)\n"
 	      "  --log-level debug|info|warn|error\n",
 	      f);
 }
@@ -128,6 +129,7 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 	cfg->idle_timeout_s = 300;
 	cfg->learn_ttl_min = 5;
 	cfg->learn_ttl_max = 3600;
+	cfg->nflog_group = 5301;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -188,6 +190,8 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 			ok = parse_uint(v, 1, 86400, &cfg->learn_ttl_min);
 		else if (strcmp(a, "--learn-ttl-max") == 0)
 			ok = parse_uint(v, 1, 604800, &cfg->learn_ttl_max);
+		else if (strcmp(a, "--nflog-group") == 0)
+			ok = parse_uint(v, 1, 65535, &cfg->nflog_group);
 		else if (strcmp(a, "--workers") == 0)
 			ok = parse_uint(v, 1, 256, &cfg->workers);
 		else if (strcmp(a, "--log-level") == 0) {

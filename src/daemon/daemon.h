@@ -41,6 +41,7 @@ struct sn_config {
 	bool strict_names;
 	unsigned peek_timeout_ms, max_conns, idle_timeout_s, learn_ttl_min, learn_ttl_max;
 	unsigned workers; /* 0: one per core */
+	unsigned nflog_group;
 };
 
 /* Parses argv into cfg; on a usage error prints it and returns false. */
@@ -84,6 +85,7 @@ struct sn_daemon {
 	struct sn_net net;
 	struct sn_dnsfwd *dnsfwd;
 	struct sn_eproxy *eproxy;
+	struct sn_kdeny *kdeny;
 };
 
 /* Error outcome of a daemon operation: an HTTP status and the error body's fields. */

@@ -38,8 +38,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (sn_dnsfwd_start(&d, &d.dnsfwd, err, sizeof(err)) ||
-	    sn_eproxy_start(&d, &d.eproxy, err, sizeof(err))) {
+	    sn_eproxy_start(&d, &d.eproxy, err, sizeof(err)) ||
+	    sn_kdeny_start(&d, &d.kdeny, err, sizeof(err))) {
 		sn_log(SN_LOG_ERROR, "cannot start: %s", err);
+		sn_eproxy_stop(d.eproxy);
 		sn_dnsfwd_stop(d.dnsfwd);
 		sn_daemon_stop(&d);
 		return 1;
@@ -58,6 +60,7 @@ int main(int argc, char **argv)
 	sn_log(SN_LOG_INFO, "signal %d: stopping (kernel rules stay in force)", sig);
 	MHD_stop_daemon(api);
 	pthread_mutex_lock(&d.lock);
+	sn_kdeny_stop(d.kdeny);
 	sn_eproxy_stop(d.eproxy);
 	sn_dnsfwd_stop(d.dnsfwd);
 	sn_daemon_stop(&d);

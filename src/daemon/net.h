@@ -129,6 +129,11 @@ void sn_eproxy_stop(struct sn_eproxy *p);
  * now denies; returns when every worker has done so (or after a second). */
 void sn_eproxy_recheck(struct sn_eproxy *p);
 
+/* Kernel denials: NFLOG from the deny chain, recorded per sandbox (kdeny.c). */
+struct sn_kdeny;
+int sn_kdeny_start(struct sn_daemon *d, struct sn_kdeny **out, char *err, size_t errsize);
+void sn_kdeny_stop(struct sn_kdeny *k);
+
 /* --dns-upstream IP[:PORT] (IPv6 as [IP]:PORT) as a socket address. */
 bool sn_dns_upstream_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 

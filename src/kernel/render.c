@@ -107,6 +107,10 @@ int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg)
 		sn_text_printf(t, "flush chain inet " SN_NFT_TABLE " %s\n", chains[i][0]);
 	}
 	sn_text_printf(t, "add rule inet " SN_NFT_TABLE " prerouting iifname vmap @dispatch\n");
+	if (cfg->nflog_group)
+		sn_text_printf(t, "add rule inet " SN_NFT_TABLE " deny limit rate %u/second burst %u "
+				  "packets log group %u snaplen %u\n",
+			       SN_NFLOG_RATE, SN_NFLOG_RATE / 2, cfg->nflog_group, SN_NFLOG_SNAPLEN);
 	sn_text_printf(t, "add rule inet " SN_NFT_TABLE
 			  " deny meta l4proto tcp reject with tcp reset\n");
 	sn_text_printf(t, "add rule inet " SN_NFT_TABLE

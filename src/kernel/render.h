@@ -25,6 +25,8 @@
 #define SN_NFT_TABLE "sandnet"
 #define SN_MARK_DNS 0x5d01u
 #define SN_MARK_PROXY 0x5d02u
+#define SN_NFLOG_SNAPLEN 96 /* bytes of a rejected packet logged: its headers */
+#define SN_NFLOG_RATE 200   /* rejects logged per second at most (all sandboxes) */
 
 /* A growable text buffer; on allocation failure it stays failed and rendering returns -ENOMEM. */
 struct sn_text {
@@ -43,6 +45,7 @@ struct sn_nft_config {
 	const struct sn_cidr *pools; /* sandbox address pools: masqueraded when leaving */
 	size_t npools;
 	bool proxy_enabled; /* false: TCP that needs a name is rejected (fail closed) */
+	uint16_t nflog_group; /* 0: rejects are not logged; else to this NFLOG group */
 };
 
 /* An address the DNS forwarder learned for a rule's names, carried into a new generation. */

@@ -255,11 +255,20 @@ api GET "/v1/sandboxes/$C/network/denials?since=$last"
 [ "$body" = '{"denials":[]}' ] && ok || bad "since: $body"
 api GET "/v1/sandboxes/$C/network/denials?since=x"
 [ "$code" = 400 ] && ok || bad "since=x: $code"
+# kernel rejects, through NFLOG, with the rule the snapshot names
+expect_plain none $B udp 198.51.100.2 9999
+expect_plain reset $B tcp 192.0.2.1 7080
+sleep 0.3
+api GET "/v1/sandboxes/$B/network/denials"
+case $body in *'"source":"kernel","protocol":"udp","address":"198.51.100.2","port":9999,"name":null,"reason":"no rule matched: mode block-all","rule":null'*) ok ;;
+*) bad "kernel denial missing: $body" ;; esac
+case $body in *'"source":"kernel","protocol":"tcp","address":"192.0.2.1","port":7080,"name":null,"reason":"guard rails'*) ok ;;
+*) bad "kernel guard denial missing: $body" ;; esac
 key=key-one
 out=$(ip netns exec "$H" "$sandnet" --api-key $key denials $C)
 case $out in *other.test*"a deny rule matches the name"*) ok ;; *) bad "sandnet denials: $out" ;; esac
 
 for id in $A $B $C; do api DELETE /v1/sandboxes/$id; done
 echo "names: $pass passed, $fail failed"
-[ $fail -eq 0 ] || { echo "--- sandnetd log (tail)"; tail -n 40 "$tmp/sandnetd.log"; }
+[ $fail -eq 0 ] || { echo "--- sandnetd log (tail)"; tail -n ${SN_LOG_TAIL:-40} "$tmp/sandnetd.log"; }
 [ $fail -eq 0 ]
