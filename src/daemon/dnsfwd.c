@@ -168,7 +168,7 @@ bool sn_dns_upstream_addr(const char *s, struct sockaddr_storage *ss, socklen_t 
 			return false;
 		*close_b = 0;
 		if (close_b[1] == ':')
-			port = (uint16_t)atoi(close_b + 2);
+			port = (uint16_t)strtol(close_b + 2, NULL, 10);
 		memmove(host, host + 1, strlen(host));
 	} else if (colon && strchr(host, ':') == colon) { /* v4:port */
 		*colon = 0;

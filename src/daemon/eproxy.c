@@ -273,12 +273,23 @@ static void on_lookup(struct pconn *c)
 	static _Thread_local struct sn_dns_answer a;
 	bool ok = false;
 	if (r > 0 && sn_dns_parse_response(m, (size_t)r, c->name, &a) == 0 &&
-	    a.id == c->lookup_id)
-		for (size_t i = 0; i < a.naddrs && !ok; i++)
-			ok = a.addrs[i].family == c->family &&
-			     memcmp(a.addrs[i].addr, c->dst, c->family == AF_INET6 ? 16 : 4) == 0;
-	else if (r > 0)
+	    a.id == c->lookup_id) {
+		/* remembered as the sandbox's own answers are, so the next connection to the name
+		 * does not ask again while the TTL lasts */
+		const struct sn_config *cfg = &c->w->p->d->cfg;
+		int64_t ttl[SN_DNS_ADDR_MAX];
+		for (size_t i = 0; i < a.naddrs; i++) {
+			uint32_t t = a.addrs[i].ttl;
+			t = t < cfg->learn_ttl_min ? cfg->learn_ttl_min : t;
+			t = t > cfg->learn_ttl_max ? cfg->learn_ttl_max : t;
+			ttl[i] = (int64_t)t * 1000;
+			ok |= a.addrs[i].family == c->family &&
+			      memcmp(a.addrs[i].addr, c->dst, c->family == AF_INET6 ? 16 : 4) == 0;
+		}
+		sn_view_learn(c->view, &a, ttl, sn_now_ms());
+	} else if (r > 0) {
 		return; /* not our answer */
+	}
 	epoll_ctl(c->w->ep, EPOLL_CTL_DEL, c->lev.fd, NULL);
 	close(c->lev.fd);
 	c->lev.fd = -1;
