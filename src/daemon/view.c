@@ -299,7 +299,8 @@ int sn_view_learned_for(struct sn_view *v, const struct sn_snapshot *snap, int64
 		*n = 0;
 		return rc;
 	}
-	qsort(*out, *n, sizeof(**out), learned_cmp);
+	if (*n > 1)
+		qsort(*out, *n, sizeof(**out), learned_cmp);
 	return 0;
 }
 

@@ -1,0 +1,124 @@
+#!/bin/sh
+# bench/proxy: the transparent proxy against haproxy 2.6 (TCP mode, splice) and against no proxy,
+# in the same run. Every connection starts with a TLS ClientHello for bench.test, then:
+#   throughput: one connection sends for SECONDS (tcpbench blast), Gbit/s;
+#   connection rate: CONC clients connect, send the hello, wait for one byte back, close
+#   (tcpbench rate), connections/s and p50/p99 latency.
+# Median of RUNS runs each, the three paths interleaved.
+#
+#   sandbox sn-<id> (policy: block-all, allow bench.test)     \
+#   plain netns P -> haproxy on 10.201.0.1:18443 (in H)        > host H (sandnetd)  -- world W
+#   plain netns P -> 192.0.2.2:443 straight (no proxy)        /                        tcpbench sink
+# The sandbox never resolves bench.test, so the kernel sends its TCP to the proxy; strict names
+# are on: the proxy looks bench.test up itself (world DNS, 192.0.2.53) once and remembers it.
+# usage: bench/proxy.sh SANDNETD TCPBENCH [RUNS] [SECONDS] [CONC]
+set -u
+sandnetd=$1
+tcpbench=$2
+runs=${3:-5}
+secs=${4:-3}
+conc=${5:-32}
+here=$(cd "$(dirname "$0")" && pwd)
+H=bp-$$-h W=bp-$$-w P=bp-$$-p S=bp$$
+tmp=$(mktemp -d)
+cleanup() {
+	for p in "$tmp"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
+	sleep 0.3
+	. "$here/../tests/lib/sandnetd.sh"
+	sn_forget "$S"
+	for n in $H $W $P; do ip netns del "$n" 2>/dev/null; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+command -v haproxy >/dev/null || { echo "haproxy is not installed (apt-get install haproxy)"; exit 1; }
+set -e
+for n in $H $W $P; do ip netns add "$n"; ip -n "$n" link set lo up; done
+ip link add w0 netns "$H" type veth peer name w1 netns "$W"
+ip -n "$H" addr add 192.0.2.1/24 dev w0; ip -n "$H" link set w0 up
+ip -n "$W" addr add 192.0.2.2/24 dev w1; ip -n "$W" addr add 192.0.2.53/24 dev w1
+ip -n "$W" link set w1 up
+ip -n "$W" route add default via 192.0.2.1
+ip link add eth0 netns "$P" type veth peer name pl0 netns "$H"
+ip -n "$P" addr add 10.201.0.2/30 dev eth0; ip -n "$P" link set eth0 up
+ip -n "$P" route add default via 10.201.0.1
+ip -n "$H" addr add 10.201.0.1/30 dev pl0; ip -n "$H" link set pl0 up
+ip netns exec "$H" sysctl -qw net.ipv4.ip_forward=1
+set +e
+echo "bench.test 300 A 192.0.2.2" >"$tmp/zone"
+ip netns exec "$W" python3 "$here/../tests/lib/dnsserver.py" --addr 192.0.2.53 --zone "$tmp/zone" \
+	--log /dev/null --lifetime 3600 &
+echo $! >"$tmp/dns.pid"
+ip netns exec "$W" "$tcpbench" sink 443 &
+echo $! >"$tmp/sink.pid"
+cat >"$tmp/haproxy.cfg" <<CFG
+global
+	maxconn 50000
+	nbthread 2
+defaults
+	mode tcp
+	timeout connect 5s
+	timeout client 60s
+	timeout server 60s
+	option splice-auto
+frontend f
+	bind 10.201.0.1:18443
+	default_backend b
+backend b
+	server s 192.0.2.2:443
+CFG
+ip netns exec "$H" haproxy -f "$tmp/haproxy.cfg" -D -p "$tmp/haproxy.pid"
+printf 'k team\n' >"$tmp/keys"
+. "$here/../tests/lib/sandnetd.sh"
+sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/log" --log-level warn \
+	--dns-upstream 192.0.2.53 --proxy-max-conns 100000 || exit 1
+echo $SN_PID >"$tmp/sandnetd.pid"
+ip netns exec "$H" curl -sf -H 'X-API-Key: k' -X POST http://127.0.0.1:7080/v1/sandboxes \
+	-d "{\"id\":\"$S\",\"network\":{\"egress\":{\"mode\":\"block-all\",\"rules\":[{\"action\":\"allow\",\"to\":[\"bench.test\"]}]}}}" \
+	>/dev/null || { echo "create failed"; cat "$tmp/log"; exit 1; }
+python3 - "$tmp/hello" <<'PY'
+import ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+i, o = ssl.MemoryBIO(), ssl.MemoryBIO()
+s = ctx.wrap_bio(i, o, server_hostname="bench.test")
+try:
+    s.do_handshake()
+except ssl.SSLWantReadError:
+    pass
+open(sys.argv[1], "wb").write(o.read())
+PY
+sleep 0.5
+ip netns exec "sn-$S" ping -c1 -W1 192.0.2.2 >/dev/null 2>&1
+# warm up each path once (ARP, the proxy's lookup)
+ip netns exec "sn-$S" "$tcpbench" blast 192.0.2.2 443 0.2 "$tmp/hello" >/dev/null
+ip netns exec "$P" "$tcpbench" blast 10.201.0.1 18443 0.2 "$tmp/hello" >/dev/null
+ip netns exec "$P" "$tcpbench" blast 192.0.2.2 443 0.2 "$tmp/hello" >/dev/null
+sand="" hap="" direct="" rs="" rh="" rd=""
+for r in $(seq "$runs"); do
+	sand="$sand $(ip netns exec "sn-$S" "$tcpbench" blast 192.0.2.2 443 "$secs" "$tmp/hello")"
+	hap="$hap $(ip netns exec "$P" "$tcpbench" blast 10.201.0.1 18443 "$secs" "$tmp/hello")"
+	direct="$direct $(ip netns exec "$P" "$tcpbench" blast 192.0.2.2 443 "$secs" "$tmp/hello")"
+	rs="$rs $(ip netns exec "sn-$S" "$tcpbench" rate 192.0.2.2 443 "$secs" "$conc" "$tmp/hello" | tr ' ' /)"
+	rh="$rh $(ip netns exec "$P" "$tcpbench" rate 10.201.0.1 18443 "$secs" "$conc" "$tmp/hello" | tr ' ' /)"
+	rd="$rd $(ip netns exec "$P" "$tcpbench" rate 192.0.2.2 443 "$secs" "$conc" "$tmp/hello" | tr ' ' /)"
+done
+grep -c "proxy:.*denied" "$tmp/log" | sed 's/^/proxy denials during the run: /'
+python3 - "$sand" "$hap" "$direct" "$rs" "$rh" "$rd" <<'PY'
+import statistics as st, sys
+def f(s): return [float(x) for x in s.split()]
+def r(s): return [[float(y) for y in x.split("/")] for x in s.split()]
+s, h, d = f(sys.argv[1]), f(sys.argv[2]), f(sys.argv[3])
+print("throughput, Gbit/s (median of %d; runs)" % len(s))
+for name, v in (("sandnet proxy (name rule)", s), ("haproxy 2.6 tcp, splice", h), ("direct, no proxy", d)):
+    print("  %-28s %7.2f   (%s)" % (name, st.median(v), " ".join("%.2f" % x for x in v)))
+print("  sandnet / haproxy: %.2fx" % (st.median(s) / st.median(h)))
+print("connection rate, connections/s; p50 / p99 ms (median of runs; failed connects)")
+rates = {}
+for name, v in (("sandnet proxy (name rule)", r(sys.argv[4])), ("haproxy 2.6 tcp", r(sys.argv[5])), ("direct, no proxy", r(sys.argv[6]))):
+    rates[name] = st.median(x[0] for x in v)
+    print("  %-28s %7.0f   p50 %.3f  p99 %.3f  failed %d   (%s)" % (name, rates[name],
+          st.median(x[1] for x in v), st.median(x[2] for x in v), sum(x[3] for x in v),
+          " ".join("%.0f" % x[0] for x in v)))
+print("  sandnet / haproxy: %.2fx" % (rates["sandnet proxy (name rule)"] / rates["haproxy 2.6 tcp"]))
+PY
