@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include <libnetfilter_log/libnetfilter_log.h>
 
@@ -98,10 +99,36 @@ static int on_packet(struct nflog_g_handle *gh, struct nfgenmsg *msg, struct nfl
 	return 0;
 }
 
+/* Binds the NFLOG group; a daemon that was just killed may hold it for a moment longer. */
+static bool bind_group(struct sn_kdeny *k)
+{
+	k->gh = nflog_bind_group(k->h, k->d->cfg.nflog_group);
+	if (!k->gh)
+		return false;
+	/* one message per packet, at once (the kernel batches for a second by default) */
+	nflog_set_mode(k->gh, NFULNL_COPY_PACKET, SN_NFLOG_SNAPLEN);
+	nflog_set_qthresh(k->gh, 1);
+	nflog_set_timeout(k->gh, 0);
+	nflog_callback_register(k->gh, on_packet, k->d);
+	return true;
+}
+
 static void *kdeny_main(void *arg)
 {
 	struct sn_kdeny *k = arg;
 	int fd = nflog_fd(k->h);
+	for (int i = 0; !k->gh && !k->stop; i++) {
+		if (bind_group(k)) {
+			sn_log(SN_LOG_INFO, "kernel denials: NFLOG group %u bound",
+			       k->d->cfg.nflog_group);
+			break;
+		}
+		if (i == 0)
+			sn_log(SN_LOG_WARN, "kernel denials: NFLOG group %u: %s; retrying",
+			       k->d->cfg.nflog_group, strerror(errno));
+		struct timespec ts = {.tv_nsec = 200000000};
+		nanosleep(&ts, NULL);
+	}
 	char buf[65536] __attribute__((aligned));
 	while (!k->stop) {
 		ssize_t r = recv(fd, buf, sizeof(buf), 0);
@@ -122,17 +149,12 @@ int sn_kdeny_start(struct sn_daemon *d, struct sn_kdeny **out, char *err, size_t
 	}
 	k->d = d;
 	k->h = nflog_open();
-	if (!k->h || !(k->gh = nflog_bind_group(k->h, d->cfg.nflog_group)) ||
-	    nflog_set_mode(k->gh, NFULNL_COPY_PACKET, SN_NFLOG_SNAPLEN) < 0) {
-		snprintf(err, errsize, "NFLOG group %u: %s (another process bound it?)",
-			 d->cfg.nflog_group, strerror(errno));
+	if (!k->h) {
+		snprintf(err, errsize, "NFLOG: %s", strerror(errno));
 		sn_kdeny_stop(k);
 		return -EIO;
 	}
-	/* one message per packet, at once (the kernel batches for a second by default) */
-	nflog_set_qthresh(k->gh, 1);
-	nflog_set_timeout(k->gh, 0);
-	nflog_callback_register(k->gh, on_packet, d);
+	bind_group(k); /* or, when busy, the thread retries */
 	struct timeval tv = {.tv_usec = 200000};
 	setsockopt(nflog_fd(k->h), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (pthread_create(&k->thread, NULL, kdeny_main, k)) {

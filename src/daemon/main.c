@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <sys/resource.h>
 
 #include "api.h"
@@ -37,9 +39,19 @@ int main(int argc, char **argv)
 		sn_daemon_stop(&d);
 		return 1;
 	}
-	if (sn_dnsfwd_start(&d, &d.dnsfwd, err, sizeof(err)) ||
-	    sn_eproxy_start(&d, &d.eproxy, err, sizeof(err)) ||
-	    sn_kdeny_start(&d, &d.kdeny, err, sizeof(err))) {
+	/* a daemon killed a moment ago may still hold the DNS and proxy ports: wait up to 5 s */
+	int rc = 0;
+	for (int i = 0; i < 25; i++) {
+		if (!d.dnsfwd && (rc = sn_dnsfwd_start(&d, &d.dnsfwd, err, sizeof(err))))
+			d.dnsfwd = NULL;
+		if (!rc && !d.eproxy && (rc = sn_eproxy_start(&d, &d.eproxy, err, sizeof(err))))
+			d.eproxy = NULL;
+		if (rc != -EADDRINUSE)
+			break;
+		struct timespec ts = {.tv_nsec = 200000000};
+		nanosleep(&ts, NULL);
+	}
+	if (rc || sn_kdeny_start(&d, &d.kdeny, err, sizeof(err))) {
 		sn_log(SN_LOG_ERROR, "cannot start: %s", err);
 		sn_eproxy_stop(d.eproxy);
 		sn_dnsfwd_stop(d.dnsfwd);

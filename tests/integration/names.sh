@@ -239,8 +239,11 @@ wait $!
 grep -q "held 1000" "$tmp/idle" && ok || bad "1000 idle connections: $(cat "$tmp/idle")"
 grow=$((rss1 - rss0))
 echo "1000 idle proxied connections: sandnetd RSS $rss0 -> $rss1 KiB (+$grow KiB)"
-# the bound stated in docs/DAEMON.md: 8 KiB of daemon memory per proxied connection
-if [ "$grow" -le 8000 ]; then ok; else bad "1000 idle connections cost $grow KiB"; fi
+# the bound stated in docs/DAEMON.md: 8 KiB of daemon memory per proxied connection (not under
+# AddressSanitizer, whose quarantine keeps freed memory resident)
+if grep -qa __asan_init "$sandnetd"; then
+	echo "(sanitizer build: the memory bound is not checked)"
+elif [ "$grow" -le 8000 ]; then ok; else bad "1000 idle connections cost $grow KiB"; fi
 
 step=denials; echo "-- denials"
 api GET "/v1/sandboxes/$A/network/denials"
