@@ -47,10 +47,12 @@ ip -n "$H" -6 route add 2001:db8:1::/48 via 2001:db8:ff::2
 ip -n "$W" -6 route add default via 2001:db8:ff::1
 set +e
 ip netns exec "$W" python3 "$here/lib/servers.py" --tcp 80,443 --udp 9999 \
-	--udp-bind 198.51.100.1,198.51.100.2,2001:db8:1::1 --lifetime 300 &
+	--udp-bind 198.51.100.1,198.51.100.2,2001:db8:1::1 --lifetime 300 --ready "$tmp/world.ready" &
 echo $! >"$tmp/world.pid"
-ip netns exec "$H" python3 "$here/lib/servers.py" --tcp 9090 --lifetime 300 &
+ip netns exec "$H" python3 "$here/lib/servers.py" --tcp 9090 --lifetime 300 --ready "$tmp/host.ready" &
 echo $! >"$tmp/hostsrv.pid"
+. "$here/lib/sandnetd.sh"
+sn_wait_ready "$tmp/world.ready" "$tmp/host.ready" || exit 1
 
 mkdir -p "$state"
 printf 'key-one team1\nkey-two team2\n' >"$tmp/keys"

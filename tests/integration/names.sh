@@ -69,14 +69,15 @@ for n in allowed.test shared1.test; do
 done
 set +e
 ip netns exec "$W" python3 "$here/lib/dnsserver.py" --addr 192.0.2.53 --zone "$tmp/zone" \
-	--log "$tmp/queries" --lifetime 300 &
+	--log "$tmp/queries" --lifetime 300 --ready "$tmp/dns.ready" &
 echo $! >"$tmp/dns.pid"
 ip netns exec "$W" python3 "$here/lib/servers.py" --tcp 80,443,8443 --banner 2222 --udp 9999 \
-	--udp-bind 198.51.100.1,198.51.100.8 --lifetime 300 &
+	--udp-bind 198.51.100.1,198.51.100.8 --lifetime 300 --ready "$tmp/world.ready" &
 echo $! >"$tmp/world.pid"
 ip netns exec "$W" python3 "$here/lib/tlsserver.py" 198.51.100.3 9443 "$tmp/certs" \
-	shared1.test allowed.test &
+	shared1.test allowed.test "$tmp/tls.ready" &
 echo $! >"$tmp/tls.pid"
+sn_wait_ready "$tmp/dns.ready" "$tmp/world.ready" "$tmp/tls.ready" || exit 1
 
 mkdir -p "$tmp/state"
 echo "key-one team1" >"$tmp/keys"

@@ -60,11 +60,12 @@ ip netns exec "$S" ping -6 -c1 -W2 2001:db8:ff::2 >/dev/null 2>&1
 
 ip netns exec "$W" python3 "$here/lib/servers.py" --tcp 80,443,8080,22 --udp 9999,5353 \
 	--udp-bind 198.51.100.1,198.51.100.2,203.0.113.5,2001:db8:1::1,2001:db8:2::1 \
-	--lifetime 300 & echo $! >"$tmp/servers.pid"
+	--lifetime 300 --ready "$tmp/world.ready" & echo $! >"$tmp/servers.pid"
 # a listener on the host, which no sandbox may reach
-ip netns exec "$H" python3 "$here/lib/servers.py" --tcp 7080 --lifetime 300 &
+ip netns exec "$H" python3 "$here/lib/servers.py" --tcp 7080 --lifetime 300 --ready "$tmp/host.ready" &
 echo $! >"$tmp/host.pid"
-sleep 0.5
+. "$here/lib/sandnetd.sh"
+sn_wait_ready "$tmp/world.ready" "$tmp/host.ready" || exit 1
 
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }

@@ -23,6 +23,7 @@ ap.add_argument("--addr", required=True)
 ap.add_argument("--zone", required=True)
 ap.add_argument("--log", required=True)
 ap.add_argument("--lifetime", type=float, default=600)
+ap.add_argument("--ready", help="file written once both sockets listen")
 a = ap.parse_args()
 
 zone = {}
@@ -73,6 +74,8 @@ t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 t.bind((a.addr, 53))
 t.listen(64)
 sel.register(t, selectors.EVENT_READ, "accept")
+if a.ready:
+    open(a.ready, "w").close()
 end = time.monotonic() + a.lifetime
 while time.monotonic() < end:
     for key, _ in sel.select(timeout=1):

@@ -22,6 +22,18 @@ sn_start() {
 	done
 }
 
+# sn_wait_ready FILE...: waits (up to 10 s) until test servers started with --ready FILE listen.
+sn_wait_ready() {
+	for _f in "$@"; do
+		_i=0
+		until [ -e "$_f" ]; do
+			_i=$((_i + 1))
+			[ $_i -gt 100 ] && { echo "a test server did not start ($_f)" >&2; return 1; }
+			sleep 0.1
+		done
+	done
+}
+
 # sn_forget ID...: removes what sandnetd made for these sandboxes when a test ends without deleting
 # them (or fails first): the namespace, its resolv.conf directory, its cgroup.
 sn_forget() {

@@ -3,6 +3,7 @@
 address (one socket per family and port). Stops by itself after --lifetime seconds.
 
 usage: servers.py --tcp 80,443 --udp 9999 [--udp-bind ADDR,...] [--banner 2222] [--lifetime 600]
+                  [--ready FILE]
 
 --banner ports speak first (server-first, like SSH): "banner\n" on accept, then echo.
 
@@ -20,6 +21,7 @@ ap.add_argument("--udp", default="")
 ap.add_argument("--udp-bind", default="")
 ap.add_argument("--banner", default="")
 ap.add_argument("--lifetime", type=float, default=600)
+ap.add_argument("--ready", help="file written once every socket listens")
 args = ap.parse_args()
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -46,6 +48,8 @@ for fam, any_addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
             s.setblocking(False)
             sel.register(s, selectors.EVENT_READ, "udp")
 
+if args.ready:
+    open(args.ready, "w").close()
 end = time.monotonic() + args.lifetime
 while time.monotonic() < end:
     for key, _ in sel.select(timeout=1):

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A TLS server for tests that answers several SNI names (one certificate per name, chosen by
-SNI) and answers "ping" with "pong". usage: tlsserver.py ADDR PORT CERTDIR NAME... [--lifetime S]
+SNI) and answers "ping" with "pong". usage: tlsserver.py ADDR PORT CERTDIR NAME... [READYFILE]
 CERTDIR holds NAME.pem (key and certificate) for each NAME; the first is the default."""
 import socket
 import ssl
@@ -9,7 +9,8 @@ import threading
 import time
 
 addr, port, certdir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-names = [n for n in sys.argv[4:] if not n.startswith("--")]
+names = [n for n in sys.argv[4:] if not n.startswith("--") and "/" not in n]
+ready = [n for n in sys.argv[4:] if "/" in n]
 ctxs = {}
 for n in names:
     c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -30,6 +31,8 @@ ls.bind((addr, port))
 ls.listen(64)
 ls.settimeout(1)
 end = time.monotonic() + 300
+for r in ready:
+    open(r, "w").close()
 
 
 def serve(c):
