@@ -64,6 +64,8 @@ bench: deps
 	@sh bench/update.sh build-release/sandnetd 5
 	@sh bench/create.sh build-release/sandnetd 1000
 	@sh bench/fastpath.sh build-release/sandnetd 5 3
+	@sh bench/proxy.sh build-release/sandnetd build-release/bench/tcpbench 5 3 32
+	@sh bench/dns.sh build-release/sandnetd build-release/bench/dnslat 5 2000
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

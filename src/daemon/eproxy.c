@@ -36,6 +36,7 @@
 #define CONNECT_TIMEOUT_MS 10000
 #define LOOKUP_TIMEOUT_MS 1500
 #define PIPE_CHUNK (1 << 16)
+#define PIPE_POOL 256
 
 enum { EV_LISTEN, EV_WAKE, EV_CLIENT, EV_UPSTREAM, EV_LOOKUP };
 enum { ST_PEEK, ST_LOOKUP, ST_CONNECT, ST_RELAY, ST_DEAD };
@@ -69,8 +70,6 @@ struct pconn {
 	int64_t deadline, last;
 	uint64_t epoch;
 	uint16_t lookup_id;
-	uint32_t cmask, umask; /* epoll interest */
-	bool creg, ureg;       /* registered with epoll */
 	struct flow up, down;  /* client -> upstream, upstream -> client */
 	struct pconn *prev, *next;
 };
@@ -83,6 +82,9 @@ struct worker {
 	struct pconn *conns;
 	size_t nconns;
 	struct pconn *dead; /* closed in this batch of events, freed after it */
+	int pipes[PIPE_POOL][2]; /* empty pipes kept for the next connections */
+	size_t npipes;
+	uint8_t scratch[PEEK_MAX]; /* the first read of every connection */
 	uint64_t recheck_seen; /* the last recheck request served */
 };
 
@@ -104,15 +106,41 @@ static struct pconn *of(struct evsrc *e, size_t offset)
 	return (struct pconn *)((char *)e - offset);
 }
 
-/* Sets the events wanted on e (0: only hang-ups and errors, which epoll always reports). */
-static void set_mask(struct worker *w, struct evsrc *e, uint32_t *cur, bool *reg, uint32_t want)
+/* Every descriptor of a connection is registered once, edge-triggered, for everything; the
+ * handlers always work until EAGAIN, so no interest ever changes (no epoll_ctl per event). */
+static void watch(struct worker *w, struct evsrc *e)
 {
-	if ((*reg && *cur == want) || e->fd < 0)
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = e};
+	epoll_ctl(w->ep, EPOLL_CTL_ADD, e->fd, &ev);
+}
+
+/* Pipes come from the worker's pool and go back to it empty. */
+static bool pipe_get(struct worker *w, int p[2])
+{
+	if (w->npipes) {
+		w->npipes--;
+		p[0] = w->pipes[w->npipes][0];
+		p[1] = w->pipes[w->npipes][1];
+		return true;
+	}
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC))
+		return false;
+	return true;
+}
+
+static void pipe_put(struct worker *w, int p[2], bool empty)
+{
+	if (p[0] < 0)
 		return;
-	struct epoll_event ev = {.events = want, .data.ptr = e};
-	epoll_ctl(w->ep, *reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, e->fd, &ev);
-	*cur = want;
-	*reg = true;
+	if (empty && w->npipes < PIPE_POOL) {
+		w->pipes[w->npipes][0] = p[0];
+		w->pipes[w->npipes][1] = p[1];
+		w->npipes++;
+	} else {
+		close(p[0]);
+		close(p[1]);
+	}
+	p[0] = p[1] = -1;
 }
 
 static void rst_close(int fd)
@@ -128,10 +156,7 @@ static void rst_close(int fd)
 static void conn_close(struct pconn *c, bool reset)
 {
 	struct worker *w = c->w;
-	int fds[3] = {c->cev.fd, c->uev.fd, c->lev.fd};
-	for (int i = 0; i < 3; i++)
-		if (fds[i] >= 0)
-			epoll_ctl(w->ep, EPOLL_CTL_DEL, fds[i], NULL);
+	/* closing a descriptor takes it out of the epoll set */
 	if (reset) {
 		rst_close(c->cev.fd);
 		rst_close(c->uev.fd);
@@ -143,12 +168,8 @@ static void conn_close(struct pconn *c, bool reset)
 	}
 	if (c->lev.fd >= 0)
 		close(c->lev.fd);
-	struct flow *fl[2] = {&c->up, &c->down};
-	for (int i = 0; i < 2; i++)
-		if (fl[i]->pipe[0] >= 0) {
-			close(fl[i]->pipe[0]);
-			close(fl[i]->pipe[1]);
-		}
+	pipe_put(w, c->up.pipe, c->up.pending == 0);
+	pipe_put(w, c->down.pipe, c->down.pending == 0);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -256,10 +277,7 @@ static void lookup_start(struct pconn *c)
 		return;
 	}
 	c->lev = (struct evsrc){EV_LOOKUP, fd};
-	uint32_t m = 0;
-	bool reg = false;
-	set_mask(c->w, &c->lev, &m, &reg, EPOLLIN);
-	set_mask(c->w, &c->cev, &c->cmask, &c->creg, 0);
+	watch(c->w, &c->lev);
 	c->state = ST_LOOKUP;
 	c->deadline = sn_now_ms() + LOOKUP_TIMEOUT_MS;
 }
@@ -290,7 +308,6 @@ static void on_lookup(struct pconn *c)
 	} else if (r > 0) {
 		return; /* not our answer */
 	}
-	epoll_ctl(c->w->ep, EPOLL_CTL_DEL, c->lev.fd, NULL);
 	close(c->lev.fd);
 	c->lev.fd = -1;
 	if (!ok) {
@@ -320,27 +337,14 @@ static void decide_and_go(struct pconn *c)
 
 /* ---- relaying ---- */
 
-static void update_masks(struct pconn *c)
-{
-	uint32_t cm = 0, um = 0;
-	if (!c->up.eof && !c->up.pending)
-		cm |= EPOLLIN;
-	if (c->down.pending)
-		cm |= EPOLLOUT;
-	if (!c->down.eof && !c->down.pending)
-		um |= EPOLLIN;
-	if (c->up.pending)
-		um |= EPOLLOUT;
-	set_mask(c->w, &c->cev, &c->cmask, &c->creg, cm);
-	set_mask(c->w, &c->uev, &c->umask, &c->ureg, um);
-}
-
 /* Moves what it can from src to dst through f's pipe; false on an error (reset both). */
-static bool pump(struct flow *f, int src, int dst, int64_t *last)
+static bool pump(struct worker *w, struct flow *f, int src, int dst, int64_t *last)
 {
 	for (;;) {
 		bool moved = false;
 		if (!f->eof && f->pending < PIPE_CHUNK) {
+			if (f->pipe[0] < 0 && !pipe_get(w, f->pipe))
+				return false;
 			ssize_t n = splice(src, NULL, f->pipe[1], NULL, PIPE_CHUNK - f->pending,
 					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0) {
@@ -375,16 +379,13 @@ static bool pump(struct flow *f, int src, int dst, int64_t *last)
 
 static void relay(struct pconn *c)
 {
-	if (!pump(&c->up, c->cev.fd, c->uev.fd, &c->last) ||
-	    !pump(&c->down, c->uev.fd, c->cev.fd, &c->last)) {
+	if (!pump(c->w, &c->up, c->cev.fd, c->uev.fd, &c->last) ||
+	    !pump(c->w, &c->down, c->uev.fd, c->cev.fd, &c->last)) {
 		conn_close(c, true);
 		return;
 	}
-	if (c->up.shut && c->down.shut) {
+	if (c->up.shut && c->down.shut)
 		conn_close(c, false);
-		return;
-	}
-	update_masks(c);
 }
 
 static void upstream_ready(struct pconn *c)
@@ -408,11 +409,6 @@ static void upstream_ready(struct pconn *c)
 	}
 	free(c->buf);
 	c->buf = NULL;
-	if (pipe2(c->up.pipe, O_NONBLOCK | O_CLOEXEC) ||
-	    pipe2(c->down.pipe, O_NONBLOCK | O_CLOEXEC)) {
-		conn_close(c, true);
-		return;
-	}
 	c->state = ST_RELAY;
 	c->last = sn_now_ms();
 	relay(c);
@@ -450,33 +446,51 @@ static void start_connect(struct pconn *c)
 	c->uev = (struct evsrc){EV_UPSTREAM, fd};
 	c->state = ST_CONNECT;
 	c->deadline = sn_now_ms() + CONNECT_TIMEOUT_MS;
-	set_mask(c->w, &c->cev, &c->cmask, &c->creg, 0);
-	set_mask(c->w, &c->uev, &c->umask, &c->ureg, EPOLLOUT);
+	watch(c->w, &c->uev);
 }
 
 /* ---- the first bytes ---- */
 
 static void peek(struct pconn *c)
 {
+	struct worker *w = c->w;
 	for (;;) {
 		if (c->len == PEEK_MAX)
 			break;
-		ssize_t n = recv(c->cev.fd, c->buf + c->len, PEEK_MAX - c->len, 0);
-		if (n < 0 && errno == EAGAIN)
+		/* the first bytes land in the worker's scratch; a connection gets a buffer of its
+		 * own only for what it must keep (a hello that is still coming, or what was read) */
+		uint8_t *b = c->buf ? c->buf : w->scratch;
+		ssize_t n = recv(c->cev.fd, b + c->len, PEEK_MAX - c->len, 0);
+		if (n < 0 && errno == EAGAIN) {
+			if (!c->buf && c->len) {
+				if (!(c->buf = malloc(PEEK_MAX))) {
+					conn_close(c, true);
+					return;
+				}
+				memcpy(c->buf, w->scratch, c->len);
+			}
 			return;
+		}
 		if (n <= 0) {
 			conn_close(c, false);
 			return;
 		}
 		c->len += (size_t)n;
-		int t = sn_sniff_tls_sni(c->buf, c->len, c->name, sizeof(c->name));
-		int h = t > 0 ? -EPROTO : sn_sniff_http_host(c->buf, c->len, c->name, sizeof(c->name));
+		int t = sn_sniff_tls_sni(b, c->len, c->name, sizeof(c->name));
+		int h = t > 0 ? -EPROTO : sn_sniff_http_host(b, c->len, c->name, sizeof(c->name));
 		if (t > 0 || h > 0)
 			break; /* a name */
 		if (t == 0 || h == 0)
 			continue; /* more of a hello or a head may come */
 		c->name[0] = 0; /* neither: decided without a name */
 		break;
+	}
+	if (!c->buf && c->len) {
+		if (!(c->buf = malloc(c->len))) {
+			conn_close(c, true);
+			return;
+		}
+		memcpy(c->buf, w->scratch, c->len);
 	}
 	if (c->len == PEEK_MAX && !c->name[0]) {
 		int t = sn_sniff_tls_sni(c->buf, c->len, c->name, sizeof(c->name));
@@ -519,15 +533,10 @@ static void accept_all(struct worker *w, struct evsrc *l)
 		if (!full && c)
 			v->conns++;
 		pthread_mutex_unlock(&v->mu);
-		if (!c || full || !(c->buf = malloc(PEEK_MAX))) {
+		if (!c || full) {
 			if (full)
 				sn_view_deny(v, "proxy", IPPROTO_TCP, 0, NULL, 0, NULL, SN_RULE_NONE,
 					     "too many open proxied connections");
-			else if (c) {
-				pthread_mutex_lock(&v->mu);
-				v->conns--;
-				pthread_mutex_unlock(&v->mu);
-			}
 			free(c);
 			sn_view_unref(v);
 			rst_close(fd);
@@ -553,7 +562,8 @@ static void accept_all(struct worker *w, struct evsrc *l)
 			w->conns->prev = c;
 		w->conns = c;
 		w->nconns++;
-		set_mask(w, &c->cev, &c->cmask, &c->creg, EPOLLIN);
+		watch(w, &c->cev);
+		peek(c); /* the hello often came with the handshake's last ACK */
 	}
 }
 
@@ -685,6 +695,10 @@ static void *worker_main(void *arg)
 		struct pconn *c = w->dead;
 		w->dead = c->next;
 		free(c);
+	}
+	while (w->npipes--) {
+		close(w->pipes[w->npipes][0]);
+		close(w->pipes[w->npipes][1]);
 	}
 	return NULL;
 }

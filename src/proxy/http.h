@@ -1,0 +1,62 @@
+/* HTTP/1 messages for the ingress proxy, on the http-parser library (libhttp-parser): the head of
+ * a request or a response (method, target, version, headers, framing), then the body's end, so
+ * that bodies are streamed as they come (Content-Length, chunked, or until close) and never held
+ * whole. Proxy layer; pure: no allocation, no I/O.
+ *
+ * sn_http_head() parses a head held whole in one buffer (call again with more bytes as they
+ * come); the fields point into that buffer. Then sn_http_body() is given the bytes that follow,
+ * as they come, and says how many belong to this message and when it is complete. */
+#ifndef SN_PROXY_HTTP_H
+#define SN_PROXY_HTTP_H
+
+#include <http_parser.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SN_HTTP_HEAD_MAX 16384 /* a head longer than this is refused (431) */
+#define SN_HTTP_FIELDS_MAX 100 /* header fields at most (431 beyond) */
+
+struct sn_http_field {
+	const char *name, *value;
+	size_t nlen, vlen;
+};
+
+struct sn_http_msg {
+	http_parser p;
+	bool response;
+	bool skip_body; /* a response to HEAD: no body, whatever the head says */
+	/* the head, once sn_http_head() returned > 0 */
+	const char *target; /* request target (requests) */
+	size_t tlen;
+	int status; /* status code (responses) */
+	struct sn_http_field f[SN_HTTP_FIELDS_MAX];
+	size_t nf;
+	bool keep_alive; /* the connection may carry another message after this one */
+	bool upgrade;    /* a request asking to switch protocols, or a 101 response */
+	bool head_only;  /* the message ends with its head (no body) */
+	/* the body */
+	bool done;
+	bool lf_pending; /* the head's last byte, not yet given to the parser */
+	bool field_limit_hit;
+};
+
+/* Starts a message: a request, or a response (to a HEAD request when head_request). */
+void sn_http_init(struct sn_http_msg *m, bool response, bool head_request);
+
+/* Parses the head in buf[0..len). Returns the head's length (> 0) when it is complete, 0 when
+ * more bytes are needed, -E2BIG when the head is over SN_HTTP_HEAD_MAX bytes or fields, -EINVAL
+ * when it is malformed (including a request with both Content-Length and chunked encoding). */
+ssize_t sn_http_head(struct sn_http_msg *m, const uint8_t *buf, size_t len);
+
+/* Gives the bytes after the head, in order, as they come: returns how many of buf[0..len) belong
+ * to this message (the rest is the next message, or the new protocol after an upgrade), or
+ * -EINVAL when the body is malformed. m->done says the message is complete. len 0 means the peer
+ * closed: a body that runs until close is complete then. */
+ssize_t sn_http_body(struct sn_http_msg *m, const uint8_t *buf, size_t len);
+
+/* The field named name (case-insensitive), or NULL. */
+const struct sn_http_field *sn_http_field(const struct sn_http_msg *m, const char *name);
+
+#endif
