@@ -2,6 +2,7 @@
 #include "http.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -10,29 +11,29 @@
  * one piece. */
 static int on_target(http_parser *p, const char *at, size_t len)
 {
-	struct sn_http_msg *m = p->data;
-	m->target = at;
-	m->tlen = len;
+	struct sn_http_head *h = ((struct sn_http_msg *)p->data)->h;
+	h->target = at;
+	h->tlen = len;
 	return 0;
 }
 
 static int on_field(http_parser *p, const char *at, size_t len)
 {
-	struct sn_http_msg *m = p->data;
-	if (m->nf == SN_HTTP_FIELDS_MAX) {
-		m->field_limit_hit = true;
+	struct sn_http_head *h = ((struct sn_http_msg *)p->data)->h;
+	if (h->nf == SN_HTTP_FIELDS_MAX) {
+		h->field_limit_hit = true;
 		return -1;
 	}
-	m->f[m->nf++] = (struct sn_http_field){.name = at, .nlen = len, .value = "", .vlen = 0};
+	h->f[h->nf++] = (struct sn_http_field){.name = at, .nlen = len, .value = "", .vlen = 0};
 	return 0;
 }
 
 static int on_value(http_parser *p, const char *at, size_t len)
 {
-	struct sn_http_msg *m = p->data;
-	if (m->nf) {
-		m->f[m->nf - 1].value = at;
-		m->f[m->nf - 1].vlen = len;
+	struct sn_http_head *h = ((struct sn_http_msg *)p->data)->h;
+	if (h->nf) {
+		h->f[h->nf - 1].value = at;
+		h->f[h->nf - 1].vlen = len;
 	}
 	return 0;
 }
@@ -72,28 +73,33 @@ void sn_http_init(struct sn_http_msg *m, bool response, bool head_request)
 	m->skip_body = response && head_request;
 }
 
-ssize_t sn_http_head(struct sn_http_msg *m, const uint8_t *buf, size_t len)
+ssize_t sn_http_head(struct sn_http_msg *m, struct sn_http_head *h, const uint8_t *buf, size_t len)
 {
 	bool response = m->response, skip = m->skip_body;
 	sn_http_init(m, response, skip);
+	memset(h, 0, offsetof(struct sn_http_head, f));
+	h->nf = 0;
+	h->field_limit_hit = false;
 	http_parser_init(&m->p, response ? HTTP_RESPONSE : HTTP_REQUEST);
 	m->p.data = m;
+	m->h = h;
 	size_t cap = len < SN_HTTP_HEAD_MAX ? len : SN_HTTP_HEAD_MAX;
 	size_t n = http_parser_execute(&m->p, &head_settings, (const char *)buf, cap);
 	enum http_errno e = HTTP_PARSER_ERRNO(&m->p);
+	m->h = NULL;
 	if (e == HPE_PAUSED) {
 		/* stopped at the head's end, before its last byte (LF) */
 		if (n >= len || buf[n] != '\n')
 			return -EINVAL;
 		m->lf_pending = true;
-		m->status = response ? (int)m->p.status_code : 0;
+		m->status = h->status = response ? (int)m->p.status_code : 0;
+		h->method = response ? NULL : http_method_str((enum http_method)m->p.method);
 		m->upgrade = m->p.upgrade;
 		m->keep_alive = http_should_keep_alive(&m->p);
-		/* what the head says about the body: none, or the parser finds its end */
 		return (ssize_t)(n + 1);
 	}
 	if (e != HPE_OK)
-		return m->field_limit_hit || e == HPE_HEADER_OVERFLOW ? -E2BIG : -EINVAL;
+		return h->field_limit_hit || e == HPE_HEADER_OVERFLOW ? -E2BIG : -EINVAL;
 	return len >= SN_HTTP_HEAD_MAX ? -E2BIG : 0;
 }
 
@@ -127,11 +133,11 @@ ssize_t sn_http_body(struct sn_http_msg *m, const uint8_t *buf, size_t len)
 	return (ssize_t)n;
 }
 
-const struct sn_http_field *sn_http_field(const struct sn_http_msg *m, const char *name)
+const struct sn_http_field *sn_http_field(const struct sn_http_head *h, const char *name)
 {
 	size_t n = strlen(name);
-	for (size_t i = 0; i < m->nf; i++)
-		if (m->f[i].nlen == n && strncasecmp(m->f[i].name, name, n) == 0)
-			return &m->f[i];
+	for (size_t i = 0; i < h->nf; i++)
+		if (h->f[i].nlen == n && strncasecmp(h->f[i].name, name, n) == 0)
+			return &h->f[i];
 	return NULL;
 }

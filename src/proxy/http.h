@@ -4,7 +4,7 @@
  * whole. Proxy layer; pure: no allocation, no I/O.
  *
  * sn_http_head() parses a head held whole in one buffer (call again with more bytes as they
- * come); the fields point into that buffer. Then sn_http_body() is given the bytes that follow,
+ * come) into a struct sn_http_head, whose fields point into that buffer. Then sn_http_body() is given the bytes that follow,
  * as they come, and says how many belong to this message and when it is complete. */
 #ifndef SN_PROXY_HTTP_H
 #define SN_PROXY_HTTP_H
@@ -23,23 +23,29 @@ struct sn_http_field {
 	size_t nlen, vlen;
 };
 
-struct sn_http_msg {
-	http_parser p;
-	bool response;
-	bool skip_body; /* a response to HEAD: no body, whatever the head says */
-	/* the head, once sn_http_head() returned > 0 */
+/* What a head says, while it is being handled: points into the buffer that holds it. */
+struct sn_http_head {
 	const char *target; /* request target (requests) */
 	size_t tlen;
+	const char *method;
 	int status; /* status code (responses) */
 	struct sn_http_field f[SN_HTTP_FIELDS_MAX];
 	size_t nf;
+	bool field_limit_hit;
+};
+
+/* A message on a connection: small, kept from its head to its end. */
+struct sn_http_msg {
+	http_parser p;
+	struct sn_http_head *h; /* during sn_http_head() only */
+	bool response;
+	bool skip_body;  /* a response to HEAD: no body, whatever the head says */
 	bool keep_alive; /* the connection may carry another message after this one */
 	bool upgrade;    /* a request asking to switch protocols, or a 101 response */
-	bool head_only;  /* the message ends with its head (no body) */
-	/* the body */
+	bool head_only;  /* the message ended with its head (no body) */
 	bool done;
 	bool lf_pending; /* the head's last byte, not yet given to the parser */
-	bool field_limit_hit;
+	int status;
 };
 
 /* Starts a message: a request, or a response (to a HEAD request when head_request). */
@@ -48,7 +54,7 @@ void sn_http_init(struct sn_http_msg *m, bool response, bool head_request);
 /* Parses the head in buf[0..len). Returns the head's length (> 0) when it is complete, 0 when
  * more bytes are needed, -E2BIG when the head is over SN_HTTP_HEAD_MAX bytes or fields, -EINVAL
  * when it is malformed (including a request with both Content-Length and chunked encoding). */
-ssize_t sn_http_head(struct sn_http_msg *m, const uint8_t *buf, size_t len);
+ssize_t sn_http_head(struct sn_http_msg *m, struct sn_http_head *h, const uint8_t *buf, size_t len);
 
 /* Gives the bytes after the head, in order, as they come: returns how many of buf[0..len) belong
  * to this message (the rest is the next message, or the new protocol after an upgrade), or
@@ -57,6 +63,6 @@ ssize_t sn_http_head(struct sn_http_msg *m, const uint8_t *buf, size_t len);
 ssize_t sn_http_body(struct sn_http_msg *m, const uint8_t *buf, size_t len);
 
 /* The field named name (case-insensitive), or NULL. */
-const struct sn_http_field *sn_http_field(const struct sn_http_msg *m, const char *name);
+const struct sn_http_field *sn_http_field(const struct sn_http_head *h, const char *name);
 
 #endif

@@ -1,0 +1,62 @@
+/* libFuzzer target for the HTTP/1 message wrapper (src/proxy/http.c, on http-parser): the input
+ * is read as a request (head, then its body given in pieces whose sizes come from the input) and
+ * as a response to a GET and to a HEAD. Properties: a head's length is within the input; fields
+ * and the target lie inside the head; a body never claims more bytes than it was given. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void within(const char *p, size_t n, const uint8_t *base, size_t len)
+{
+	if (n && ((const uint8_t *)p < base || (const uint8_t *)p + n > base + len))
+		abort();
+}
+
+static void one(const uint8_t *data, size_t size, bool response, bool head_req)
+{
+	static struct sn_http_head h;
+	struct sn_http_msg m;
+	sn_http_init(&m, response, head_req);
+	ssize_t n = sn_http_head(&m, &h, data, size);
+	if (n <= 0) {
+		if (n != 0 && n != -EINVAL && n != -E2BIG)
+			abort();
+		return;
+	}
+	if ((size_t)n > size)
+		abort();
+	within(h.target, h.tlen, data, (size_t)n);
+	for (size_t i = 0; i < h.nf; i++) {
+		within(h.f[i].name, h.f[i].nlen, data, (size_t)n);
+		within(h.f[i].value, h.f[i].vlen, data, (size_t)n);
+	}
+	(void)sn_http_field(&h, "host");
+	size_t off = (size_t)n, step = 1 + (data[0] % 7);
+	while (off < size && !m.done) {
+		size_t k = size - off < step ? size - off : step;
+		ssize_t b = sn_http_body(&m, data + off, k);
+		if (b < 0)
+			return;
+		if ((size_t)b > k)
+			abort();
+		off += (size_t)b;
+		if ((size_t)b < k && !m.done)
+			abort(); /* a body stops short only at its end */
+	}
+	if (!m.done)
+		(void)sn_http_body(&m, NULL, 0);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size == 0)
+		return 0;
+	one(data, size, false, false);
+	one(data, size, true, false);
+	one(data, size, true, true);
+	return 0;
+}
