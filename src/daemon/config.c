@@ -53,6 +53,9 @@ static void usage(FILE *f)
 	      "  --learn-ttl-max S           and at most (3600) seconds, else their DNS TTL\n"
 	      "  --workers N                 proxy worker threads (one per core)\n"
 	      "  --nflog-group N             NFLOG group of kernel rejects, per netns (5301)\n"
+	      "  --ingress-header-timeout S  a request head must arrive within (10)\n"
+	      "  --ingress-idle-timeout S    idle ingress connections are closed after (60)\n"
+	      "  --ingress-upstream-timeout S  a sandbox must answer within (30), else 504\n"
 	      "  --log-level debug|info|warn|error\n",
 	      f);
 }
@@ -130,6 +133,9 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 	cfg->learn_ttl_min = 5;
 	cfg->learn_ttl_max = 3600;
 	cfg->nflog_group = 5301;
+	cfg->ingress_header_timeout_s = 10;
+	cfg->ingress_idle_timeout_s = 60;
+	cfg->ingress_upstream_timeout_s = 30;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -190,6 +196,12 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 			ok = parse_uint(v, 1, 86400, &cfg->learn_ttl_min);
 		else if (strcmp(a, "--learn-ttl-max") == 0)
 			ok = parse_uint(v, 1, 604800, &cfg->learn_ttl_max);
+		else if (strcmp(a, "--ingress-header-timeout") == 0)
+			ok = parse_uint(v, 1, 3600, &cfg->ingress_header_timeout_s);
+		else if (strcmp(a, "--ingress-idle-timeout") == 0)
+			ok = parse_uint(v, 1, 86400, &cfg->ingress_idle_timeout_s);
+		else if (strcmp(a, "--ingress-upstream-timeout") == 0)
+			ok = parse_uint(v, 1, 3600, &cfg->ingress_upstream_timeout_s);
 		else if (strcmp(a, "--nflog-group") == 0)
 			ok = parse_uint(v, 1, 65535, &cfg->nflog_group);
 		else if (strcmp(a, "--workers") == 0)

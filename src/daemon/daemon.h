@@ -42,6 +42,7 @@ struct sn_config {
 	unsigned peek_timeout_ms, max_conns, idle_timeout_s, learn_ttl_min, learn_ttl_max;
 	unsigned workers; /* 0: one per core */
 	unsigned nflog_group;
+	unsigned ingress_header_timeout_s, ingress_idle_timeout_s, ingress_upstream_timeout_s;
 };
 
 /* Parses argv into cfg; on a usage error prints it and returns false. */
@@ -86,6 +87,7 @@ struct sn_daemon {
 	struct sn_dnsfwd *dnsfwd;
 	struct sn_eproxy *eproxy;
 	struct sn_kdeny *kdeny;
+	struct sn_ingress *ingress;
 };
 
 /* Error outcome of a daemon operation: an HTTP status and the error body's fields. */

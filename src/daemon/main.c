@@ -51,8 +51,15 @@ int main(int argc, char **argv)
 		struct timespec ts = {.tv_nsec = 200000000};
 		nanosleep(&ts, NULL);
 	}
+	for (int i = 0; !rc && i < 25; i++) {
+		if (!(rc = sn_ingress_start(&d, &d.ingress, err, sizeof(err))) || rc != -EADDRINUSE)
+			break;
+		struct timespec ts = {.tv_nsec = 200000000};
+		nanosleep(&ts, NULL);
+	}
 	if (rc || sn_kdeny_start(&d, &d.kdeny, err, sizeof(err))) {
 		sn_log(SN_LOG_ERROR, "cannot start: %s", err);
+		sn_ingress_stop(d.ingress);
 		sn_eproxy_stop(d.eproxy);
 		sn_dnsfwd_stop(d.dnsfwd);
 		sn_daemon_stop(&d);
@@ -73,6 +80,7 @@ int main(int argc, char **argv)
 	MHD_stop_daemon(api);
 	pthread_mutex_lock(&d.lock);
 	sn_kdeny_stop(d.kdeny);
+	sn_ingress_stop(d.ingress);
 	sn_eproxy_stop(d.eproxy);
 	sn_dnsfwd_stop(d.dnsfwd);
 	sn_daemon_stop(&d);

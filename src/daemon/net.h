@@ -55,6 +55,7 @@ struct sn_view {
 	/* under mu */
 	struct sn_snapshot *snap;
 	uint64_t gen;   /* kernel generation: names the learned sets */
+	char mask[256]; /* mask_request_host, "" when none */
 	uint64_t epoch; /* +1 per publish */
 	bool paused, dead;
 	unsigned conns; /* open proxied connections */
@@ -72,7 +73,10 @@ void sn_view_unref(struct sn_view *v);
 /* The snapshot in force, with a reference. */
 struct sn_snapshot *sn_view_snap(struct sn_view *v, uint64_t *epoch);
 /* Publishes a new snapshot (the view takes a reference) and generation. */
-void sn_view_publish(struct sn_view *v, struct sn_snapshot *snap, uint64_t gen, bool paused);
+void sn_view_publish(struct sn_view *v, struct sn_snapshot *snap, const char *mask, uint64_t gen,
+		     bool paused);
+/* The policy's mask_request_host in force ("" when none) into buf. */
+void sn_view_mask(struct sn_view *v, char *buf, size_t size);
 
 void sn_view_deny(struct sn_view *v, const char *source, uint8_t proto, int family,
 		  const uint8_t *addr, uint16_t port, const char *name, int rule,
@@ -109,6 +113,9 @@ void sn_net_add(struct sn_net *net, struct sn_view *v);
 void sn_net_remove(struct sn_net *net, struct sn_view *v);
 /* The view of the sandbox whose address is addr, with a reference; NULL for any other address. */
 struct sn_view *sn_net_lookup(struct sn_net *net, int family, const uint8_t *addr);
+/* The view of the sandbox with this id, with a reference; NULL when there is none. */
+struct sn_view *sn_net_find_id(struct sn_net *net, const char *id, size_t len);
+
 
 int64_t sn_now_ms(void);      /* monotonic */
 int64_t sn_wall_ms(void);     /* realtime */
@@ -128,6 +135,11 @@ void sn_eproxy_stop(struct sn_eproxy *p);
 /* Re-checks every open proxied connection of v against its snapshot in force, resetting those it
  * now denies; returns when every worker has done so (or after a second). */
 void sn_eproxy_recheck(struct sn_eproxy *p);
+
+/* The ingress proxy: one worker thread per core on --ingress-listen (ingress.c). */
+struct sn_ingress;
+int sn_ingress_start(struct sn_daemon *d, struct sn_ingress **out, char *err, size_t errsize);
+void sn_ingress_stop(struct sn_ingress *g);
 
 /* Kernel denials: NFLOG from the deny chain, recorded per sandbox (kdeny.c). */
 struct sn_kdeny;

@@ -117,8 +117,7 @@ static struct sn_nft_sandbox nft_view(struct sn_daemon *d, const struct sn_sandb
 {
 	struct sn_nft_sandbox v = {.id = sb->row.id, .ifname = sb->ifname, .rev = gen,
 				   .paused = paused};
-	uint8_t h4[4], h6[16];
-	block_addrs(&d->cfg, sb->index, h4, v.addr4, h6, v.addr6);
+	block_addrs(&d->cfg, sb->index, v.host4, v.addr4, v.host6, v.addr6);
 	v.has6 = d->cfg.has_pool6;
 	return v;
 }
@@ -130,6 +129,9 @@ static int add_view(struct sn_daemon *d, struct sn_sandbox *sb)
 	block_addrs(&d->cfg, sb->index, h4, s4, h6, s6);
 	sb->view = sn_view_new(sb->row.id, sb->index, s4, d->cfg.has_pool6 ? s6 : NULL, sb->snap,
 			       sb->gen, sb->row.state == SN_STATE_PAUSED);
+	if (sb->view)
+		sn_view_publish(sb->view, sb->snap, sb->policy->mask_request_host, sb->gen,
+				sb->row.state == SN_STATE_PAUSED);
 	if (!sb->view)
 		return -ENOMEM;
 	sn_net_add(&d->net, sb->view);
@@ -498,8 +500,8 @@ bool sn_sandbox_delete(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_res
  * the addresses learned from DNS carried over, and publishes snap to the workers. One nft
  * transaction; under the kernel lock, so that the learner adds to one generation or the other. */
 static int switch_gen(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_snapshot *snap,
-		      uint64_t gen, bool paused, const struct sn_snapshot *old, uint64_t old_gen,
-		      bool fault, char *err, size_t errsize)
+		      const char *mask, uint64_t gen, bool paused, const struct sn_snapshot *old,
+		      uint64_t old_gen, bool fault, char *err, size_t errsize)
 {
 	struct sn_nft_sandbox v = nft_view(d, sb, gen, paused);
 	struct sn_nft_learned *learned = NULL;
@@ -516,7 +518,7 @@ static int switch_gen(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_snap
 	if (!rc)
 		rc = apply_text(d, &t, err, errsize);
 	if (!rc && sb->view)
-		sn_view_publish(sb->view, snap, gen, paused);
+		sn_view_publish(sb->view, snap, mask, gen, paused);
 	pthread_mutex_unlock(&d->kernel_lock);
 	sn_text_clear(&t);
 	free(learned);
@@ -579,7 +581,8 @@ bool sn_sandbox_update(struct sn_daemon *d, struct sn_sandbox *sb, const char *d
 	char err[512] = "";
 	uint64_t gen = sb->gen + 1;
 	bool paused = sb->row.state == SN_STATE_PAUSED;
-	int rc = switch_gen(d, sb, snap, gen, paused, sb->snap, sb->gen, true, err, sizeof(err));
+	int rc = switch_gen(d, sb, snap, p->mask_request_host, gen, paused, sb->snap, sb->gen, true,
+			    err, sizeof(err));
 	if (rc) {
 		sn_log(SN_LOG_ERROR, "sandbox %s: update: nft: %s", sb->row.id, err);
 		set_result(res, 500, "apply_failed", "",
@@ -596,8 +599,8 @@ bool sn_sandbox_update(struct sn_daemon *d, struct sn_sandbox *sb, const char *d
 		const char *why = sn_fault("store_commit") ? "injected fault" : sn_store_error(d->store);
 		sn_log(SN_LOG_ERROR, "sandbox %s: update: store: %s", sb->row.id, why);
 		/* put the old rules back as the next generation */
-		if (switch_gen(d, sb, sb->snap, gen + 1, paused, snap, gen, false, err,
-			       sizeof(err))) {
+		if (switch_gen(d, sb, sb->snap, sb->policy->mask_request_host, gen + 1, paused, snap,
+			       gen, false, err, sizeof(err))) {
 			sn_log(SN_LOG_ERROR, "sandbox %s: restoring revision %llu failed: %s",
 			       sb->row.id, (unsigned long long)sb->row.revision, err);
 			sb->gen = gen; /* what the kernel holds now */
@@ -635,8 +638,8 @@ fail:
 static int reapply(struct sn_daemon *d, struct sn_sandbox *sb, bool paused, char *err,
 		   size_t errsize)
 {
-	int rc = switch_gen(d, sb, sb->snap, sb->gen + 1, paused, sb->snap, sb->gen, false, err,
-			    errsize);
+	int rc = switch_gen(d, sb, sb->snap, sb->policy->mask_request_host, sb->gen + 1, paused,
+			    sb->snap, sb->gen, false, err, errsize);
 	if (!rc)
 		sb->gen++;
 	return rc;

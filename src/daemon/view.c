@@ -73,10 +73,12 @@ struct sn_snapshot *sn_view_snap(struct sn_view *v, uint64_t *epoch)
 	return s;
 }
 
-void sn_view_publish(struct sn_view *v, struct sn_snapshot *snap, uint64_t gen, bool paused)
+void sn_view_publish(struct sn_view *v, struct sn_snapshot *snap, const char *mask, uint64_t gen,
+		     bool paused)
 {
 	sn_snapshot_ref(snap);
 	pthread_mutex_lock(&v->mu);
+	snprintf(v->mask, sizeof(v->mask), "%s", mask ? mask : "");
 	struct sn_snapshot *old = v->snap;
 	v->snap = snap;
 	v->gen = gen;
@@ -84,6 +86,13 @@ void sn_view_publish(struct sn_view *v, struct sn_snapshot *snap, uint64_t gen, 
 	v->epoch++;
 	pthread_mutex_unlock(&v->mu);
 	sn_snapshot_unref(old);
+}
+
+void sn_view_mask(struct sn_view *v, char *buf, size_t size)
+{
+	pthread_mutex_lock(&v->mu);
+	snprintf(buf, size, "%s", v->mask);
+	pthread_mutex_unlock(&v->mu);
 }
 
 void sn_view_deny(struct sn_view *v, const char *source, uint8_t proto, int family,
@@ -378,6 +387,20 @@ void sn_net_remove(struct sn_net *net, struct sn_view *v)
 		sn_view_unref(v);
 	}
 	pthread_rwlock_unlock(&net->lock);
+}
+
+struct sn_view *sn_net_find_id(struct sn_net *net, const char *id, size_t len)
+{
+	struct sn_view *found = NULL;
+	if (len == 0 || len >= sizeof(found->id))
+		return NULL;
+	pthread_rwlock_rdlock(&net->lock);
+	for (size_t i = 0; i < net->cap && !found; i++)
+		if (net->slot[i] && strncmp(net->slot[i]->id, id, len) == 0 &&
+		    net->slot[i]->id[len] == 0)
+			found = sn_view_ref(net->slot[i]);
+	pthread_rwlock_unlock(&net->lock);
+	return found;
 }
 
 struct sn_view *sn_net_lookup(struct sn_net *net, int family, const uint8_t *addr)

@@ -124,6 +124,9 @@ int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg)
 	/* a sandbox reaches the host only through the redirects above */
 	sn_text_printf(t, "add rule inet " SN_NFT_TABLE
 			  " input iifname \"sh-*\" ct status dnat accept\n");
+	/* replies to the host's own connections into sandboxes (the ingress proxy) */
+	sn_text_printf(t, "add rule inet " SN_NFT_TABLE " input iifname \"sh-*\" ct direction reply "
+			  "accept\n");
 	sn_text_printf(t, "add rule inet " SN_NFT_TABLE " input iifname \"sh-*\" icmpv6 type { "
 			  "nd-neighbor-solicit, nd-neighbor-advert } accept\n");
 	sn_text_printf(t, "add rule inet " SN_NFT_TABLE " input iifname \"sh-*\" jump deny\n");
@@ -430,6 +433,15 @@ int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
 			sn_text_printf(t, RULE " icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } "
 					      "accept\n",
 				       chain);
+		/* replies to connections the host opened into the sandbox (the ingress proxy): the
+		 * egress policy is not theirs */
+		char h4[INET_ADDRSTRLEN], h6[INET6_ADDRSTRLEN];
+		inet_ntop(AF_INET, sb->host4, h4, sizeof(h4));
+		sn_text_printf(t, RULE " ip daddr %s ct direction reply accept\n", chain, h4);
+		if (sb->has6) {
+			inet_ntop(AF_INET6, sb->host6, h6, sizeof(h6));
+			sn_text_printf(t, RULE " ip6 daddr %s ct direction reply accept\n", chain, h6);
+		}
 		/* all DNS, to any address, goes to the forwarder */
 		sn_text_printf(t, RULE " meta l4proto { tcp, udp } th dport 53 meta mark set 0x%x accept\n",
 			       chain, SN_MARK_DNS);

@@ -59,9 +59,9 @@ struct sn_nft_learned {
 struct sn_nft_sandbox {
 	const char *id;     /* sandbox id: [a-z0-9-], at most 32 bytes */
 	const char *ifname; /* host-side interface */
-	uint8_t addr4[4];
+	uint8_t addr4[4], host4[4]; /* the sandbox's address and the host side's */
 	bool has6;
-	uint8_t addr6[16];
+	uint8_t addr6[16], host6[16];
 	uint64_t rev; /* revision: names the chain and sets, so an update builds beside the old */
 	bool paused;  /* drop all */
 	const struct sn_nft_learned *learned; /* sorted by rule; rules without learned sets skip */

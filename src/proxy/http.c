@@ -120,11 +120,13 @@ ssize_t sn_http_body(struct sn_http_msg *m, const uint8_t *buf, size_t len)
 		}
 		http_parser_pause(&m->p, 0);
 	}
-	if (len == 0) {
+	if (!buf) {
 		/* the peer closed: complete for a body that runs until close, else malformed */
 		http_parser_execute(&m->p, &body_settings, NULL, 0);
 		return m->done ? 0 : -EINVAL;
 	}
+	if (len == 0)
+		return 0;
 	size_t n = http_parser_execute(&m->p, &body_settings, (const char *)buf, len);
 	enum http_errno e = HTTP_PARSER_ERRNO(&m->p);
 	if (e != HPE_OK && e != HPE_PAUSED)

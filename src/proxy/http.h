@@ -58,8 +58,8 @@ ssize_t sn_http_head(struct sn_http_msg *m, struct sn_http_head *h, const uint8_
 
 /* Gives the bytes after the head, in order, as they come: returns how many of buf[0..len) belong
  * to this message (the rest is the next message, or the new protocol after an upgrade), or
- * -EINVAL when the body is malformed. m->done says the message is complete. len 0 means the peer
- * closed: a body that runs until close is complete then. */
+ * -EINVAL when the body is malformed. m->done says the message is complete. buf NULL means the
+ * peer closed: a body that runs until close is complete then. */
 ssize_t sn_http_body(struct sn_http_msg *m, const uint8_t *buf, size_t len);
 
 /* The field named name (case-insensitive), or NULL. */

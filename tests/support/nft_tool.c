@@ -82,9 +82,14 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--addr4") == 0) {
 			if (inet_pton(AF_INET, v, sb.addr4) != 1)
 				return 2;
+			/* the host side is the address below the sandbox's (its /30 or /126) */
+			memcpy(sb.host4, sb.addr4, 4);
+			sb.host4[3]--;
 		} else if (strcmp(a, "--addr6") == 0) {
 			if (inet_pton(AF_INET6, v, sb.addr6) != 1)
 				return 2;
+			memcpy(sb.host6, sb.addr6, 16);
+			sb.host6[15]--;
 			sb.has6 = true;
 		} else if (strcmp(a, "--rev") == 0) {
 			sb.rev = strtoull(v, NULL, 10);

@@ -85,6 +85,8 @@ static struct sn_nft_sandbox sandbox(uint64_t rev)
 	struct sn_nft_sandbox sb = {.id = "abc123", .ifname = "sh-abc123", .rev = rev, .has6 = true};
 	inet_pton(AF_INET, "10.200.0.6", sb.addr4);
 	inet_pton(AF_INET6, "fd00:5a::6", sb.addr6);
+	inet_pton(AF_INET, "10.200.0.5", sb.host4);
+	inet_pton(AF_INET6, "fd00:5a::5", sb.host6);
 	return sb;
 }
 

@@ -1,0 +1,1090 @@
+/* The ingress proxy (DESIGN.md section 2): HTTP/1.1 from clients to services inside sandboxes,
+ * each request checked against the sandbox's ingress rules. Daemon layer.
+ *
+ * Worker threads (one per core) each own an epoll set and a listening socket on --ingress-listen
+ * (SO_REUSEPORT). A client connection carries requests one after the other (keep-alive); each
+ * request's head is parsed whole (src/proxy/http.c, at most 16 KiB: 431 beyond), routed by
+ * "Host: <port>-<id>.<ingress-domain>" or X-Sandnet-Sandbox + X-Sandnet-Port, decided with the
+ * sandbox's snapshot in force for the client address (the peer's, or for a --trusted-proxy peer
+ * the rightmost X-Forwarded-For entry that is not a trusted proxy) and the port, rewritten (Host
+ * per mask_request_host, X-Forwarded-For/-Proto/-Host appended) and sent to the sandbox; bodies
+ * both ways are passed on as they come, with the parser finding where each message ends, never
+ * buffered whole (a side is not read while the other side has 256 KiB waiting). The upstream
+ * connection is kept for the next request to the same sandbox and port. An Upgrade answered with
+ * 101 becomes a tunnel, re-checked at every policy update (closed when its port is now denied).
+ *
+ * Descriptors are registered once, edge-triggered; pump() does all the I/O a connection can do
+ * until nothing moves, so events only say "look again". */
+#define _GNU_SOURCE /* accept4 */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "http.h"
+
+#define IO_CHUNK 65536
+#define HIGH_WATER (256 * 1024) /* a side is not read while the other has this much waiting */
+#define CONNECT_TIMEOUT_MS 5000
+
+enum { EV_LISTEN, EV_CLIENT, EV_UPSTREAM };
+enum { I_HEAD, I_CONNECT, I_EXCHANGE, I_TUNNEL, I_CLOSING, I_DEAD };
+
+struct evsrc {
+	int kind, fd;
+};
+
+struct buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+struct iworker;
+
+struct iconn {
+	struct evsrc cev, uev;
+	struct iworker *w;
+	int state;
+	int family; /* the peer's */
+	uint8_t peer[16];
+	struct buf in, uin, uout, cout; /* from the client, from upstream, to upstream, to client */
+	struct sn_http_msg req, resp;
+	bool resp_head;   /* the response's head went to the client */
+	bool c_eof, u_eof, u_shut, c_shut;
+	bool up_reusable;
+	struct sn_view *view; /* the sandbox of the upstream connection */
+	uint16_t port;
+	int cfamily; /* the client address the rules saw (tunnels are re-checked with it) */
+	uint8_t caddr[16];
+	uint64_t epoch;
+	int64_t head_start, deadline, last;
+	struct iconn *prev, *next;
+};
+
+struct iworker {
+	struct sn_ingress *g;
+	int ep;
+	struct evsrc listen;
+	pthread_t thread;
+	struct iconn *conns, *dead;
+	struct sn_http_head head; /* the head being handled (large: one per worker) */
+	uint8_t scratch[IO_CHUNK];
+};
+
+struct sn_ingress {
+	struct sn_daemon *d;
+	struct iworker *w;
+	unsigned nw;
+	volatile bool stop;
+};
+
+/* ---- buffers ---- */
+
+static bool buf_add(struct buf *b, const void *d, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n)
+			cap *= 2;
+		uint8_t *p = realloc(b->p, cap);
+		if (!p)
+			return false;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, d, n);
+	b->len += n;
+	return true;
+}
+
+static bool buf_str(struct buf *b, const char *s)
+{
+	return buf_add(b, s, strlen(s));
+}
+
+/* Drops the first n bytes; an empty buffer gives its memory back (idle connections hold none). */
+static void buf_drop(struct buf *b, size_t n)
+{
+	memmove(b->p, b->p + n, b->len - n);
+	b->len -= n;
+	if (!b->len) {
+		free(b->p);
+		b->p = NULL;
+		b->cap = 0;
+	}
+}
+
+static void buf_free(struct buf *b)
+{
+	free(b->p);
+	*b = (struct buf){0};
+}
+
+/* Reads what fd has into b while b holds less than max; -1 on error, else bytes read (*eof set
+ * when the peer closed). */
+static ssize_t read_into(struct iworker *w, int fd, struct buf *b, size_t max, bool *eof)
+{
+	ssize_t total = 0;
+	while (b->len < max) {
+		size_t want = max - b->len < IO_CHUNK ? max - b->len : IO_CHUNK;
+		ssize_t n = recv(fd, w->scratch, want, 0);
+		if (n < 0)
+			return errno == EAGAIN ? total : -1;
+		if (n == 0) {
+			*eof = true;
+			return total;
+		}
+		if (!buf_add(b, w->scratch, (size_t)n))
+			return -1;
+		total += n;
+	}
+	return total;
+}
+
+/* Writes what b holds to fd; -1 on error, else bytes written. */
+static ssize_t flush(int fd, struct buf *b)
+{
+	ssize_t total = 0;
+	while (b->len) {
+		ssize_t n = send(fd, b->p, b->len, MSG_NOSIGNAL);
+		if (n < 0)
+			return errno == EAGAIN ? total : -1;
+		total += n;
+		buf_drop(b, (size_t)n);
+	}
+	return total;
+}
+
+/* ---- connections ---- */
+
+static void watch(struct iworker *w, struct evsrc *e)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = e};
+	epoll_ctl(w->ep, EPOLL_CTL_ADD, e->fd, &ev);
+}
+
+static void close_upstream(struct iconn *c)
+{
+	if (c->uev.fd >= 0)
+		close(c->uev.fd);
+	c->uev.fd = -1;
+	buf_free(&c->uin);
+	buf_free(&c->uout);
+	c->u_eof = c->u_shut = false;
+	c->up_reusable = false;
+}
+
+static void conn_close(struct iconn *c)
+{
+	if (c->state == I_DEAD)
+		return;
+	struct iworker *w = c->w;
+	close(c->cev.fd);
+	close_upstream(c);
+	buf_free(&c->in);
+	buf_free(&c->cout);
+	sn_view_unref(c->view);
+	c->view = NULL;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->state = I_DEAD;
+	c->next = w->dead;
+	w->dead = c;
+}
+
+static const char *reason_phrase(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 408: return "Request Timeout";
+	case 431: return "Request Header Fields Too Large";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	}
+	return "Error";
+}
+
+/* An answer of the proxy's own, then the connection closes: JSON, or HTML for a client that
+ * prefers it. Nothing is sent when part of an upstream response already went out. */
+static void respond(struct iconn *c, int status, bool html, const char *code, const char *fmt,
+		    ...) __attribute__((format(printf, 5, 6)));
+static void respond(struct iconn *c, int status, bool html, const char *code, const char *fmt, ...)
+{
+	close_upstream(c);
+	if (c->resp_head) {
+		conn_close(c);
+		return;
+	}
+	char msg[512], body[1024], head[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* the message holds only ids, numbers and addresses: no quoting or escaping needed, but
+	 * be safe with quotes and angle brackets anyway */
+	for (char *p = msg; *p; p++)
+		if (*p == '"' || *p == '\\' || *p == '<' || *p == '>' || (unsigned char)*p < 0x20)
+			*p = '?';
+	int n = html ? snprintf(body, sizeof(body),
+				"<!DOCTYPE html>\n<html><head><title>%d %s</title></head><body>"
+				"<h1>%d %s</h1><p>%s</p></body></html>\n",
+				status, reason_phrase(status), status, reason_phrase(status), msg)
+		     : snprintf(body, sizeof(body),
+				"{\"error\":{\"code\":\"%s\",\"path\":\"\",\"message\":\"%s\"}}\n", code,
+				msg);
+	snprintf(head, sizeof(head),
+		 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n"
+		 "\r\n",
+		 status, reason_phrase(status), html ? "text/html; charset=utf-8" : "application/json",
+		 n);
+	buf_free(&c->cout);
+	if (!buf_str(&c->cout, head) || !buf_add(&c->cout, body, (size_t)n)) {
+		conn_close(c);
+		return;
+	}
+	c->state = I_CLOSING;
+}
+
+/* ---- requests ---- */
+
+static bool field_is(const struct sn_http_field *f, const char *name)
+{
+	size_t n = strlen(name);
+	return f->nlen == n && strncasecmp(f->name, name, n) == 0;
+}
+
+static bool trusted(const struct sn_config *cfg, int family, const uint8_t *a)
+{
+	for (size_t i = 0; i < cfg->ntrusted; i++)
+		if (sn_cidr_contains(&cfg->trusted[i], family, a))
+			return true;
+	return false;
+}
+
+/* The client address of a request from a trusted proxy: the rightmost X-Forwarded-For entry that
+ * is not a trusted proxy (or the leftmost, when all are). false: an entry is not an address. */
+static bool client_from_xff(const struct sn_config *cfg, const struct sn_http_head *h, int *family,
+			    uint8_t addr[16])
+{
+	bool found = false, any = false;
+	int lf = 0;
+	uint8_t la[16] = {0};
+	/* the fields in order make one list; walk it from the right */
+	for (size_t i = h->nf; i-- > 0 && !found;) {
+		if (!field_is(&h->f[i], "x-forwarded-for"))
+			continue;
+		const char *v = h->f[i].value;
+		size_t end = h->f[i].vlen;
+		for (;;) {
+			size_t start = end;
+			while (start > 0 && v[start - 1] != ',')
+				start--;
+			size_t a = start, b = end;
+			while (a < b && (v[a] == ' ' || v[a] == '\t'))
+				a++;
+			while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t'))
+				b--;
+			char tok[64];
+			if (b - a == 0 || b - a >= sizeof(tok))
+				return false;
+			memcpy(tok, v + a, b - a);
+			tok[b - a] = 0;
+			uint8_t x[16] = {0};
+			int fam = strchr(tok, ':') ? AF_INET6 : AF_INET;
+			if (inet_pton(fam, tok, x) != 1)
+				return false;
+			any = true;
+			lf = fam;
+			memcpy(la, x, 16);
+			if (!trusted(cfg, fam, x)) {
+				*family = fam;
+				memcpy(addr, x, 16);
+				found = true;
+				break;
+			}
+			if (start == 0)
+				break;
+			end = start - 1;
+		}
+	}
+	if (!found && any) {
+		*family = lf;
+		memcpy(addr, la, 16);
+	}
+	return true;
+}
+
+/* "<port>-<id>.<domain>[:port]" */
+static bool route_host(const struct sn_config *cfg, const struct sn_http_field *host, char *id,
+		       size_t idsize, uint16_t *port)
+{
+	if (!host)
+		return false;
+	size_t n = host->vlen;
+	const char *v = host->value;
+	const char *colon = memchr(v, ':', n);
+	if (colon)
+		n = (size_t)(colon - v);
+	size_t dl = strlen(cfg->ingress_domain);
+	if (n < dl + 4 || v[n - dl - 1] != '.' || strncasecmp(v + n - dl, cfg->ingress_domain, dl))
+		return false;
+	n -= dl + 1;
+	const char *dash = memchr(v, '-', n);
+	if (!dash || dash == v || dash - v > 5)
+		return false;
+	unsigned long p = 0;
+	for (const char *q = v; q < dash; q++) {
+		if (*q < '0' || *q > '9')
+			return false;
+		p = p * 10 + (unsigned long)(*q - '0');
+	}
+	size_t il = n - (size_t)(dash + 1 - v);
+	if (p == 0 || p > 65535 || il == 0 || il >= idsize)
+		return false;
+	for (size_t i = 0; i < il; i++)
+		id[i] = (char)(dash[1 + i] >= 'A' && dash[1 + i] <= 'Z' ? dash[1 + i] + 32 : dash[1 + i]);
+	id[il] = 0;
+	*port = (uint16_t)p;
+	return true;
+}
+
+static bool route_headers(const struct sn_http_head *h, char *id, size_t idsize, uint16_t *port)
+{
+	const struct sn_http_field *s = sn_http_field(h, "x-sandnet-sandbox"),
+				   *p = sn_http_field(h, "x-sandnet-port");
+	if (!s || !p || s->vlen == 0 || s->vlen >= idsize || p->vlen == 0 || p->vlen > 5)
+		return false;
+	unsigned long v = 0;
+	for (size_t i = 0; i < p->vlen; i++) {
+		if (p->value[i] < '0' || p->value[i] > '9')
+			return false;
+		v = v * 10 + (unsigned long)(p->value[i] - '0');
+	}
+	if (v == 0 || v > 65535)
+		return false;
+	memcpy(id, s->value, s->vlen);
+	id[s->vlen] = 0;
+	*port = (uint16_t)v;
+	return true;
+}
+
+/* Appends "Name: <old values>, <add>" (one field, the request's values joined). */
+static bool append_list(struct buf *b, const struct sn_http_head *h, const char *name,
+			const char *add)
+{
+	bool ok = buf_str(b, name) && buf_str(b, ": ");
+	for (size_t i = 0; i < h->nf && ok; i++)
+		if (field_is(&h->f[i], name))
+			ok = buf_add(b, h->f[i].value, h->f[i].vlen) && buf_str(b, ", ");
+	return ok && buf_str(b, add) && buf_str(b, "\r\n");
+}
+
+static bool prefers_html(const struct sn_http_head *h)
+{
+	const struct sn_http_field *a = sn_http_field(h, "accept");
+	if (!a)
+		return false;
+	char v[256];
+	size_t n = a->vlen < sizeof(v) - 1 ? a->vlen : sizeof(v) - 1;
+	memcpy(v, a->value, n);
+	v[n] = 0;
+	return strstr(v, "text/html") && !strstr(v, "application/json");
+}
+
+static void feed_request_body(struct iconn *c);
+
+static void start_upstream(struct iconn *c)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(c->port)};
+	memcpy(&a.sin_addr, c->view->addr4, 4);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		respond(c, 502, false, "bad_gateway", "no socket for the upstream connection");
+		return;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) && errno != EINPROGRESS) {
+		close(fd);
+		respond(c, 502, false, "bad_gateway", "cannot connect to port %u of sandbox %s",
+			c->port, c->view->id);
+		return;
+	}
+	c->uev = (struct evsrc){EV_UPSTREAM, fd};
+	watch(c->w, &c->uev);
+	c->state = I_CONNECT;
+}
+
+static void handle_request(struct iconn *c, size_t headlen)
+{
+	struct iworker *w = c->w;
+	struct sn_daemon *d = w->g->d;
+	const struct sn_config *cfg = &d->cfg;
+	struct sn_http_head *h = &w->head;
+	bool html = prefers_html(h);
+	char id[SN_ID_MAX + 1];
+	uint16_t port;
+	const struct sn_http_field *host = sn_http_field(h, "host");
+	size_t hosts = 0;
+	for (size_t i = 0; i < h->nf; i++)
+		hosts += field_is(&h->f[i], "host");
+	if (hosts > 1) { /* RFC 9112 3.2: a request with two Host fields is refused */
+		respond(c, 400, html, "bad_request", "more than one Host header field");
+		return;
+	}
+	if (!route_headers(h, id, sizeof(id), &port) &&
+	    !route_host(cfg, host, id, sizeof(id), &port)) {
+		respond(c, 404, html, "not_found",
+			"no sandbox named: use Host <port>-<sandbox-id>.%s or the headers "
+			"X-Sandnet-Sandbox and X-Sandnet-Port",
+			cfg->ingress_domain);
+		return;
+	}
+	struct sn_view *v = sn_net_find_id(&d->net, id, strlen(id));
+	if (!v) {
+		respond(c, 404, html, "not_found", "no sandbox %s", id);
+		return;
+	}
+	/* who is asking */
+	int cfam = c->family;
+	uint8_t caddr[16];
+	memcpy(caddr, c->peer, 16);
+	if (trusted(cfg, c->family, c->peer) && !client_from_xff(cfg, h, &cfam, caddr)) {
+		sn_view_deny(v, "ingress", IPPROTO_TCP, 0, NULL, port, NULL, SN_RULE_NONE,
+			     "malformed X-Forwarded-For from a trusted proxy");
+		sn_view_unref(v);
+		respond(c, 403, html, "forbidden",
+			"X-Forwarded-For from a trusted proxy is not a list of addresses");
+		return;
+	}
+	uint64_t epoch;
+	struct sn_snapshot *snap = sn_view_snap(v, &epoch);
+	pthread_mutex_lock(&v->mu);
+	bool paused = v->paused;
+	pthread_mutex_unlock(&v->mu);
+	struct sn_query q = {.dir = SN_INGRESS, .family = cfam, .addr = caddr, .port = port,
+			     .proto = SN_PROTO_TCP};
+	struct sn_decision dn = sn_decide(snap, &q);
+	sn_snapshot_unref(snap);
+	if (cfg->control_port && port == cfg->control_port)
+		dn.verdict = SN_VERDICT_ALLOW;
+	if (dn.verdict != SN_VERDICT_ALLOW) {
+		const char *why = dn.rule == SN_RULE_NONE ? dn.reason : "an ingress rule denies it";
+		sn_view_deny(v, "ingress", IPPROTO_TCP, cfam, caddr, port, NULL, dn.rule, why);
+		char a[INET6_ADDRSTRLEN];
+		inet_ntop(cfam, caddr, a, sizeof(a));
+		sn_view_unref(v);
+		respond(c, 403, html, "forbidden", "%s may not reach port %u of sandbox %s: %s", a,
+			port, id, why);
+		return;
+	}
+	if (paused) {
+		sn_view_unref(v);
+		respond(c, 503, html, "paused", "sandbox %s is paused", id);
+		return;
+	}
+	/* the head for the sandbox */
+	char mask[256], line[64];
+	sn_view_mask(v, mask, sizeof(mask));
+	struct buf *o = &c->uout;
+	bool ok = buf_str(o, h->method) && buf_str(o, " ") && buf_add(o, h->target, h->tlen);
+	snprintf(line, sizeof(line), " HTTP/%u.%u\r\n", c->req.p.http_major, c->req.p.http_minor);
+	ok = ok && buf_str(o, line) && buf_str(o, "Host: ");
+	if (mask[0]) {
+		char ps[8];
+		snprintf(ps, sizeof(ps), "%u", port);
+		for (const char *m = mask; *m && ok;) {
+			if (strncmp(m, "{port}", 6) == 0) {
+				ok = buf_str(o, ps);
+				m += 6;
+			} else if (strncmp(m, "${PORT}", 7) == 0) {
+				ok = buf_str(o, ps);
+				m += 7;
+			} else {
+				ok = buf_add(o, m++, 1);
+			}
+		}
+	} else if (host) {
+		ok = ok && buf_add(o, host->value, host->vlen);
+	}
+	ok = ok && buf_str(o, "\r\n");
+	static const char *const drop[] = {"host", "x-sandnet-sandbox", "x-sandnet-port",
+					   "x-forwarded-for", "x-forwarded-proto",
+					   "x-forwarded-host"};
+	for (size_t i = 0; i < h->nf && ok; i++) {
+		bool skip = false;
+		for (size_t k = 0; k < sizeof(drop) / sizeof(drop[0]) && !skip; k++)
+			skip = field_is(&h->f[i], drop[k]);
+		if (!skip)
+			ok = buf_add(o, h->f[i].name, h->f[i].nlen) && buf_str(o, ": ") &&
+			     buf_add(o, h->f[i].value, h->f[i].vlen) && buf_str(o, "\r\n");
+	}
+	char peer[INET6_ADDRSTRLEN], hv[300] = "";
+	inet_ntop(c->family, c->peer, peer, sizeof(peer));
+	if (host)
+		snprintf(hv, sizeof(hv), "%.*s", (int)host->vlen, host->value);
+	ok = ok && append_list(o, h, "X-Forwarded-For", peer) &&
+	     append_list(o, h, "X-Forwarded-Proto", "http") &&
+	     (!host || append_list(o, h, "X-Forwarded-Host", hv)) && buf_str(o, "\r\n");
+	if (!ok) {
+		sn_view_unref(v);
+		conn_close(c);
+		return;
+	}
+	buf_drop(&c->in, headlen);
+	c->cfamily = cfam;
+	memcpy(c->caddr, caddr, 16);
+	c->epoch = epoch;
+	c->head_start = 0;
+	c->deadline = sn_now_ms() + (int64_t)cfg->ingress_upstream_timeout_s * 1000;
+	sn_http_init(&c->resp, true, strcmp(h->method, "HEAD") == 0);
+	c->resp_head = false;
+	/* the upstream connection: the one kept from the last request, or a new one */
+	bool reuse = c->uev.fd >= 0 && c->up_reusable && c->view == v && c->port == port;
+	if (reuse) {
+		sn_view_unref(v);
+		c->state = I_EXCHANGE;
+	} else {
+		struct buf keep = c->uout;
+		c->uout = (struct buf){0};
+		close_upstream(c);
+		c->uout = keep;
+		sn_view_unref(c->view);
+		c->view = v;
+		c->port = port;
+		start_upstream(c);
+		if (c->state != I_CONNECT)
+			return;
+	}
+	c->up_reusable = false;
+	feed_request_body(c);
+}
+
+/* Passes the request body bytes that have come to the upstream buffer. */
+static void feed_request_body(struct iconn *c)
+{
+	if (c->req.done && !c->req.lf_pending)
+		return;
+	static const uint8_t none[1];
+	ssize_t n = sn_http_body(&c->req, c->in.p ? c->in.p : none, c->in.len);
+	if (n < 0) {
+		respond(c, 400, false, "bad_request", "malformed request body");
+		return;
+	}
+	if (n > 0) {
+		if (!buf_add(&c->uout, c->in.p, (size_t)n)) {
+			conn_close(c);
+			return;
+		}
+		buf_drop(&c->in, (size_t)n);
+	}
+	if (!c->req.done && c->c_eof) {
+		conn_close(c); /* the client left in the middle of its body */
+		return;
+	}
+}
+
+/* ---- responses ---- */
+
+static void finish_exchange(struct iconn *c)
+{
+	struct sn_daemon *d = c->w->g->d;
+	bool keep = c->req.keep_alive && c->resp.keep_alive && !c->c_eof;
+	c->up_reusable = c->resp.keep_alive && !c->uin.len && !c->u_eof;
+	if (!c->up_reusable)
+		close_upstream(c);
+	if (!keep) {
+		c->state = I_CLOSING;
+		return;
+	}
+	c->state = I_HEAD;
+	c->resp_head = false;
+	c->head_start = c->in.len ? sn_now_ms() : 0;
+	(void)d;
+}
+
+static void feed_response(struct iconn *c)
+{
+	struct iworker *w = c->w;
+	while (!c->resp_head) {
+		if (!c->uin.len) {
+			if (c->u_eof)
+				respond(c, 502, false, "bad_gateway",
+					"port %u of sandbox %s closed the connection without a response",
+					c->port, c->view->id);
+			return;
+		}
+		ssize_t r = sn_http_head(&c->resp, &w->head, c->uin.p, c->uin.len);
+		if (r == 0 && !c->u_eof)
+			return;
+		if (r <= 0) {
+			respond(c, 502, false, "bad_gateway",
+				"port %u of sandbox %s sent no valid HTTP response", c->port,
+				c->view->id);
+			return;
+		}
+		if (!buf_add(&c->cout, c->uin.p, (size_t)r)) {
+			conn_close(c);
+			return;
+		}
+		buf_drop(&c->uin, (size_t)r);
+		int st = c->resp.status;
+		if (st == 101 && c->req.upgrade) {
+			c->state = I_TUNNEL;
+			c->resp_head = true;
+			return;
+		}
+		if (st >= 100 && st < 200) { /* 100 Continue and the like: the real one follows */
+			bool head = c->resp.skip_body;
+			sn_http_init(&c->resp, true, head);
+			continue;
+		}
+		c->resp_head = true;
+	}
+	static const uint8_t none[1];
+	ssize_t n = sn_http_body(&c->resp, c->uin.p ? c->uin.p : none, c->uin.len);
+	if (n == 0 && !c->uin.len && c->u_eof && !c->resp.done)
+		n = sn_http_body(&c->resp, NULL, 0);
+	if (n < 0) {
+		conn_close(c); /* a malformed body: the client sees the cut */
+		return;
+	}
+	if (n > 0) {
+		if (!buf_add(&c->cout, c->uin.p, (size_t)n)) {
+			conn_close(c);
+			return;
+		}
+		buf_drop(&c->uin, (size_t)n);
+	}
+	if (c->resp.done) {
+		if (c->req.done)
+			finish_exchange(c);
+		else
+			c->state = I_CLOSING; /* answered before the request ended: no reuse */
+	}
+}
+
+/* ---- the pump ---- */
+
+static bool want_client(const struct iconn *c)
+{
+	if (c->c_eof)
+		return false;
+	switch (c->state) {
+	case I_HEAD: return c->in.len < SN_HTTP_HEAD_MAX;
+	case I_CONNECT:
+	case I_EXCHANGE: return !c->req.done && c->uout.len < HIGH_WATER && c->in.len < HIGH_WATER;
+	case I_TUNNEL: return c->uout.len < HIGH_WATER;
+	}
+	return false;
+}
+
+static void process(struct iconn *c)
+{
+	struct iworker *w = c->w;
+	switch (c->state) {
+	case I_HEAD: {
+		if (!c->in.len) {
+			if (c->c_eof)
+				conn_close(c);
+			return;
+		}
+		if (!c->head_start)
+			c->head_start = sn_now_ms();
+		sn_http_init(&c->req, false, false);
+		ssize_t r = sn_http_head(&c->req, &w->head, c->in.p, c->in.len);
+		if (r == 0) {
+			if (c->c_eof)
+				conn_close(c);
+			return;
+		}
+		if (r < 0) {
+			if (r == -E2BIG)
+				respond(c, 431, false, "header_too_large",
+					"the request head is over %d bytes or %d fields",
+					SN_HTTP_HEAD_MAX, SN_HTTP_FIELDS_MAX);
+			else
+				respond(c, 400, false, "bad_request", "malformed request");
+			return;
+		}
+		handle_request(c, (size_t)r);
+		return;
+	}
+	case I_CONNECT: feed_request_body(c); return;
+	case I_EXCHANGE:
+		feed_request_body(c);
+		if (c->state == I_EXCHANGE)
+			feed_response(c);
+		return;
+	case I_TUNNEL:
+		if (c->in.len) {
+			if (!buf_add(&c->uout, c->in.p, c->in.len)) {
+				conn_close(c);
+				return;
+			}
+			buf_drop(&c->in, c->in.len);
+		}
+		if (c->uin.len) {
+			if (!buf_add(&c->cout, c->uin.p, c->uin.len)) {
+				conn_close(c);
+				return;
+			}
+			buf_drop(&c->uin, c->uin.len);
+		}
+		if (c->c_eof && !c->uout.len && !c->u_shut && c->uev.fd >= 0) {
+			shutdown(c->uev.fd, SHUT_WR);
+			c->u_shut = true;
+		}
+		if (c->u_eof && !c->cout.len && !c->c_shut) {
+			shutdown(c->cev.fd, SHUT_WR);
+			c->c_shut = true;
+		}
+		if (c->u_shut && c->c_shut)
+			conn_close(c);
+		return;
+	case I_CLOSING:
+		/* a lingering close: our answer out, our side shut, then what the client still
+		 * sends is read and dropped until it closes (closing with unread bytes would
+		 * reset the connection, and the client could lose the answer) */
+		if (c->cout.len)
+			return;
+		if (!c->c_shut) {
+			shutdown(c->cev.fd, SHUT_WR);
+			c->c_shut = true;
+		}
+		for (;;) {
+			ssize_t n = recv(c->cev.fd, w->scratch, sizeof(w->scratch), 0);
+			if (n == 0 || (n < 0 && errno != EAGAIN)) {
+				conn_close(c);
+				return;
+			}
+			if (n < 0)
+				return;
+		}
+	}
+}
+
+static void pump(struct iconn *c)
+{
+	struct iworker *w = c->w;
+	for (int rounds = 0; rounds < 64 && c->state != I_DEAD; rounds++) {
+		ssize_t moved = 0, n;
+		if (want_client(c)) {
+			size_t max = c->state == I_HEAD ? SN_HTTP_HEAD_MAX + 1 : HIGH_WATER;
+			if ((n = read_into(w, c->cev.fd, &c->in, max, &c->c_eof)) < 0) {
+				conn_close(c);
+				return;
+			}
+			moved += n;
+		}
+		int before = c->state;
+		size_t ib = c->in.len, ub = c->uin.len;
+		process(c);
+		if (c->state == I_DEAD)
+			return;
+		moved += c->state != before || c->in.len != ib || c->uin.len != ub;
+		bool up = c->uev.fd >= 0 && c->state != I_CONNECT;
+		if (up && c->uout.len) {
+			if ((n = flush(c->uev.fd, &c->uout)) < 0) {
+				respond(c, 502, false, "bad_gateway",
+					"port %u of sandbox %s closed the connection", c->port,
+					c->view->id);
+				continue;
+			}
+			moved += n;
+		}
+		if (up && !c->u_eof && c->cout.len < HIGH_WATER) {
+			if ((n = read_into(w, c->uev.fd, &c->uin, HIGH_WATER, &c->u_eof)) < 0) {
+				c->u_eof = true;
+				n = 1;
+			}
+			moved += n;
+		}
+		if (c->cout.len) {
+			if ((n = flush(c->cev.fd, &c->cout)) < 0) {
+				conn_close(c);
+				return;
+			}
+			moved += n;
+		}
+		if (moved)
+			c->last = sn_now_ms();
+		else
+			break;
+	}
+}
+
+static void on_upstream(struct iconn *c)
+{
+	if (c->state == I_CONNECT) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (getsockopt(c->uev.fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+			if (err == EINPROGRESS || err == EALREADY)
+				return;
+			respond(c, 502, false, "bad_gateway",
+				"nothing listens on port %u of sandbox %s (%s)", c->port, c->view->id,
+				strerror(err));
+			pump(c);
+			return;
+		}
+		c->state = I_EXCHANGE;
+	}
+	pump(c);
+}
+
+/* ---- the worker ---- */
+
+static void accept_all(struct iworker *w)
+{
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(w->listen.fd, (struct sockaddr *)&ss, &len,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		struct iconn *c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->w = w;
+		c->cev = (struct evsrc){EV_CLIENT, fd};
+		c->uev.fd = -1;
+		c->family = ss.ss_family;
+		if (ss.ss_family == AF_INET6) {
+			const uint8_t *a = ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
+			/* a v4 client on a dual-stack socket */
+			if (memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
+				c->family = AF_INET;
+				memcpy(c->peer, a + 12, 4);
+			} else {
+				memcpy(c->peer, a, 16);
+			}
+		} else {
+			memcpy(c->peer, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+		}
+		c->state = I_HEAD;
+		c->last = sn_now_ms();
+		c->next = w->conns;
+		if (w->conns)
+			w->conns->prev = c;
+		w->conns = c;
+		watch(w, &c->cev);
+		pump(c);
+	}
+}
+
+static void on_timer(struct iworker *w)
+{
+	const struct sn_config *cfg = &w->g->d->cfg;
+	int64_t now = sn_now_ms();
+	int64_t idle = (int64_t)cfg->ingress_idle_timeout_s * 1000;
+	for (struct iconn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		switch (c->state) {
+		case I_HEAD:
+			if (c->head_start &&
+			    now - c->head_start > (int64_t)cfg->ingress_header_timeout_s * 1000) {
+				respond(c, 408, false, "timeout",
+					"the request head did not arrive within %u s",
+					cfg->ingress_header_timeout_s);
+				pump(c);
+			} else if (!c->head_start && now - c->last > idle) {
+				conn_close(c);
+			}
+			break;
+		case I_CONNECT:
+		case I_EXCHANGE:
+			if (!c->resp_head && now > c->deadline) {
+				respond(c, 504, false, "gateway_timeout",
+					"port %u of sandbox %s did not answer within %u s", c->port,
+					c->view->id, cfg->ingress_upstream_timeout_s);
+				pump(c);
+			} else if (c->resp_head && now - c->last > idle) {
+				conn_close(c);
+			}
+			break;
+		case I_TUNNEL: {
+			uint64_t epoch;
+			struct sn_snapshot *snap = sn_view_snap(c->view, &epoch);
+			if (epoch != c->epoch) {
+				c->epoch = epoch;
+				struct sn_query q = {.dir = SN_INGRESS, .family = c->cfamily,
+						     .addr = c->caddr, .port = c->port,
+						     .proto = SN_PROTO_TCP};
+				struct sn_decision dn = sn_decide(snap, &q);
+				bool control = cfg->control_port && c->port == cfg->control_port;
+				if (dn.verdict != SN_VERDICT_ALLOW && !control) {
+					sn_view_deny(c->view, "ingress", IPPROTO_TCP, c->cfamily,
+						     c->caddr, c->port, NULL, dn.rule,
+						     "policy update: the tunnel's port is now denied");
+					sn_snapshot_unref(snap);
+					conn_close(c);
+					break;
+				}
+			}
+			sn_snapshot_unref(snap);
+			if (now - c->last > idle)
+				conn_close(c);
+			break;
+		}
+		case I_CLOSING:
+			if (now - c->last > 2000)
+				conn_close(c);
+			break;
+		}
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct iworker *w = arg;
+	int64_t tick = sn_now_ms();
+	while (!w->g->stop) {
+		struct epoll_event ev[128];
+		int n = epoll_wait(w->ep, ev, 128, 100);
+		for (int i = 0; i < n; i++) {
+			struct evsrc *e = ev[i].data.ptr;
+			if (e->kind == EV_LISTEN) {
+				accept_all(w);
+				continue;
+			}
+			struct iconn *c = e->kind == EV_CLIENT
+						  ? (struct iconn *)((char *)e - offsetof(struct iconn, cev))
+						  : (struct iconn *)((char *)e - offsetof(struct iconn, uev));
+			if (c->state == I_DEAD)
+				continue;
+			if (e->kind == EV_UPSTREAM)
+				on_upstream(c);
+			else
+				pump(c);
+		}
+		while (w->dead) {
+			struct iconn *c = w->dead;
+			w->dead = c->next;
+			free(c);
+		}
+		int64_t now = sn_now_ms();
+		if (now - tick >= 100) {
+			tick = now;
+			on_timer(w);
+		}
+	}
+	while (w->conns)
+		conn_close(w->conns);
+	while (w->dead) {
+		struct iconn *c = w->dead;
+		w->dead = c->next;
+		free(c);
+	}
+	return NULL;
+}
+
+static int listen_ingress(const char *addr, uint16_t port)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t len;
+	int family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		if (inet_pton(AF_INET, addr, &a->sin_addr) != 1)
+			return -EINVAL;
+		len = sizeof(*a);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		if (inet_pton(AF_INET6, addr, &a->sin6_addr) != 1)
+			return -EINVAL;
+		len = sizeof(*a);
+	}
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 4096)) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+int sn_ingress_start(struct sn_daemon *d, struct sn_ingress **out, char *err, size_t errsize)
+{
+	struct sn_ingress *g = calloc(1, sizeof(*g));
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned nw = d->cfg.workers ? d->cfg.workers : (unsigned)(cores > 0 ? cores : 1);
+	if (!g || !(g->w = calloc(nw, sizeof(*g->w)))) {
+		free(g);
+		snprintf(err, errsize, "out of memory");
+		return -ENOMEM;
+	}
+	g->d = d;
+	int rc = 0;
+	for (unsigned i = 0; i < nw && !rc; i++) {
+		struct iworker *w = &g->w[i];
+		w->g = g;
+		w->ep = epoll_create1(EPOLL_CLOEXEC);
+		w->listen = (struct evsrc){EV_LISTEN, listen_ingress(d->cfg.ingress_addr,
+								      d->cfg.ingress_port)};
+		g->nw = i + 1;
+		if (w->listen.fd < 0) {
+			rc = w->listen.fd;
+			break;
+		}
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->listen};
+		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->listen.fd, &ev))
+			rc = -errno;
+		else if (pthread_create(&w->thread, NULL, worker_main, w))
+			rc = -EAGAIN;
+	}
+	if (rc) {
+		snprintf(err, errsize, "ingress proxy on %s:%u: %s", d->cfg.ingress_addr,
+			 d->cfg.ingress_port, strerror(-rc));
+		sn_ingress_stop(g);
+		return rc;
+	}
+	*out = g;
+	return 0;
+}
+
+void sn_ingress_stop(struct sn_ingress *g)
+{
+	if (!g)
+		return;
+	g->stop = true;
+	for (unsigned i = 0; i < g->nw; i++) {
+		struct iworker *w = &g->w[i];
+		if (w->thread)
+			pthread_join(w->thread, NULL);
+		if (w->listen.fd > 0)
+			close(w->listen.fd);
+		if (w->ep > 0)
+			close(w->ep);
+	}
+	free(g->w);
+	free(g);
+}

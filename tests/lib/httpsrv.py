@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""HTTP/1.1 test server for the ingress tests, run inside a sandbox: keep-alive, several ports.
+
+  GET /echo     {"port", "host", "xff", "xfp", "xfh", "conn"}: what it saw (conn: a number per
+                TCP connection, so a client can tell a kept-alive upstream connection)
+  POST /upload  reads the body (Content-Length or chunked) and answers {"bytes": N}
+  GET /ws       a WebSocket handshake, then echoes every text frame
+  GET /slow     answers after 30 s (for upstream timeouts)
+usage: httpsrv.py PORT[,PORT...] [--ready FILE] [--lifetime S]"""
+import base64
+import hashlib
+import itertools
+import json
+import socket
+import struct
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+conn_ids = itertools.count(1)
+
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        self.conn_id = next(conn_ids)
+
+    def log_message(self, *a):
+        pass
+
+    def send_json(self, obj, code=200):
+        b = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+
+    def do_GET(self):
+        if self.path.startswith("/echo"):
+            self.send_json({"port": self.server.server_address[1], "host": self.headers.get("Host"),
+                            "xff": self.headers.get("X-Forwarded-For"),
+                            "xfp": self.headers.get("X-Forwarded-Proto"),
+                            "xfh": self.headers.get("X-Forwarded-Host"), "conn": self.conn_id})
+        elif self.path.startswith("/ws"):
+            key = self.headers.get("Sec-WebSocket-Key", "")
+            acc = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+            self.send_response(101)
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Sec-WebSocket-Accept", acc)
+            self.end_headers()
+            self.wfile.flush()
+            self.close_connection = True
+            try:
+                while True:
+                    h = self.rfile.read(2)
+                    if len(h) < 2:
+                        return
+                    n = h[1] & 0x7F
+                    if n == 126:
+                        n = struct.unpack("!H", self.rfile.read(2))[0]
+                    mask = self.rfile.read(4) if h[1] & 0x80 else b"\0\0\0\0"
+                    data = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(n)))
+                    if h[0] & 0x0F == 8:
+                        return
+                    out = bytes([0x81, len(data)]) if len(data) < 126 else bytes([0x81, 126]) + struct.pack("!H", len(data))
+                    self.wfile.write(out + data)
+                    self.wfile.flush()
+            except OSError:
+                return
+        elif self.path.startswith("/slow"):
+            time.sleep(30)
+            self.send_json({"slow": True})
+        else:
+            self.send_json({"error": "no such path"}, 404)
+
+    def do_POST(self):
+        n = 0
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                left = size
+                while left:
+                    d = self.rfile.read(min(left, 1 << 16))
+                    if not d:
+                        return
+                    left -= len(d)
+                n += size
+                self.rfile.readline()
+        else:
+            left = int(self.headers.get("Content-Length", "0"))
+            while left:
+                d = self.rfile.read(min(left, 1 << 16))
+                if not d:
+                    return
+                left -= len(d)
+                n += len(d)
+        self.send_json({"bytes": n})
+
+
+ports = [int(p) for p in sys.argv[1].split(",")]
+ready = sys.argv[sys.argv.index("--ready") + 1] if "--ready" in sys.argv else None
+life = float(sys.argv[sys.argv.index("--lifetime") + 1]) if "--lifetime" in sys.argv else 300
+ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer.request_queue_size = 128
+for p in ports:
+    s = ThreadingHTTPServer(("0.0.0.0", p), H)
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+if ready:
+    open(ready, "w").close()
+time.sleep(life)
