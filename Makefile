@@ -66,6 +66,7 @@ bench: deps
 	@sh bench/fastpath.sh build-release/sandnetd 5 3
 	@sh bench/proxy.sh build-release/sandnetd build-release/bench/tcpbench 5 3 32
 	@sh bench/dns.sh build-release/sandnetd build-release/bench/dnslat 5 2000
+	@sh bench/ingress.sh build-release/sandnetd 5 5
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

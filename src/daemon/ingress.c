@@ -58,10 +58,13 @@ struct iconn {
 	struct sn_http_msg req, resp;
 	bool resp_head;   /* the response's head went to the client */
 	bool c_eof, u_eof, u_shut, c_shut;
+	bool c_readable, u_readable; /* an edge said so, and no short read since */
 	bool up_reusable;
 	struct sn_view *view; /* the sandbox of the upstream connection */
 	uint16_t port;
 	int cfamily; /* the client address the rules saw (tunnels are re-checked with it) */
+	bool allowed; /* the last request was allowed, at epoch, for port and this client */
+	char peer_text[INET6_ADDRSTRLEN];
 	uint8_t caddr[16];
 	uint64_t epoch;
 	int64_t head_start, deadline, last;
@@ -75,6 +78,10 @@ struct iworker {
 	pthread_t thread;
 	struct iconn *conns, *dead;
 	struct sn_http_head head; /* the head being handled (large: one per worker) */
+	const struct sn_view *mask_view; /* the last mask_request_host read, and of which */
+	uint64_t mask_epoch;
+	char mask_id[SN_ID_MAX + 1];
+	char mask[256];
 	uint8_t scratch[IO_CHUNK];
 };
 
@@ -109,16 +116,13 @@ static bool buf_str(struct buf *b, const char *s)
 	return buf_add(b, s, strlen(s));
 }
 
-/* Drops the first n bytes; an empty buffer gives its memory back (idle connections hold none). */
+/* Drops the first n bytes. (An idle connection's empty buffers are freed by the timer, so a
+ * busy connection does not allocate per request and an idle one holds no buffers.) */
 static void buf_drop(struct buf *b, size_t n)
 {
-	memmove(b->p, b->p + n, b->len - n);
+	if (n < b->len)
+		memmove(b->p, b->p + n, b->len - n);
 	b->len -= n;
-	if (!b->len) {
-		free(b->p);
-		b->p = NULL;
-		b->cap = 0;
-	}
 }
 
 static void buf_free(struct buf *b)
@@ -128,22 +132,61 @@ static void buf_free(struct buf *b)
 }
 
 /* Reads what fd has into b while b holds less than max; -1 on error, else bytes read (*eof set
- * when the peer closed). */
-static ssize_t read_into(struct iworker *w, int fd, struct buf *b, size_t max, bool *eof)
+ * when the peer closed). A short read means the socket is drained (*readable cleared): the next
+ * bytes bring a new edge. */
+static ssize_t read_into(struct iworker *w, int fd, struct buf *b, size_t max, bool *eof,
+			 bool *readable)
 {
 	ssize_t total = 0;
 	while (b->len < max) {
 		size_t want = max - b->len < IO_CHUNK ? max - b->len : IO_CHUNK;
-		ssize_t n = recv(fd, w->scratch, want, 0);
-		if (n < 0)
-			return errno == EAGAIN ? total : -1;
-		if (n == 0) {
-			*eof = true;
+		if (!b->cap) {
+			/* no buffer yet: a connection that has nothing to say gets none */
+			ssize_t n = recv(fd, w->scratch, want, 0);
+			if (n <= 0) {
+				if (n < 0 && errno != EAGAIN)
+					return -1;
+				*eof |= n == 0;
+				*readable = false;
+				return total;
+			}
+			if (!buf_add(b, w->scratch, (size_t)n))
+				return -1;
+			total += n;
+			if ((size_t)n < want) {
+				*readable = false;
+				return total;
+			}
+			continue;
+		}
+		if (b->cap - b->len < want) {
+			size_t cap = b->cap ? b->cap : 16384;
+			while (cap - b->len < want)
+				cap *= 2;
+			uint8_t *p = realloc(b->p, cap);
+			if (!p)
+				return -1;
+			b->p = p;
+			b->cap = cap;
+		}
+		ssize_t n = recv(fd, b->p + b->len, want, 0);
+		if (n < 0) {
+			if (errno != EAGAIN)
+				return -1;
+			*readable = false;
 			return total;
 		}
-		if (!buf_add(b, w->scratch, (size_t)n))
-			return -1;
+		if (n == 0) {
+			*eof = true;
+			*readable = false;
+			return total;
+		}
+		b->len += (size_t)n;
 		total += n;
+		if ((size_t)n < want) {
+			*readable = false;
+			return total;
+		}
 	}
 	return total;
 }
@@ -425,6 +468,7 @@ static void start_upstream(struct iconn *c)
 		return;
 	}
 	c->uev = (struct evsrc){EV_UPSTREAM, fd};
+	c->u_readable = false;
 	watch(c->w, &c->uev);
 	c->state = I_CONNECT;
 }
@@ -454,7 +498,10 @@ static void handle_request(struct iconn *c, size_t headlen)
 			cfg->ingress_domain);
 		return;
 	}
-	struct sn_view *v = sn_net_find_id(&d->net, id, strlen(id));
+	/* a kept-alive connection usually asks the same sandbox again */
+	struct sn_view *v = c->view && strcmp(c->view->id, id) == 0
+				    ? sn_view_ref(c->view)
+				    : sn_net_find_id(&d->net, id, strlen(id));
 	if (!v) {
 		respond(c, 404, html, "not_found", "no sandbox %s", id);
 		return;
@@ -471,17 +518,23 @@ static void handle_request(struct iconn *c, size_t headlen)
 			"X-Forwarded-For from a trusted proxy is not a list of addresses");
 		return;
 	}
-	uint64_t epoch;
-	struct sn_snapshot *snap = sn_view_snap(v, &epoch);
-	pthread_mutex_lock(&v->mu);
-	bool paused = v->paused;
-	pthread_mutex_unlock(&v->mu);
-	struct sn_query q = {.dir = SN_INGRESS, .family = cfam, .addr = caddr, .port = port,
-			     .proto = SN_PROTO_TCP};
-	struct sn_decision dn = sn_decide(snap, &q);
-	sn_snapshot_unref(snap);
+	/* the decision of the last request stands while nothing it depends on changed: the
+	 * sandbox's policy (its epoch), the port and the client */
+	uint64_t epoch = __atomic_load_n(&v->epoch, __ATOMIC_ACQUIRE);
+	bool paused = __atomic_load_n(&v->paused, __ATOMIC_ACQUIRE);
+	struct sn_decision dn = {SN_VERDICT_ALLOW, SN_RULE_NONE, ""};
+	bool same = c->allowed && c->view == v && c->epoch == epoch && c->port == port &&
+		    c->cfamily == cfam && memcmp(c->caddr, caddr, 16) == 0;
+	if (!same) {
+		struct sn_snapshot *snap = sn_view_snap(v, &epoch);
+		struct sn_query q = {.dir = SN_INGRESS, .family = cfam, .addr = caddr,
+				     .port = port, .proto = SN_PROTO_TCP};
+		dn = sn_decide(snap, &q);
+		sn_snapshot_unref(snap);
+	}
 	if (cfg->control_port && port == cfg->control_port)
 		dn.verdict = SN_VERDICT_ALLOW;
+	c->allowed = false;
 	if (dn.verdict != SN_VERDICT_ALLOW) {
 		const char *why = dn.rule == SN_RULE_NONE ? dn.reason : "an ingress rule denies it";
 		sn_view_deny(v, "ingress", IPPROTO_TCP, cfam, caddr, port, NULL, dn.rule, why);
@@ -498,8 +551,14 @@ static void handle_request(struct iconn *c, size_t headlen)
 		return;
 	}
 	/* the head for the sandbox */
-	char mask[256], line[64];
-	sn_view_mask(v, mask, sizeof(mask));
+	char line[64];
+	if (w->mask_view != v || w->mask_epoch != epoch || strcmp(w->mask_id, v->id) != 0) {
+		sn_view_mask(v, w->mask, sizeof(w->mask));
+		w->mask_view = v;
+		w->mask_epoch = epoch;
+		snprintf(w->mask_id, sizeof(w->mask_id), "%s", v->id);
+	}
+	const char *mask = w->mask;
 	struct buf *o = &c->uout;
 	bool ok = buf_str(o, h->method) && buf_str(o, " ") && buf_add(o, h->target, h->tlen);
 	snprintf(line, sizeof(line), " HTTP/%u.%u\r\n", c->req.p.http_major, c->req.p.http_minor);
@@ -533,11 +592,10 @@ static void handle_request(struct iconn *c, size_t headlen)
 			ok = buf_add(o, h->f[i].name, h->f[i].nlen) && buf_str(o, ": ") &&
 			     buf_add(o, h->f[i].value, h->f[i].vlen) && buf_str(o, "\r\n");
 	}
-	char peer[INET6_ADDRSTRLEN], hv[300] = "";
-	inet_ntop(c->family, c->peer, peer, sizeof(peer));
+	char hv[300] = "";
 	if (host)
 		snprintf(hv, sizeof(hv), "%.*s", (int)host->vlen, host->value);
-	ok = ok && append_list(o, h, "X-Forwarded-For", peer) &&
+	ok = ok && append_list(o, h, "X-Forwarded-For", c->peer_text) &&
 	     append_list(o, h, "X-Forwarded-Proto", "http") &&
 	     (!host || append_list(o, h, "X-Forwarded-Host", hv)) && buf_str(o, "\r\n");
 	if (!ok) {
@@ -549,6 +607,7 @@ static void handle_request(struct iconn *c, size_t headlen)
 	c->cfamily = cfam;
 	memcpy(c->caddr, caddr, 16);
 	c->epoch = epoch;
+	c->allowed = true;
 	c->head_start = 0;
 	c->deadline = sn_now_ms() + (int64_t)cfg->ingress_upstream_timeout_s * 1000;
 	sn_http_init(&c->resp, true, strcmp(h->method, "HEAD") == 0);
@@ -600,6 +659,22 @@ static void feed_request_body(struct iconn *c)
 
 /* ---- responses ---- */
 
+/* Bytes for the client: sent at once when nothing waits before them, the rest queued. */
+static bool to_client(struct iconn *c, const uint8_t *p, size_t n)
+{
+	if (!c->cout.len) {
+		ssize_t k = send(c->cev.fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (k < 0 && errno != EAGAIN)
+			return false;
+		if (k > 0) {
+			p += k;
+			n -= (size_t)k;
+			c->last = sn_now_ms();
+		}
+	}
+	return !n || buf_add(&c->cout, p, n);
+}
+
 static void finish_exchange(struct iconn *c)
 {
 	struct sn_daemon *d = c->w->g->d;
@@ -637,7 +712,7 @@ static void feed_response(struct iconn *c)
 				c->view->id);
 			return;
 		}
-		if (!buf_add(&c->cout, c->uin.p, (size_t)r)) {
+		if (!to_client(c, c->uin.p, (size_t)r)) {
 			conn_close(c);
 			return;
 		}
@@ -664,7 +739,7 @@ static void feed_response(struct iconn *c)
 		return;
 	}
 	if (n > 0) {
-		if (!buf_add(&c->cout, c->uin.p, (size_t)n)) {
+		if (!to_client(c, c->uin.p, (size_t)n)) {
 			conn_close(c);
 			return;
 		}
@@ -783,9 +858,9 @@ static void pump(struct iconn *c)
 	struct iworker *w = c->w;
 	for (int rounds = 0; rounds < 64 && c->state != I_DEAD; rounds++) {
 		ssize_t moved = 0, n;
-		if (want_client(c)) {
+		if (c->c_readable && want_client(c)) {
 			size_t max = c->state == I_HEAD ? SN_HTTP_HEAD_MAX + 1 : HIGH_WATER;
-			if ((n = read_into(w, c->cev.fd, &c->in, max, &c->c_eof)) < 0) {
+			if ((n = read_into(w, c->cev.fd, &c->in, max, &c->c_eof, &c->c_readable)) < 0) {
 				conn_close(c);
 				return;
 			}
@@ -807,8 +882,9 @@ static void pump(struct iconn *c)
 			}
 			moved += n;
 		}
-		if (up && !c->u_eof && c->cout.len < HIGH_WATER) {
-			if ((n = read_into(w, c->uev.fd, &c->uin, HIGH_WATER, &c->u_eof)) < 0) {
+		if (up && c->u_readable && !c->u_eof && c->cout.len < HIGH_WATER) {
+			if ((n = read_into(w, c->uev.fd, &c->uin, HIGH_WATER, &c->u_eof,
+					   &c->u_readable)) < 0) {
 				c->u_eof = true;
 				n = 1;
 			}
@@ -881,7 +957,9 @@ static void accept_all(struct iworker *w)
 		} else {
 			memcpy(c->peer, &((struct sockaddr_in *)&ss)->sin_addr, 4);
 		}
+		inet_ntop(c->family, c->peer, c->peer_text, sizeof(c->peer_text));
 		c->state = I_HEAD;
+		c->c_readable = true;
 		c->last = sn_now_ms();
 		c->next = w->conns;
 		if (w->conns)
@@ -899,6 +977,17 @@ static void on_timer(struct iworker *w)
 	int64_t idle = (int64_t)cfg->ingress_idle_timeout_s * 1000;
 	for (struct iconn *c = w->conns, *next; c; c = next) {
 		next = c->next;
+		if (c->state == I_HEAD && !c->in.len && now - c->last > 1000) {
+			/* idle between requests: give the buffers back */
+			if (c->in.cap)
+				buf_free(&c->in);
+			if (c->cout.cap && !c->cout.len)
+				buf_free(&c->cout);
+			if (c->uin.cap && !c->uin.len)
+				buf_free(&c->uin);
+			if (c->uout.cap && !c->uout.len)
+				buf_free(&c->uout);
+		}
 		switch (c->state) {
 		case I_HEAD:
 			if (c->head_start &&
@@ -972,10 +1061,14 @@ static void *worker_main(void *arg)
 						  : (struct iconn *)((char *)e - offsetof(struct iconn, uev));
 			if (c->state == I_DEAD)
 				continue;
-			if (e->kind == EV_UPSTREAM)
+			bool in = ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+			if (e->kind == EV_UPSTREAM) {
+				c->u_readable |= in;
 				on_upstream(c);
-			else
+			} else {
+				c->c_readable |= in;
 				pump(c);
+			}
 		}
 		while (w->dead) {
 			struct iconn *c = w->dead;

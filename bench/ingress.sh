@@ -1,0 +1,126 @@
+#!/bin/sh
+# bench/ingress: sandnet's ingress proxy against nginx proxy_pass (keep-alive upstream) and
+# haproxy 2.6 in http mode, and against no proxy, in the same run. wrk -t2 -c64 for SECONDS on a
+# 256-byte file served by nginx inside a sandbox; sandnet with ingress rules in force (block-all,
+# allow the client range on the port). Median of RUNS runs, interleaved.
+#
+#   host netns H: wrk, sandnetd (ingress :7081), nginx proxy :18080, haproxy :18081
+#        --veth-- sandbox sn-<id>: nginx :8080 (the upstream)
+# usage: bench/ingress.sh SANDNETD [RUNS] [SECONDS]
+set -u
+sandnetd=$1
+runs=${2:-5}
+secs=${3:-5}
+here=$(cd "$(dirname "$0")" && pwd)
+H=bi-$$-h S=bi$$
+tmp=$(mktemp -d)
+cleanup() {
+	for p in "$tmp"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
+	sleep 0.3
+	. "$here/../tests/lib/sandnetd.sh"
+	sn_forget "$S"
+	ip netns del "$H" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+for c in wrk nginx haproxy; do command -v $c >/dev/null || { echo "$c is not installed"; exit 1; }; done
+ip netns add "$H"
+ip -n "$H" link set lo up
+printf 'k team\n' >"$tmp/keys"
+. "$here/../tests/lib/sandnetd.sh"
+sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/log" --log-level warn \
+	--ingress-listen 127.0.0.1:7081 ${SN_BENCH_FLAGS:-} || exit 1
+echo $SN_PID >"$tmp/sandnetd.pid"
+ip netns exec "$H" curl -sf -H 'X-API-Key: k' -X POST http://127.0.0.1:7080/v1/sandboxes \
+	-d "{\"id\":\"$S\",\"network\":{\"ingress\":{\"mode\":\"block-all\",\"rules\":[{\"action\":\"allow\",\"from\":[\"127.0.0.0/8\"],\"ports\":[8080]}]}}}" \
+	>"$tmp/sb.json" || { echo "create failed"; cat "$tmp/log"; exit 1; }
+A=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["address"]["ipv4"])' "$tmp/sb.json")
+mkdir -p "$tmp/www"
+head -c 256 /dev/zero | tr '\0' 'x' >"$tmp/www/file"
+cat >"$tmp/upstream.conf" <<CFG
+worker_processes 1;
+pid $tmp/upstream.nginx.pid;
+error_log $tmp/upstream.err;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $tmp; proxy_temp_path $tmp; fastcgi_temp_path $tmp;
+	uwsgi_temp_path $tmp; scgi_temp_path $tmp;
+	keepalive_requests 1000000;
+	server { listen 8080; root $tmp/www; }
+}
+CFG
+cat >"$tmp/proxy.conf" <<CFG
+worker_processes 2;
+pid $tmp/proxy.nginx.pid;
+error_log $tmp/proxy.err;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $tmp; proxy_temp_path $tmp; fastcgi_temp_path $tmp;
+	uwsgi_temp_path $tmp; scgi_temp_path $tmp;
+	keepalive_requests 1000000;
+	upstream sb { server $A:8080; keepalive 64; }
+	server {
+		listen 127.0.0.1:18080;
+		location / { proxy_pass http://sb; proxy_http_version 1.1; proxy_set_header Connection ""; }
+	}
+}
+CFG
+cat >"$tmp/haproxy.cfg" <<CFG
+global
+	maxconn 4000
+	nbthread 2
+defaults
+	mode http
+	timeout connect 5s
+	timeout client 60s
+	timeout server 60s
+	http-reuse always
+frontend f
+	bind 127.0.0.1:18081
+	default_backend b
+backend b
+	server s $A:8080
+CFG
+ip netns exec "sn-$S" nginx -c "$tmp/upstream.conf"
+ip netns exec "$H" nginx -c "$tmp/proxy.conf"
+ip netns exec "$H" haproxy -f "$tmp/haproxy.cfg" -D -p "$tmp/haproxy.pid"
+sleep 0.5
+cp "$tmp/upstream.nginx.pid" "$tmp/up.pid" 2>/dev/null
+cp "$tmp/proxy.nginx.pid" "$tmp/px.pid" 2>/dev/null
+HOST="8080-$S.sandnet.localhost"
+for u in "http://127.0.0.1:7081/file" "http://127.0.0.1:18080/file" "http://127.0.0.1:18081/file" "http://$A:8080/file"; do
+	c=$(ip netns exec "$H" curl -s -o /dev/null -w '%{http_code}' -H "Host: $HOST" "$u")
+	[ "$c" = 200 ] || { echo "$u: HTTP $c"; cat "$tmp/log"; exit 1; }
+done
+# wrk prints "Requests/sec: N" and, with --latency, "99% X(us|ms|s)"
+run() {
+	ip netns exec "$H" wrk -t2 -c64 -d"$secs"s --latency -H "Host: $HOST" "$1" | awk '
+		/Requests\/sec/ {r = $2}
+		/^ *99%/ {v = $2; u = 1; if (v ~ /us$/) u = 0.001; else if (v ~ /ms$/) u = 1; else if (v ~ /s$/) u = 1000;
+		          sub(/[a-z]+$/, "", v); p = v * u}
+		END {printf "%s/%.3f", r, p}'
+}
+sn="" ng="" hp="" di=""
+for r in $(seq "$runs"); do
+	sn="$sn $(run http://127.0.0.1:7081/file)"
+	ng="$ng $(run http://127.0.0.1:18080/file)"
+	hp="$hp $(run http://127.0.0.1:18081/file)"
+	di="$di $(run "http://$A:8080/file")"
+done
+grep -c "ingress" "$tmp/log" | sed 's/^/log lines mentioning ingress: /'
+python3 - "$sn" "$ng" "$hp" "$di" <<'PY'
+import statistics as st, sys
+def r(s): return [[float(y) for y in x.split("/")] for x in s.split()]
+rows = (("sandnet ingress (rules in force)", r(sys.argv[1])), ("nginx proxy_pass, keep-alive", r(sys.argv[2])),
+        ("haproxy 2.6 mode http", r(sys.argv[3])), ("direct to the sandbox", r(sys.argv[4])))
+print("wrk -t2 -c64, 256-byte file: requests/s and p99 (median of %d runs)" % len(rows[0][1]))
+med = {}
+for name, v in rows:
+    med[name] = (st.median(x[0] for x in v), st.median(x[1] for x in v))
+    print("  %-34s %9.0f req/s  p99 %7.3f ms   (%s)" % (name, med[name][0], med[name][1],
+          " ".join("%.0f" % x[0] for x in v)))
+s, n, h = med[rows[0][0]], med[rows[1][0]], med[rows[2][0]]
+print("  sandnet / nginx: %.2fx req/s; p99 sandnet %.3f ms vs haproxy %.3f ms" % (s[0] / n[0], s[1], h[1]))
+PY
