@@ -37,6 +37,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (n < SN_DNS_HEADER || sn_dns_parse_response(out, n, q.name, &a) != 0 ||
 		    a.rcode != SN_DNS_NXDOMAIN || a.naddrs != 0 || sn_dns_parse_query(out, n, &q2) != -EPROTO)
 			abort();
+		size_t u = sn_dns_query_udp_size(data, size, q.end);
+		if (u < 512 || u > 65535)
+			abort();
 		size_t m = sn_dns_build_query(q.id, q.name, q.type, out, sizeof(out));
 		if (m && (sn_dns_parse_query(out, m, &q2) || strcmp(q2.name, q.name) != 0))
 			abort();
