@@ -11,6 +11,7 @@
 
 #include <sandnet/snapshot.h>
 
+#include "elems.h"
 #include "net.h"
 #include "nft.h"
 #include "render.h"
@@ -71,6 +72,7 @@ struct sn_daemon {
 	struct sn_config cfg;
 	struct sn_store *store;
 	struct sn_nft *nft;
+	struct sn_elems *elems; /* big sets over netlink (the control thread's) */
 	struct sn_nft_config nftcfg;
 	struct sn_cidr guard[SN_MAX_GUARD + 16];
 	struct sn_cidr pools[2];

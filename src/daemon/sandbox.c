@@ -509,14 +509,23 @@ static int switch_gen(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_snap
 	if (sb->view)
 		sn_view_learned_for(sb->view, snap, sn_now_ms(), &learned, &v.nlearned);
 	v.learned = learned;
+	/* big sets first, over netlink and unreferenced; then the text that switches to them */
+	struct sn_nft_bulk_list bulk = {0};
+	v.bulk = &bulk;
 	struct sn_text t = {0};
 	int rc = sn_nft_render_sandbox(&t, &d->nftcfg, &v, snap, old, old_gen);
+	if (!rc && bulk.n && (rc = sn_elems_create_sets(d->elems, bulk.v, bulk.n)))
+		snprintf(err, errsize, "loading sets over netlink: %s", strerror(-rc));
+	bool made = !rc && bulk.n;
 	if (!rc && fault && sn_fault("kernel_apply")) {
 		snprintf(err, errsize, "injected fault");
 		rc = -EIO;
 	}
 	if (!rc)
 		rc = apply_text(d, &t, err, errsize);
+	if (rc && made)
+		sn_elems_delete_sets(d->elems, bulk.v, bulk.n);
+	sn_nft_bulk_clear(&bulk);
 	if (!rc && sb->view)
 		sn_view_publish(sb->view, snap, mask, gen, paused);
 	pthread_mutex_unlock(&d->kernel_lock);
@@ -922,6 +931,10 @@ int sn_daemon_start(struct sn_daemon *d, char *err, size_t errsize)
 		snprintf(err, errsize, "libnftables: %s", strerror(-rc));
 		return rc;
 	}
+	if ((rc = sn_elems_open(&d->elems))) {
+		snprintf(err, errsize, "netlink: %s", strerror(-rc));
+		return rc;
+	}
 	if ((rc = sn_cgroup_init(d->cgroup_base, sizeof(d->cgroup_base)))) {
 		snprintf(err, errsize, "cgroup v2: %s (sandnetd needs a cgroup2 mount)",
 			 strerror(-rc));
@@ -971,5 +984,6 @@ void sn_daemon_stop(struct sn_daemon *d)
 		sandbox_free(sb);
 	}
 	sn_nft_close(d->nft);
+	sn_elems_close(d->elems);
 	sn_store_close(d->store);
 }

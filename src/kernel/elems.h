@@ -25,4 +25,13 @@ void sn_elems_close(struct sn_elems *e);
  * already present gets the new timeout. */
 int sn_elems_add(struct sn_elems *e, const struct sn_elem *v, size_t n);
 
+/* Creates the hash sets v[0..n) (table inet SN_NFT_TABLE) and fills them, in as few
+ * transactions as the batch size allows (nothing may reference them yet: a rule that does comes
+ * after, in the transaction that switches a sandbox to them). On an error, what was made is
+ * removed. 0 or -errno. */
+struct sn_nft_bulk;
+int sn_elems_create_sets(struct sn_elems *e, const struct sn_nft_bulk *v, size_t n);
+/* Removes the sets v[0..n); sets that do not exist are skipped. */
+int sn_elems_delete_sets(struct sn_elems *e, const struct sn_nft_bulk *v, size_t n);
+
 #endif

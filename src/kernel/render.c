@@ -228,6 +228,110 @@ static void put_learned(struct sn_text *t, const struct sn_nft_sandbox *sb, size
 		sn_text_printf(t, " }");
 }
 
+/* ---- big sets: hosts loaded over netlink, prefixes split by length ---- */
+
+void sn_nft_bulk_clear(struct sn_nft_bulk_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].elems);
+	free(l->v);
+	*l = (struct sn_nft_bulk_list){0};
+}
+
+static bool is_split(int kind, const struct sn_rule_render *r)
+{
+	return (kind == SET_N4 && r->nnets4 >= SN_SPLIT_MIN) ||
+	       (kind == SET_N6 && r->nnets6 >= SN_SPLIT_MIN);
+}
+
+/* The prefix lengths present among v[0..n), as a bitmap. */
+static void lengths(const struct sn_cidr *v, size_t n, uint64_t bits[3])
+{
+	bits[0] = bits[1] = bits[2] = 0;
+	for (size_t i = 0; i < n; i++)
+		bits[v[i].plen / 64] |= 1ull << (v[i].plen % 64);
+}
+
+static bool has_len(const uint64_t bits[3], unsigned l)
+{
+	return bits[l / 64] >> (l % 64) & 1;
+}
+
+static void split_name(char *buf, size_t size, const struct sn_nft_sandbox *sb, uint64_t rev,
+		       size_t rule, int kind, unsigned len)
+{
+	snprintf(buf, size, "s-%s-%llu-r%zu-%s-%u", sb->id, (unsigned long long)rev, rule,
+		 set_suffix[kind], len);
+}
+
+static void put_mask(struct sn_text *t, int family, unsigned len)
+{
+	uint8_t m[16] = {0};
+	for (unsigned b = 0; b < len; b++)
+		m[b / 8] |= (uint8_t)(0x80 >> (b % 8));
+	char a[INET6_ADDRSTRLEN];
+	inet_ntop(family, m, a, sizeof(a));
+	sn_text_printf(t, "%s", a);
+}
+
+/* Adds a set for the caller to load; false when out of memory. */
+static bool bulk_add(struct sn_nft_bulk_list *l, const char *name, int family,
+		     const struct sn_cidr *v, size_t n, int len)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		void *p = realloc(l->v, cap * sizeof(*l->v));
+		if (!p)
+			return false;
+		l->v = p;
+		l->cap = cap;
+	}
+	struct sn_nft_bulk *b = &l->v[l->n];
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	b->family = family;
+	b->n = 0;
+	b->elems = malloc((n ? n : 1) * sizeof(*b->elems));
+	if (!b->elems)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (len < 0 || v[i].plen == (unsigned)len)
+			b->elems[b->n++] = v[i];
+	l->n++;
+	return true;
+}
+
+/* The hash sets of a split prefix list, one per length: as text, or listed for netlink. */
+static void render_split_sets(struct sn_text *t, const struct sn_nft_sandbox *sb, size_t rule,
+			      int kind, const struct sn_cidr *v, size_t n)
+{
+	int family = kind == SET_N6 ? AF_INET6 : AF_INET;
+	uint64_t bits[3];
+	lengths(v, n, bits);
+	char name[160];
+	for (unsigned len = 0; len <= (family == AF_INET6 ? 128u : 32u); len++) {
+		if (!has_len(bits, len))
+			continue;
+		split_name(name, sizeof(name), sb, sb->rev, rule, kind, len);
+		if (sb->bulk) {
+			if (!bulk_add(sb->bulk, name, family, v, n, (int)len))
+				t->failed = true;
+			continue;
+		}
+		sn_text_printf(t, "add set inet " SN_NFT_TABLE " %s { type %s; elements = { ", name,
+			       family == AF_INET6 ? "ipv6_addr" : "ipv4_addr");
+		bool first = true;
+		char a[INET6_ADDRSTRLEN];
+		for (size_t i = 0; i < n; i++) {
+			if (v[i].plen != len)
+				continue;
+			inet_ntop(family, v[i].addr, a, sizeof(a));
+			sn_text_printf(t, "%s%s", first ? "" : ", ", a);
+			first = false;
+		}
+		sn_text_printf(t, " } }\n");
+	}
+}
+
 static void render_delete_rev(struct sn_text *t, const struct sn_nft_sandbox *sb,
 			      const struct sn_snapshot *s, uint64_t rev)
 {
@@ -251,11 +355,24 @@ static void render_delete_rev(struct sn_text *t, const struct sn_nft_sandbox *sb
 			continue;
 		}
 		const struct sn_rule_render *r = sn_snapshot_rule(s, SN_EGRESS, i);
-		for (int k = 0; k < NSETKINDS; k++)
-			if (set_used(r, k)) {
-				set_name(set, sizeof(set), sb, rev, i, k);
-				sn_text_printf(t, "delete set inet " SN_NFT_TABLE " %s\n", set);
+		for (int k = 0; k < NSETKINDS; k++) {
+			if (!set_used(r, k))
+				continue;
+			if (is_split(k, r)) {
+				uint64_t bits[3];
+				const struct sn_cidr *v = k == SET_N6 ? r->nets6 : r->nets4;
+				lengths(v, k == SET_N6 ? r->nnets6 : r->nnets4, bits);
+				for (unsigned len = 0; len <= 128; len++)
+					if (has_len(bits, len)) {
+						split_name(set, sizeof(set), sb, rev, i, k, len);
+						sn_text_printf(t, "delete set inet " SN_NFT_TABLE " %s\n",
+							       set);
+					}
+				continue;
 			}
+			set_name(set, sizeof(set), sb, rev, i, k);
+			sn_text_printf(t, "delete set inet " SN_NFT_TABLE " %s\n", set);
+		}
 		i++;
 	}
 	free(end);
@@ -371,7 +488,21 @@ int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
 		for (int k = 0; k < NSETKINDS; k++) {
 			if (!set_used(r, k))
 				continue;
+			if (is_split(k, r)) {
+				if (k == SET_N4)
+					render_split_sets(t, sb, i, k, r->nets4, r->nnets4);
+				else
+					render_split_sets(t, sb, i, k, r->nets6, r->nnets6);
+				continue;
+			}
 			set_name(set, sizeof(set), sb, sb->rev, i, k);
+			size_t nh = k == SET_H4 ? r->nhosts4 : k == SET_H6 ? r->nhosts6 : 0;
+			if (sb->bulk && nh >= SN_SPLIT_MIN) {
+				if (!bulk_add(sb->bulk, set, k == SET_H6 ? AF_INET6 : AF_INET,
+					      k == SET_H6 ? r->hosts6 : r->hosts4, nh, -1))
+					t->failed = true;
+				continue;
+			}
 			sn_text_printf(t, "add set inet " SN_NFT_TABLE " %s { ", set);
 			switch (k) {
 			case SET_H4:
@@ -484,6 +615,25 @@ int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
 			for (size_t a = 0; a < sizeof(addr) / sizeof(addr[0]); a++) {
 				if (!set_used(r, addr[a].kind))
 					continue;
+				if (is_split(addr[a].kind, r)) {
+					/* one lookup per prefix length, of the masked address */
+					int fam = addr[a].kind == SET_N6 ? AF_INET6 : AF_INET;
+					const struct sn_cidr *v = fam == AF_INET6 ? r->nets6 : r->nets4;
+					uint64_t bits[3];
+					lengths(v, fam == AF_INET6 ? r->nnets6 : r->nnets4, bits);
+					for (unsigned len = 0; len <= 128; len++) {
+						if (!has_len(bits, len))
+							continue;
+						split_name(set, sizeof(set), sb, sb->rev, i,
+							   addr[a].kind, len);
+						sn_text_printf(t, RULE " %s & ", chain, addr[a].match);
+						put_mask(t, fam, len);
+						sn_text_printf(t, " @%s", set);
+						put_match(t, r, ports, false);
+						sn_text_printf(t, " %s\n", verdict);
+					}
+					continue;
+				}
 				set_name(set, sizeof(set), sb, sb->rev, i, addr[a].kind);
 				sn_text_printf(t, RULE " %s @%s", chain, addr[a].match, set);
 				put_match(t, r, ports, false);

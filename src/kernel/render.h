@@ -48,6 +48,22 @@ struct sn_nft_config {
 	uint16_t nflog_group; /* 0: rejects are not logged; else to this NFLOG group */
 };
 
+/* Big sets are loaded over netlink (elems.c) instead of as nft text: a rule's hosts, and its
+ * prefixes, which from SN_SPLIT_MIN on are kept in one hash set per prefix length (a lookup of the
+ * masked address each; BASELINES.md: interval sets get slow to fill at tens of thousands). */
+#define SN_SPLIT_MIN 256
+struct sn_nft_bulk {
+	char name[96];
+	int family;
+	struct sn_cidr *elems; /* their addresses are the keys */
+	size_t n;
+};
+struct sn_nft_bulk_list {
+	struct sn_nft_bulk *v;
+	size_t n, cap;
+};
+void sn_nft_bulk_clear(struct sn_nft_bulk_list *l);
+
 /* An address the DNS forwarder learned for a rule's names, carried into a new generation. */
 struct sn_nft_learned {
 	uint32_t rule; /* egress rule index in the snapshot being rendered */
@@ -66,6 +82,9 @@ struct sn_nft_sandbox {
 	bool paused;  /* drop all */
 	const struct sn_nft_learned *learned; /* sorted by rule; rules without learned sets skip */
 	size_t nlearned;
+	/* not NULL: sets of SN_SPLIT_MIN elements or more are not declared in the text but listed
+	 * here, for the caller to create and fill before it applies the text */
+	struct sn_nft_bulk_list *bulk;
 };
 
 /* The name of rule's learned-address set of family in sandbox id's generation gen. */

@@ -83,6 +83,13 @@ api() {
 }
 
 pass=0 fail=0
+# big_policy SALT: block-all, one allow rule of 300 /24s on port 80 (198.51.100.0/24 among them)
+big_policy() {
+	python3 -c 'import json, sys
+s = int(sys.argv[1])
+nets = ["100.%d.%d.0/24" % (s * 2 + i // 256, i % 256) for i in range(299)] + ["198.51.100.0/24"]
+print(json.dumps({"egress": {"mode": "block-all", "rules": [{"action": "allow", "to": nets, "ports": [80]}]}}))' "$1"
+}
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 want_code() { if [ "$code" = "$1" ]; then ok; else bad "$2: HTTP $code, want $1: $body"; fi; }
@@ -203,9 +210,25 @@ for point in kernel_apply store_commit; do
 	api PUT /v1/sandboxes/$A/network '{}'; want_code 500 "fault $point"
 	api GET /v1/sandboxes/$A/network; want_body '"revision":14' "revision after fault $point"
 	traffic open reset reset
+	# a big policy's sets go in over netlink before the failing step: none may stay behind
+	api PUT /v1/sandboxes/$A/network "$(big_policy 1)"; want_code 500 "big, fault $point"
+	n=$(ip netns exec "$H" nft list sets inet | grep -c -- "-n4-24 ")
+	[ "$n" = 0 ] && ok || bad "fault $point left $n big sets behind"
+	traffic open reset reset
 done
 stop9
 start
+
+step=big
+# 300 /24s (one of them the world's) in one rule: one hash set per prefix length, loaded over
+# netlink; then another 300, replacing them
+api PUT /v1/sandboxes/$A/network "$(big_policy 1)"; want_code 200 "big policy"
+traffic open open reset
+api PUT /v1/sandboxes/$A/network "$(big_policy 2)"; want_code 200 "another big policy"
+traffic open open reset
+n=$(ip netns exec "$H" nft list sets inet | grep -c -- "-n4-24 ")
+[ "$n" = 1 ] && ok || bad "$n sets of /24s, want the new generation's only"
+api PUT /v1/sandboxes/$A/network '{}'; want_code 200 "back to empty"
 
 step=e2b-endpoint
 api PUT /sandboxes/$A/network '{"allowOut":["198.51.100.1"],"denyOut":["0.0.0.0/0","198.51.100.1"]}'

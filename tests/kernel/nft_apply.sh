@@ -13,7 +13,7 @@ trap 'ip netns del "$ns" 2>/dev/null' EXIT INT TERM
 pass=0 fail=0
 # the dispatch map refers to the sandbox's interface by name only; no link is needed
 for f in table.nft sandbox-1-empty.nft sandbox-2-mixed.nft sandbox-3-proxy.nft \
-	sandbox-4-paused.nft sandbox-5-delete.nft; do
+	sandbox-4-paused.nft sandbox-5-delete.nft sandbox-6-split.nft sandbox-7-split-delete.nft; do
 	if out=$(ip netns exec "$ns" nft -f "$dir/$f" 2>&1); then
 		pass=$((pass + 1))
 	else

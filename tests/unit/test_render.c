@@ -146,6 +146,50 @@ static void test_sandboxes(void **state)
 	golden("sandbox-5-delete.nft", &t);
 	sn_text_clear(&t);
 
+	/* big rules: prefixes split into one hash set per length (300 /24s, 100 /16s, 300 IPv6
+	 * /48s, one /20), 300 hosts in a rule with a name
+	 * (so that the two are not one run of verdict maps); as text, then with the big sets
+	 * listed for netlink instead */
+	char *doc = malloc(1 << 16);
+	size_t w = (size_t)snprintf(doc, 1 << 16, "{\"egress\":{\"mode\":\"block-all\",\"rules\":["
+					      "{\"action\":\"allow\",\"ports\":[443],\"to\":[");
+	for (int i = 0; i < 300; i++)
+		w += (size_t)snprintf(doc + w, (1 << 16) - w, "\"100.%d.%d.0/24\",", i / 200, i % 200);
+	for (int i = 0; i < 100; i++)
+		w += (size_t)snprintf(doc + w, (1 << 16) - w, "\"101.%d.0.0/16\",", i);
+	for (int i = 0; i < 300; i++)
+		w += (size_t)snprintf(doc + w, (1 << 16) - w, "\"2001:db8:%x::/48\",", i);
+	w += (size_t)snprintf(doc + w, (1 << 16) - w, "\"172.16.0.0/20\"]},"
+						 "{\"action\":\"deny\",\"to\":[\"evil.example\",");
+	for (int i = 0; i < 300; i++)
+		w += (size_t)snprintf(doc + w, (1 << 16) - w, "%s\"102.0.%d.%d\"", i ? "," : "",
+				      i / 200, i % 200 + 1);
+	snprintf(doc + w, (1 << 16) - w, "]}]}}");
+	struct sn_snapshot *big = compile(doc);
+	free(doc);
+	sb = sandbox(6);
+	assert_int_equal(sn_nft_render_sandbox(&t, &cfg, &sb, big, NULL, 0), 0);
+	golden("sandbox-6-split.nft", &t);
+	assert_non_null(strstr(t.s, "ip daddr & 255.255.255.0 @s-abc123-6-r0-n4-24 meta l4proto"));
+	assert_non_null(strstr(t.s, "ip6 daddr & ffff:ffff:ffff:: @s-abc123-6-r0-n6-48"));
+	sn_text_clear(&t);
+	assert_int_equal(sn_nft_render_delete(&t, &sb, big), 0);
+	golden("sandbox-7-split-delete.nft", &t);
+	sn_text_clear(&t);
+	struct sn_nft_bulk_list bulk = {0};
+	sb.bulk = &bulk;
+	assert_int_equal(sn_nft_render_sandbox(&t, &cfg, &sb, big, NULL, 0), 0);
+	assert_int_equal(bulk.n, 5); /* n4-16, n4-20, n4-24, n6-48, the hosts */
+	size_t total = 0;
+	for (size_t i = 0; i < bulk.n; i++)
+		total += bulk.v[i].n;
+	assert_int_equal(total, 1001);
+	assert_null(strstr(t.s, "add set inet sandnet s-abc123-6-r0-n4-24"));
+	assert_non_null(strstr(t.s, "add set inet sandnet s-abc123-6-r0-p {")); /* small: text */
+	sn_nft_bulk_clear(&bulk);
+	sn_text_clear(&t);
+	sn_snapshot_unref(big);
+
 	/* without IPv6 the sandbox's IPv6 is dropped outright */
 	sb = sandbox(1);
 	sb.has6 = false;
