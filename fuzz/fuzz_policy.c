@@ -10,6 +10,7 @@
 #include <sandnet/snapshot.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+char *sn_policy_format_tree(const struct sn_policy *p, int indent); /* src/core/format.c */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,6 +26,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *s = sn_policy_format(p, 0);
 	if (!s)
 		abort();
+	/* the direct writer must give jansson's bytes */
+	char *t = sn_policy_format_tree(p, 0);
+	if (!t || strcmp(s, t) != 0) {
+		fprintf(stderr, "direct and tree formats differ:\n%s\n%s\n", s, t ? t : "(null)");
+		abort();
+	}
+	free(t);
 	struct sn_policy *q = NULL;
 	if (sn_policy_parse(s, strlen(s), SN_FORMAT_JSON, SN_DIALECT_NATIVE, &q, NULL) ||
 	    !sn_policy_equal(p, q)) {

@@ -106,55 +106,55 @@ static int entry_cmp(const struct sn_entry *a, const struct sn_entry *b)
 	return strcmp(a->name, b->name);
 }
 
-/* Sorting an index array keeps the first occurrence of each value and the original order. */
-static int idx_entry_cmp(const void *x, const void *y, void *arg)
+/* FNV-1a over what makes an entry itself. */
+static uint64_t entry_hash(const struct sn_entry *e)
 {
-	const struct sn_entry *v = arg;
-	size_t i = *(const size_t *)x, j = *(const size_t *)y;
-	int c = entry_cmp(&v[i], &v[j]);
-	return c ? c : (i < j ? -1 : i > j);
+	uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)e->kind;
+	h *= 0x100000001b3ull;
+	if (e->kind == SN_ENTRY_CIDR) {
+		h = (h ^ e->cidr.family) * 0x100000001b3ull;
+		h = (h ^ e->cidr.plen) * 0x100000001b3ull;
+		for (int k = 0; k < 16; k++)
+			h = (h ^ e->cidr.addr[k]) * 0x100000001b3ull;
+	} else if (e->name) {
+		for (const char *p = e->name; *p; p++)
+			h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+	}
+	return h ^ (h >> 29);
 }
 
+/* Drops repeated entries, keeping the first of each and the order: a hash table of the entries
+ * kept so far, so 100,000 entries cost one pass. */
 void fold_entries(struct sn_entry *v, size_t *n)
 {
 	size_t cnt = *n;
 	if (cnt < 2)
 		return;
-	bool *dup = calloc(cnt, sizeof(*dup));
-	size_t *idx = malloc(cnt * sizeof(*idx));
-	if (cnt <= 16 || !dup || !idx) {
-		/* small lists (and the no-memory fallback): quadratic is fine */
-		size_t w = 0;
-		for (size_t i = 0; i < cnt; i++) {
-			bool seen = false;
-			for (size_t j = 0; j < w && !seen; j++)
-				seen = entry_cmp(&v[j], &v[i]) == 0;
-			if (seen)
-				entry_clear(&v[i]);
-			else
-				v[w++] = v[i];
-		}
-		*n = w;
-		free(dup);
-		free(idx);
-		return;
-	}
-	for (size_t i = 0; i < cnt; i++)
-		idx[i] = i;
-	qsort_r(idx, cnt, sizeof(*idx), idx_entry_cmp, v);
-	for (size_t i = 1; i < cnt; i++)
-		if (entry_cmp(&v[idx[i - 1]], &v[idx[i]]) == 0)
-			dup[idx[i]] = true;
+	size_t cap = 16;
+	while (cap < 2 * cnt)
+		cap *= 2;
+	uint32_t *slot = cnt > 16 ? calloc(cap, sizeof(*slot)) : NULL; /* index + 1; 0 = empty */
 	size_t w = 0;
 	for (size_t i = 0; i < cnt; i++) {
-		if (dup[i])
+		bool seen = false;
+		if (slot) {
+			size_t k = entry_hash(&v[i]) & (cap - 1);
+			for (; slot[k] && !seen; k = (k + 1) & (cap - 1))
+				seen = entry_cmp(&v[slot[k] - 1], &v[i]) == 0;
+			if (!seen)
+				slot[k] = (uint32_t)w + 1;
+		} else {
+			/* small lists (and the no-memory fallback): quadratic is fine */
+			for (size_t j = 0; j < w && !seen; j++)
+				seen = entry_cmp(&v[j], &v[i]) == 0;
+		}
+		if (seen)
 			entry_clear(&v[i]);
 		else
 			v[w++] = v[i];
 	}
 	*n = w;
-	free(dup);
-	free(idx);
+	free(slot);
 }
 
 bool parse_entry_list(struct dec *d, json_t *arr, enum entry_accept acc, struct sn_entry **v,

@@ -1,6 +1,8 @@
 /* Canonical JSON of a policy: keys in a fixed order, entries normalised, defaults shown, so that
  * parse(format(p)) == p. Core layer. */
+#include <stdbool.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,7 +75,195 @@ static json_t *dir_json(const struct sn_dir_policy *dp, enum sn_dir dir, const c
 	return o;
 }
 
+/* The same document written directly, for the compact form: what the daemon stores on every
+ * update, where a jansson tree of 100,000 entries cost more than the rest of the update. The
+ * bytes are jansson's (same order, separators and escapes); tests compare the two. */
+struct out {
+	char *s;
+	size_t len, cap;
+	bool failed;
+};
+
+static void o_raw(struct out *o, const char *p, size_t n)
+{
+	if (o->failed)
+		return;
+	if (o->len + n + 1 > o->cap) {
+		size_t cap = o->cap ? o->cap : 256;
+		while (cap < o->len + n + 1)
+			cap *= 2;
+		char *q = realloc(o->s, cap);
+		if (!q) {
+			o->failed = true;
+			return;
+		}
+		o->s = q;
+		o->cap = cap;
+	}
+	memcpy(o->s + o->len, p, n);
+	o->len += n;
+	o->s[o->len] = 0;
+}
+
+static void o_lit(struct out *o, const char *p)
+{
+	o_raw(o, p, strlen(p));
+}
+
+/* A JSON string as jansson writes it: " \ and control characters escaped, the rest as is. */
+static void o_str(struct out *o, const char *p)
+{
+	o_raw(o, "\"", 1);
+	const char *run = p;
+	for (; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		o_raw(o, run, (size_t)(p - run));
+		char esc[8];
+		switch (c) {
+		case '"': o_raw(o, "\\\"", 2); break;
+		case '\\': o_raw(o, "\\\\", 2); break;
+		case '\b': o_raw(o, "\\b", 2); break;
+		case '\f': o_raw(o, "\\f", 2); break;
+		case '\n': o_raw(o, "\\n", 2); break;
+		case '\r': o_raw(o, "\\r", 2); break;
+		case '\t': o_raw(o, "\\t", 2); break;
+		default:
+			snprintf(esc, sizeof(esc), "\\u%04X", c);
+			o_raw(o, esc, 6);
+		}
+		run = p + 1;
+	}
+	o_raw(o, run, (size_t)(p - run));
+	o_raw(o, "\"", 1);
+}
+
+static char *put_uint(char *w, unsigned v)
+{
+	char tmp[12];
+	int n = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (n)
+		*w++ = tmp[--n];
+	return w;
+}
+
+static void o_cidr(struct out *o, const struct sn_cidr *c)
+{
+	char buf[SN_CIDR_STRLEN + 2], *w = buf;
+	*w++ = '"';
+	if (c->family == AF_INET) {
+		for (int i = 0; i < 4; i++) {
+			if (i)
+				*w++ = '.';
+			w = put_uint(w, c->addr[i]);
+		}
+		if (c->plen != 32) {
+			*w++ = '/';
+			w = put_uint(w, c->plen);
+		}
+		*w++ = '"';
+		o_raw(o, buf, (size_t)(w - buf));
+		return;
+	}
+	char a[SN_CIDR_STRLEN];
+	sn_cidr_format(c, a, sizeof(a));
+	o_raw(o, "\"", 1);
+	o_lit(o, a);
+	o_raw(o, "\"", 1);
+}
+
+static void o_entry(struct out *o, const struct sn_entry *e)
+{
+	switch (e->kind) {
+	case SN_ENTRY_CIDR: o_cidr(o, &e->cidr); return;
+	case SN_ENTRY_NAME: o_str(o, e->name); return;
+	case SN_ENTRY_WILDCARD:
+		o_lit(o, "\"*.");
+		o_lit(o, e->name); /* a domain: nothing to escape */
+		o_raw(o, "\"", 1);
+		return;
+	case SN_ENTRY_ANY_NAME: o_lit(o, "\"*\""); return;
+	}
+}
+
+static void o_dir(struct out *o, const struct sn_dir_policy *dp, enum sn_dir dir, const char *mask)
+{
+	o_lit(o, "{\"mode\":");
+	o_str(o, sn_mode_name(dp->mode));
+	o_lit(o, ",\"rules\":[");
+	for (size_t i = 0; i < dp->nrules; i++) {
+		const struct sn_rule *r = &dp->rules[i];
+		o_lit(o, i ? ",{\"action\":" : "{\"action\":");
+		o_str(o, sn_action_name(r->action));
+		if (r->peers) {
+			o_lit(o, dir == SN_EGRESS ? ",\"to\":[" : ",\"from\":[");
+			for (size_t j = 0; j < r->npeers; j++) {
+				if (j)
+					o_raw(o, ",", 1);
+				o_entry(o, &r->peers[j]);
+			}
+			o_raw(o, "]", 1);
+		}
+		if (r->ports) {
+			o_lit(o, ",\"ports\":[");
+			for (size_t j = 0; j < r->nports; j++) {
+				char b[24], *w = b;
+				if (j)
+					*w++ = ',';
+				if (r->ports[j].lo == r->ports[j].hi) {
+					w = put_uint(w, r->ports[j].lo);
+				} else {
+					*w++ = '"';
+					w = put_uint(w, r->ports[j].lo);
+					*w++ = '-';
+					w = put_uint(w, r->ports[j].hi);
+					*w++ = '"';
+				}
+				o_raw(o, b, (size_t)(w - b));
+			}
+			o_raw(o, "]", 1);
+		}
+		o_lit(o, ",\"protocol\":");
+		o_str(o, sn_proto_name(r->proto));
+		if (r->name) {
+			o_lit(o, ",\"name\":");
+			o_str(o, r->name);
+		}
+		o_raw(o, "}", 1);
+	}
+	o_raw(o, "]", 1);
+	if (mask) {
+		o_lit(o, ",\"mask_request_host\":");
+		o_str(o, mask);
+	}
+	o_raw(o, "}", 1);
+}
+
+char *sn_policy_format_tree(const struct sn_policy *p, int indent);
+
 char *sn_policy_format(const struct sn_policy *p, int indent)
+{
+	if (indent > 0)
+		return sn_policy_format_tree(p, indent);
+	struct out o = {0};
+	o_lit(&o, "{\"egress\":");
+	o_dir(&o, &p->egress, SN_EGRESS, NULL);
+	o_lit(&o, ",\"ingress\":");
+	o_dir(&o, &p->ingress, SN_INGRESS, p->mask_request_host);
+	o_raw(&o, "}", 1);
+	if (o.failed) {
+		free(o.s);
+		return NULL;
+	}
+	return o.s;
+}
+
+/* The document through a jansson tree: the indented form, and the reference for the direct one. */
+char *sn_policy_format_tree(const struct sn_policy *p, int indent)
 {
 	json_t *o = json_object();
 	if (!o)
