@@ -107,6 +107,32 @@ static json_t *network_json(const struct sn_sandbox *sb)
 	return o;
 }
 
+/* {"revision": N, <the canonical policy's members>} without parsing the stored document again:
+ * the canonical form is compact JSON that starts with '{' (for 100,000 entries a parse and a dump
+ * cost more than the update itself). */
+static enum MHD_Result send_network(struct MHD_Connection *c, const struct sn_sandbox *sb)
+{
+	const char *pol = sb->row.policy;
+	size_t n = strlen(pol);
+	char head[40];
+	int h = snprintf(head, sizeof(head), "{\"revision\":%llu,", (unsigned long long)sb->row.revision);
+	char *s = pol[0] == '{' && n > 2 ? malloc((size_t)h + n) : NULL;
+	if (!s)
+		return send_json(c, 200, network_json(sb));
+	memcpy(s, head, (size_t)h);
+	memcpy(s + h, pol + 1, n); /* with its NUL */
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer((size_t)h + n - 1, s, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(s);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	enum MHD_Result ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static json_t *sandbox_json(const struct sn_sandbox *sb)
 {
 	char ts[32];
@@ -210,7 +236,7 @@ static enum MHD_Result put_network(struct sn_daemon *d, struct MHD_Connection *c
 	if (!sn_sandbox_update(d, sb, rq->body ? rq->body : "{}", rq->body ? rq->len : 2,
 			       SN_DIALECT_AUTO, expect, false, &res))
 		return send_result(c, &res);
-	return send_json(c, 200, network_json(sb));
+	return send_network(c, sb);
 }
 
 /* ---- compatibility endpoints ---- */
@@ -477,7 +503,7 @@ static enum MHD_Result route(struct sn_daemon *d, struct MHD_Connection *c, cons
 	}
 	if (strcmp(sub, "/network") == 0) {
 		if (strcmp(method, "GET") == 0)
-			return send_json(c, 200, network_json(sb));
+			return send_network(c, sb);
 		if (strcmp(method, "PUT") == 0)
 			return put_network(d, c, sb, rq);
 		return send_error(c, 405, "method_not_allowed", "", "use GET or PUT");

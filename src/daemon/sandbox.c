@@ -531,8 +531,14 @@ static int switch_gen(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_snap
 	pthread_mutex_unlock(&d->kernel_lock);
 	sn_text_clear(&t);
 	free(learned);
-	if (!rc && d->eproxy)
-		sn_eproxy_recheck(d->eproxy);
+	/* open proxied connections are re-checked before the caller hears back (none: no wait) */
+	if (!rc && d->eproxy && sb->view) {
+		pthread_mutex_lock(&sb->view->mu);
+		bool proxied = sb->view->conns > 0;
+		pthread_mutex_unlock(&sb->view->mu);
+		if (proxied)
+			sn_eproxy_recheck(d->eproxy);
+	}
 	return rc;
 }
 
