@@ -496,6 +496,54 @@ bool sn_sandbox_delete(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_res
 	return true;
 }
 
+struct objs {
+	char chain[160];
+	char **sets;
+	size_t n, cap;
+	bool failed;
+};
+
+static void collect(enum sn_nft_obj kind, const char *name, void *arg)
+{
+	struct objs *o = arg;
+	if (kind == SN_NFT_CHAIN) {
+		snprintf(o->chain, sizeof(o->chain), "%s", name);
+		return;
+	}
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 16;
+		void *p = realloc(o->sets, cap * sizeof(*o->sets));
+		if (!p) {
+			o->failed = true;
+			return;
+		}
+		o->sets = p;
+		o->cap = cap;
+	}
+	if (!(o->sets[o->n] = strdup(name)))
+		o->failed = true;
+	else
+		o->n++;
+}
+
+/* Removes a generation no packet reaches any more (the dispatch map points elsewhere). A failure
+ * leaves unused objects behind, which the next start's reconciliation removes. */
+static void delete_generation(struct sn_daemon *d, struct sn_sandbox *sb,
+			      const struct sn_snapshot *old, uint64_t old_gen, bool paused)
+{
+	struct sn_nft_sandbox v = nft_view(d, sb, old_gen, paused);
+	struct objs o = {0};
+	int rc = sn_nft_generation_objects(&v, old, old_gen, collect, &o);
+	if (!rc && !o.failed)
+		rc = sn_elems_delete_objects(d->elems, o.chain, o.sets, o.n);
+	if (rc || o.failed)
+		sn_log(SN_LOG_WARN, "sandbox %s: removing generation %llu: %s", sb->row.id,
+		       (unsigned long long)old_gen, o.failed ? "out of memory" : strerror(-rc));
+	for (size_t i = 0; i < o.n; i++)
+		free(o.sets[i]);
+	free(o.sets);
+}
+
 /* Switches sb's kernel state from generation old_gen (snapshot old) to gen (snapshot snap), with
  * the addresses learned from DNS carried over, and publishes snap to the workers. One nft
  * transaction; under the kernel lock, so that the learner adds to one generation or the other. */
@@ -509,9 +557,11 @@ static int switch_gen(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_snap
 	if (sb->view)
 		sn_view_learned_for(sb->view, snap, sn_now_ms(), &learned, &v.nlearned);
 	v.learned = learned;
-	/* big sets first, over netlink and unreferenced; then the text that switches to them */
+	/* big sets first, over netlink and unreferenced; then the text that switches to them; then
+	 * the old generation goes, over netlink (in nft text it would make nft list every rule) */
 	struct sn_nft_bulk_list bulk = {0};
 	v.bulk = &bulk;
+	v.keep_old = old != NULL;
 	struct sn_text t = {0};
 	int rc = sn_nft_render_sandbox(&t, &d->nftcfg, &v, snap, old, old_gen);
 	if (!rc && bulk.n && (rc = sn_elems_create_sets(d->elems, bulk.v, bulk.n)))
@@ -526,6 +576,8 @@ static int switch_gen(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_snap
 	if (rc && made)
 		sn_elems_delete_sets(d->elems, bulk.v, bulk.n);
 	sn_nft_bulk_clear(&bulk);
+	if (!rc && old)
+		delete_generation(d, sb, old, old_gen, paused);
 	if (!rc && sb->view)
 		sn_view_publish(sb->view, snap, mask, gen, paused);
 	pthread_mutex_unlock(&d->kernel_lock);

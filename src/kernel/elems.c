@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
 #include <libnftnl/common.h>
 #include <libnftnl/set.h>
 #include <linux/netfilter.h>
@@ -286,5 +287,51 @@ int sn_elems_delete_sets(struct sn_elems *e, const struct sn_nft_bulk *v, size_t
 		if (r && r != -ENOENT && !rc)
 			rc = r;
 	}
+	return rc;
+}
+
+int sn_elems_delete_objects(struct sn_elems *e, const char *chain, char *const *sets, size_t n)
+{
+	int rc = big_buffer(e);
+	if (rc)
+		return rc;
+	struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(e->big, BATCH_LIMIT);
+	nftnl_batch_begin(mnl_nlmsg_batch_current(b), e->seq++);
+	mnl_nlmsg_batch_next(b);
+	uint32_t first = e->seq;
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	if (!c) {
+		mnl_nlmsg_batch_stop(b);
+		return -ENOMEM;
+	}
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, SN_NFT_TABLE);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, chain);
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(b), NFT_MSG_DELCHAIN,
+						     NFPROTO_INET, NLM_F_ACK, e->seq++);
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	nftnl_chain_free(c);
+	mnl_nlmsg_batch_next(b);
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct nftnl_set *s = nftnl_set_alloc();
+		if (!s) {
+			rc = -ENOMEM;
+			break;
+		}
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, SN_NFT_TABLE);
+		nftnl_set_set_str(s, NFTNL_SET_NAME, sets[i]);
+		nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(b), NFT_MSG_DELSET, NFPROTO_INET,
+					    NLM_F_ACK, e->seq++);
+		nftnl_set_nlmsg_build_payload(nlh, s);
+		nftnl_set_free(s);
+		if (!mnl_nlmsg_batch_next(b))
+			rc = -E2BIG;
+	}
+	if (!rc) {
+		uint32_t expect = e->seq - first;
+		nftnl_batch_end(mnl_nlmsg_batch_current(b), e->seq++);
+		mnl_nlmsg_batch_next(b);
+		rc = send_and_wait(e, b, first, expect);
+	}
+	mnl_nlmsg_batch_stop(b);
 	return rc;
 }

@@ -332,24 +332,23 @@ static void render_split_sets(struct sn_text *t, const struct sn_nft_sandbox *sb
 	}
 }
 
-static void render_delete_rev(struct sn_text *t, const struct sn_nft_sandbox *sb,
-			      const struct sn_snapshot *s, uint64_t rev)
+/* Calls fn for each object of sb's generation rev (snapshot s): its chain first (its rules
+ * hold references to the sets), then its sets and maps. */
+static int objects_of(const struct sn_nft_sandbox *sb, const struct sn_snapshot *s, uint64_t rev,
+		      void (*fn)(enum sn_nft_obj kind, const char *name, void *arg), void *arg)
 {
-	char chain[128], set[160];
-	names_of(chain, sizeof(chain), sb, rev);
-	/* the chain goes first: its rules hold references to the sets */
-	sn_text_printf(t, "delete chain inet " SN_NFT_TABLE " %s\n", chain);
+	char name[160];
+	names_of(name, sizeof(name), sb, rev);
+	fn(SN_NFT_CHAIN, name, arg);
 	size_t n = sn_snapshot_nrules(s, SN_EGRESS);
 	size_t *end = runs_of(s);
-	if (!end) {
-		t->failed = true;
-		return;
-	}
+	if (!end)
+		return -ENOMEM;
 	for (size_t i = 0; i < n;) {
 		if (end[i] > i + 1) {
 			for (int k = 0; k < 4; k++) {
-				map_name(set, sizeof(set), sb, rev, i, k);
-				sn_text_printf(t, "delete map inet " SN_NFT_TABLE " %s\n", set);
+				map_name(name, sizeof(name), sb, rev, i, k);
+				fn(SN_NFT_MAP, name, arg);
 			}
 			i = end[i];
 			continue;
@@ -364,18 +363,38 @@ static void render_delete_rev(struct sn_text *t, const struct sn_nft_sandbox *sb
 				lengths(v, k == SET_N6 ? r->nnets6 : r->nnets4, bits);
 				for (unsigned len = 0; len <= 128; len++)
 					if (has_len(bits, len)) {
-						split_name(set, sizeof(set), sb, rev, i, k, len);
-						sn_text_printf(t, "delete set inet " SN_NFT_TABLE " %s\n",
-							       set);
+						split_name(name, sizeof(name), sb, rev, i, k, len);
+						fn(SN_NFT_SET, name, arg);
 					}
 				continue;
 			}
-			set_name(set, sizeof(set), sb, rev, i, k);
-			sn_text_printf(t, "delete set inet " SN_NFT_TABLE " %s\n", set);
+			set_name(name, sizeof(name), sb, rev, i, k);
+			fn(SN_NFT_SET, name, arg);
 		}
 		i++;
 	}
 	free(end);
+	return 0;
+}
+
+int sn_nft_generation_objects(const struct sn_nft_sandbox *sb, const struct sn_snapshot *s,
+			      uint64_t rev, void (*fn)(enum sn_nft_obj kind, const char *name, void *arg),
+			      void *arg)
+{
+	return objects_of(sb, s, rev, fn, arg);
+}
+
+static void delete_line(enum sn_nft_obj kind, const char *name, void *arg)
+{
+	static const char *const what[] = {"chain", "set", "map"};
+	sn_text_printf(arg, "delete %s inet " SN_NFT_TABLE " %s\n", what[kind], name);
+}
+
+static void render_delete_rev(struct sn_text *t, const struct sn_nft_sandbox *sb,
+			      const struct sn_snapshot *s, uint64_t rev)
+{
+	if (objects_of(sb, s, rev, delete_line, t))
+		t->failed = true;
 }
 
 /* The verdict maps of the run [first, last): a4/a6 keyed by address . protocol . port for TCP
@@ -668,7 +687,7 @@ int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
 			       sb->ifname);
 	sn_text_printf(t, "add element inet " SN_NFT_TABLE " dispatch { \"%s\" : jump %s }\n",
 		       sb->ifname, chain);
-	if (old)
+	if (old && !sb->keep_old)
 		render_delete_rev(t, sb, old, old_rev);
 	free(run_end);
 	return t->failed ? -ENOMEM : 0;

@@ -85,6 +85,9 @@ struct sn_nft_sandbox {
 	/* not NULL: sets of SN_SPLIT_MIN elements or more are not declared in the text but listed
 	 * here, for the caller to create and fill before it applies the text */
 	struct sn_nft_bulk_list *bulk;
+	/* true: the old generation is not deleted in the text (the caller removes it over netlink
+	 * once the switch is done: deleting in nft text makes nft list every rule first) */
+	bool keep_old;
 };
 
 /* The name of rule's learned-address set of family in sandbox id's generation gen. */
@@ -101,6 +104,14 @@ int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg);
 int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
 			  const struct sn_nft_sandbox *sb, const struct sn_snapshot *s,
 			  const struct sn_snapshot *old, uint64_t old_rev);
+
+/* Calls fn for every object of sb's generation rev rendered from s: the chain, then its sets and
+ * maps. 0 or -ENOMEM. */
+enum sn_nft_obj { SN_NFT_CHAIN, SN_NFT_SET, SN_NFT_MAP };
+int sn_nft_generation_objects(const struct sn_nft_sandbox *sb, const struct sn_snapshot *s,
+			      uint64_t rev,
+			      void (*fn)(enum sn_nft_obj kind, const char *name, void *arg),
+			      void *arg);
 
 /* The removal of a sandbox's dispatch element, chain and sets (s: the snapshot in force). */
 int sn_nft_render_delete(struct sn_text *out, const struct sn_nft_sandbox *sb,
