@@ -35,13 +35,21 @@ sn_wait_ready() {
 }
 
 # sn_forget ID...: removes what sandnetd made for these sandboxes when a test ends without deleting
-# them (or fails first): the namespace, its resolv.conf directory, its cgroup.
+# them (or fails first): the namespace, its resolv.conf directory, its cgroup and what runs in it.
 sn_forget() {
 	_cg=$(awk '$9 == "cgroup2" || $10 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)/sandnet
 	for _id in "$@"; do
 		ip netns del "sn-$_id" 2>/dev/null
 		rm -rf "/etc/netns/sn-$_id"
-		[ -d "$_cg/sb-$_id" ] && rmdir "$_cg/sb-$_id" 2>/dev/null
+		if [ -d "$_cg/sb-$_id" ]; then
+			# processes an exec left (frozen ones too) go first, or the cgroup stays
+			echo 1 >"$_cg/sb-$_id/cgroup.kill" 2>/dev/null
+			_i=0
+			until rmdir "$_cg/sb-$_id" 2>/dev/null || [ $_i -gt 20 ]; do
+				sleep 0.05
+				_i=$((_i + 1))
+			done
+		fi
 	done
 	return 0
 }
