@@ -573,6 +573,17 @@ static int switch_gen(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_snap
 	}
 	if (!rc)
 		rc = apply_text(d, &t, err, errsize);
+	if (!rc && old) {
+		/* the switch: one transaction on the dispatch map */
+		char chain[128];
+		snprintf(chain, sizeof(chain), "sb-%s-%llu", sb->row.id, (unsigned long long)gen);
+		if ((rc = sn_elems_switch(d->elems, sb->ifname, chain))) {
+			snprintf(err, errsize, "switching to the new rules: %s", strerror(-rc));
+			/* the new generation is unused: remove it */
+			delete_generation(d, sb, snap, gen, paused);
+			made = false;
+		}
+	}
 	if (rc && made)
 		sn_elems_delete_sets(d->elems, bulk.v, bulk.n);
 	sn_nft_bulk_clear(&bulk);

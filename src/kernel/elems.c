@@ -335,3 +335,50 @@ int sn_elems_delete_objects(struct sn_elems *e, const char *chain, char *const *
 	mnl_nlmsg_batch_stop(b);
 	return rc;
 }
+
+int sn_elems_switch(struct sn_elems *e, const char *ifname, const char *chain)
+{
+	char key[16] = {0}; /* nft's ifname: IFNAMSIZ bytes, zero-padded */
+	size_t n = strlen(ifname);
+	if (n >= sizeof(key))
+		return -EINVAL;
+	memcpy(key, ifname, n);
+	struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(e->buf, sizeof(e->buf) / 2);
+	nftnl_batch_begin(mnl_nlmsg_batch_current(b), e->seq++);
+	mnl_nlmsg_batch_next(b);
+	uint32_t first = e->seq;
+	int rc = 0;
+	for (int k = 0; k < 2 && !rc; k++) {
+		struct nftnl_set *s = nftnl_set_alloc();
+		struct nftnl_set_elem *el = nftnl_set_elem_alloc();
+		if (!s || !el) {
+			nftnl_set_free(s);
+			nftnl_set_elem_free(el);
+			rc = -ENOMEM;
+			break;
+		}
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, SN_NFT_TABLE);
+		nftnl_set_set_str(s, NFTNL_SET_NAME, "dispatch");
+		nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, key, sizeof(key));
+		if (k == 1) {
+			nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_JUMP);
+			nftnl_set_elem_set_str(el, NFTNL_SET_ELEM_CHAIN, chain);
+		}
+		nftnl_set_elem_add(s, el);
+		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(
+			mnl_nlmsg_batch_current(b), k == 0 ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM,
+			NFPROTO_INET, (uint16_t)(k == 1 ? NLM_F_CREATE | NLM_F_ACK : NLM_F_ACK),
+			e->seq++);
+		nftnl_set_elems_nlmsg_build_payload(nlh, s);
+		nftnl_set_free(s);
+		mnl_nlmsg_batch_next(b);
+	}
+	if (!rc) {
+		uint32_t expect = e->seq - first;
+		nftnl_batch_end(mnl_nlmsg_batch_current(b), e->seq++);
+		mnl_nlmsg_batch_next(b);
+		rc = send_and_wait(e, b, first, expect);
+	}
+	mnl_nlmsg_batch_stop(b);
+	return rc;
+}

@@ -31,6 +31,9 @@ int sn_elems_add(struct sn_elems *e, const struct sn_elem *v, size_t n);
  * removed. 0 or -errno. */
 struct sn_nft_bulk;
 int sn_elems_create_sets(struct sn_elems *e, const struct sn_nft_bulk *v, size_t n);
+/* Points the dispatch map's element for ifname at chain (jump), in one transaction: the switch
+ * from one generation of a sandbox's rules to the next. */
+int sn_elems_switch(struct sn_elems *e, const char *ifname, const char *chain);
 /* Removes a chain (with its rules) and then sets and maps, in one transaction. */
 int sn_elems_delete_objects(struct sn_elems *e, const char *chain, char *const *sets, size_t n);
 /* Removes the sets v[0..n); sets that do not exist are skipped. */

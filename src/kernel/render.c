@@ -681,12 +681,14 @@ int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
 		sn_text_printf(t, RULE " %s\n", chain, mode == SN_MODE_ALLOW_ALL ? "accept" : "goto deny");
 	}
 #undef RULE
-	/* switch the interface over to the new chain */
-	if (old)
+	/* switch the interface over to the new chain (unless the caller does it over netlink) */
+	if (old && !sb->keep_old)
 		sn_text_printf(t, "delete element inet " SN_NFT_TABLE " dispatch { \"%s\" }\n",
 			       sb->ifname);
-	sn_text_printf(t, "add element inet " SN_NFT_TABLE " dispatch { \"%s\" : jump %s }\n",
-		       sb->ifname, chain);
+	if (!(old && sb->keep_old))
+		sn_text_printf(t, "add element inet " SN_NFT_TABLE
+				  " dispatch { \"%s\" : jump %s }\n",
+			       sb->ifname, chain);
 	if (old && !sb->keep_old)
 		render_delete_rev(t, sb, old, old_rev);
 	free(run_end);

@@ -85,8 +85,9 @@ struct sn_nft_sandbox {
 	/* not NULL: sets of SN_SPLIT_MIN elements or more are not declared in the text but listed
 	 * here, for the caller to create and fill before it applies the text */
 	struct sn_nft_bulk_list *bulk;
-	/* true: the old generation is not deleted in the text (the caller removes it over netlink
-	 * once the switch is done: deleting in nft text makes nft list every rule first) */
+	/* true, with an old generation: the text only adds the new generation; the caller switches
+	 * the dispatch element (sn_elems_switch) and removes the old generation over netlink (in
+	 * nft text both make nft read the whole table into its cache first) */
 	bool keep_old;
 };
 
