@@ -127,35 +127,6 @@ static void ep_mod(struct sn_dnsfwd *f, struct evsrc *e, uint32_t events)
 	epoll_ctl(f->ep, EPOLL_CTL_MOD, e->fd, &ev);
 }
 
-static int listen_on(int family, int type, uint16_t port)
-{
-	int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_storage ss = {0};
-	socklen_t len;
-	if (family == AF_INET) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		a->sin_family = AF_INET;
-		a->sin_port = htons(port);
-		len = sizeof(*a);
-	} else {
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(port);
-		len = sizeof(*a);
-	}
-	if (bind(fd, (struct sockaddr *)&ss, len) || (type == SOCK_STREAM && listen(fd, 512))) {
-		int rc = -errno;
-		close(fd);
-		return rc;
-	}
-	return fd;
-}
-
 bool sn_dns_upstream_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[80];
@@ -837,12 +808,13 @@ int sn_dnsfwd_start(struct sn_daemon *d, struct sn_dnsfwd **out, char *err, size
 		goto fail;
 	}
 	f->ep = epoll_create1(EPOLL_CLOEXEC);
-	f->udp4 = (struct evsrc){EV_UDP, listen_on(AF_INET, SOCK_DGRAM, d->cfg.dns_port)};
-	f->tcp4 = (struct evsrc){EV_TCP_LISTEN, listen_on(AF_INET, SOCK_STREAM, d->cfg.dns_port)};
+	uint16_t port = d->cfg.dns_port;
+	f->udp4 = (struct evsrc){EV_UDP, sn_listen(AF_INET, SOCK_DGRAM, NULL, port, false)};
+	f->tcp4 = (struct evsrc){EV_TCP_LISTEN, sn_listen(AF_INET, SOCK_STREAM, NULL, port, false)};
 	if (d->cfg.has_pool6) {
-		f->udp6 = (struct evsrc){EV_UDP, listen_on(AF_INET6, SOCK_DGRAM, d->cfg.dns_port)};
+		f->udp6 = (struct evsrc){EV_UDP, sn_listen(AF_INET6, SOCK_DGRAM, NULL, port, false)};
 		f->tcp6 = (struct evsrc){EV_TCP_LISTEN,
-					 listen_on(AF_INET6, SOCK_STREAM, d->cfg.dns_port)};
+					 sn_listen(AF_INET6, SOCK_STREAM, NULL, port, false)};
 	}
 	f->up = (struct evsrc){EV_UPSTREAM,
 			       socket(f->upstream.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,

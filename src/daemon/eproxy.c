@@ -703,36 +703,6 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int listen_proxy(int family, uint16_t port)
-{
-	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	struct sockaddr_storage ss = {0};
-	socklen_t len;
-	if (family == AF_INET) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		a->sin_family = AF_INET;
-		a->sin_port = htons(port);
-		len = sizeof(*a);
-	} else {
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(port);
-		len = sizeof(*a);
-	}
-	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 4096)) {
-		int rc = -errno;
-		close(fd);
-		return rc;
-	}
-	return fd;
-}
-
 int sn_eproxy_start(struct sn_daemon *d, struct sn_eproxy **out, char *err, size_t errsize)
 {
 	struct sn_eproxy *p = calloc(1, sizeof(*p));
@@ -752,9 +722,11 @@ int sn_eproxy_start(struct sn_daemon *d, struct sn_eproxy **out, char *err, size
 		struct worker *w = &p->w[i];
 		w->p = p;
 		w->ep = epoll_create1(EPOLL_CLOEXEC);
-		w->l4 = (struct evsrc){EV_LISTEN, listen_proxy(AF_INET, d->cfg.proxy_port)};
+		uint16_t port = d->cfg.proxy_port;
+		w->l4 = (struct evsrc){EV_LISTEN, sn_listen(AF_INET, SOCK_STREAM, NULL, port, true)};
 		w->l6 = (struct evsrc){EV_LISTEN,
-				       d->cfg.has_pool6 ? listen_proxy(AF_INET6, d->cfg.proxy_port)
+				       d->cfg.has_pool6
+					       ? sn_listen(AF_INET6, SOCK_STREAM, NULL, port, true)
 							: -1};
 		w->wake = (struct evsrc){EV_WAKE, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
 		p->nw = i + 1;

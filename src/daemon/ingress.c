@@ -1091,40 +1091,6 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int listen_ingress(const char *addr, uint16_t port)
-{
-	struct sockaddr_storage ss = {0};
-	socklen_t len;
-	int family = strchr(addr, ':') ? AF_INET6 : AF_INET;
-	if (family == AF_INET) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		a->sin_family = AF_INET;
-		a->sin_port = htons(port);
-		if (inet_pton(AF_INET, addr, &a->sin_addr) != 1)
-			return -EINVAL;
-		len = sizeof(*a);
-	} else {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(port);
-		if (inet_pton(AF_INET6, addr, &a->sin6_addr) != 1)
-			return -EINVAL;
-		len = sizeof(*a);
-	}
-	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 4096)) {
-		int rc = -errno;
-		close(fd);
-		return rc;
-	}
-	return fd;
-}
-
 int sn_ingress_start(struct sn_daemon *d, struct sn_ingress **out, char *err, size_t errsize)
 {
 	struct sn_ingress *g = calloc(1, sizeof(*g));
@@ -1141,8 +1107,9 @@ int sn_ingress_start(struct sn_daemon *d, struct sn_ingress **out, char *err, si
 		struct iworker *w = &g->w[i];
 		w->g = g;
 		w->ep = epoll_create1(EPOLL_CLOEXEC);
-		w->listen = (struct evsrc){EV_LISTEN, listen_ingress(d->cfg.ingress_addr,
-								      d->cfg.ingress_port)};
+		int fam = strchr(d->cfg.ingress_addr, ':') ? AF_INET6 : AF_INET;
+		w->listen = (struct evsrc){EV_LISTEN, sn_listen(fam, SOCK_STREAM, d->cfg.ingress_addr,
+								d->cfg.ingress_port, true)};
 		g->nw = i + 1;
 		if (w->listen.fd < 0) {
 			rc = w->listen.fd;

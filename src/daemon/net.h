@@ -117,6 +117,11 @@ struct sn_view *sn_net_lookup(struct sn_net *net, int family, const uint8_t *add
 struct sn_view *sn_net_find_id(struct sn_net *net, const char *id, size_t len);
 
 
+/* A non-blocking socket bound to addr (NULL: any address of family) and port: UDP for
+ * SOCK_DGRAM, listening TCP for SOCK_STREAM; IPv6 sockets are IPv6-only; reuseport lets each
+ * worker have its own. The descriptor, or -errno. */
+int sn_listen(int family, int type, const char *addr, uint16_t port, bool reuseport);
+
 int64_t sn_now_ms(void);      /* monotonic */
 int64_t sn_wall_ms(void);     /* realtime */
 

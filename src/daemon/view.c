@@ -1,9 +1,11 @@
 /* Sandbox views and the sandboxes by address: see net.h. Daemon layer. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "net.h"
 
@@ -435,4 +437,42 @@ struct sn_view *sn_net_lookup(struct sn_net *net, int family, const uint8_t *add
 	}
 	pthread_rwlock_unlock(&net->lock);
 	return found;
+}
+
+/* ---- sockets ---- */
+
+int sn_listen(int family, int type, const char *addr, uint16_t port, bool reuseport)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t len;
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		if (addr && inet_pton(AF_INET, addr, &a->sin_addr) != 1)
+			return -EINVAL;
+		len = sizeof(*a);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		if (addr && inet_pton(AF_INET6, addr, &a->sin6_addr) != 1)
+			return -EINVAL;
+		len = sizeof(*a);
+	}
+	int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) || (type == SOCK_STREAM && listen(fd, 4096))) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
 }
