@@ -72,15 +72,7 @@ stop9() { kill -9 "$(cat "$tmp/sandnetd.pid")"; sleep 0.2; }
 
 # api METHOD PATH [BODY] [curl options]: sets $code and $body
 KEY=key-one
-api() {
-	m=$1 p=$2; shift 2
-	d=""
-	if [ $# -gt 0 ]; then d=$1; shift; fi
-	out=$(ip netns exec "$H" curl -s -m 10 -X "$m" -H "X-API-Key: $KEY" ${d:+-d "$d"} "$@" \
-		-w '\n%{http_code}' "http://127.0.0.1:7080$p")
-	code=$(printf '%s' "$out" | tail -n 1)
-	body=$(printf '%s' "$out" | sed '$d')
-}
+api() { sn_api "$H" "$KEY" "$@"; }
 
 pass=0 fail=0
 # big_policy SALT: block-all, one allow rule of 300 /24s on port 80 (198.51.100.0/24 among them)

@@ -45,15 +45,7 @@ FLAGS="--log-level debug --ingress-listen 0.0.0.0:7081 --trusted-proxy 10.99.3.2
 # shellcheck disable=SC2086
 sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/sandnetd.log" $FLAGS || exit 1
 
-api() {
-	m=$1 p=$2; shift 2
-	d=""
-	if [ $# -gt 0 ]; then d=$1; shift; fi
-	out=$(ip netns exec "$H" curl -s -m 10 -X "$m" -H "X-API-Key: key-one" ${d:+-d "$d"} \
-		-w '\n%{http_code}' "http://127.0.0.1:7080$p")
-	code=$(printf '%s' "$out" | tail -n 1)
-	body=$(printf '%s' "$out" | sed '$d')
-}
+api() { sn_api "$H" "key-one" "$@"; }
 policy() {
 	api PUT /v1/sandboxes/$I/network "$1"
 	[ "$code" = 200 ] || bad "[$step] PUT $1: $code $body"

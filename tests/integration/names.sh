@@ -84,15 +84,7 @@ echo "key-one team1" >"$tmp/keys"
 sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/sandnetd.log" --log-level debug \
 	--dns-upstream 192.0.2.53 --learn-ttl-min 1 --proxy-peek-timeout 500 || exit 1
 
-api() {
-	m=$1 p=$2; shift 2
-	d=""
-	if [ $# -gt 0 ]; then d=$1; shift; fi
-	out=$(ip netns exec "$H" curl -s -m 10 -X "$m" -H "X-API-Key: key-one" ${d:+-d "$d"} \
-		-w '\n%{http_code}' "http://127.0.0.1:7080$p")
-	code=$(printf '%s' "$out" | tail -n 1)
-	body=$(printf '%s' "$out" | sed '$d')
-}
+api() { sn_api "$H" "key-one" "$@"; }
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }

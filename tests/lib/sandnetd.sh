@@ -22,6 +22,19 @@ sn_start() {
 	done
 }
 
+# sn_api NS KEY METHOD PATH [BODY] [CURL ARGS...]: calls sandnetd's API on 127.0.0.1:7080 inside
+# namespace NS with API key KEY; sets $code (the HTTP status) and $body.
+sn_api() {
+	_ns=$1 _key=$2 _m=$3 _p=$4
+	shift 4
+	_d=""
+	if [ $# -gt 0 ]; then _d=$1; shift; fi
+	_out=$(ip netns exec "$_ns" curl -s -m 10 -X "$_m" -H "X-API-Key: $_key" ${_d:+-d "$_d"} "$@" \
+		-w '\n%{http_code}' "http://127.0.0.1:7080$_p")
+	code=$(printf '%s' "$_out" | tail -n 1)
+	body=$(printf '%s' "$_out" | sed '$d')
+}
+
 # sn_wait_ready FILE...: waits (up to 10 s) until test servers started with --ready FILE listen.
 sn_wait_ready() {
 	for _f in "$@"; do
