@@ -41,6 +41,12 @@ ip -n "$W" addr add 192.0.2.53/24 dev w1
 ip -n "$W" link set w1 up
 for i in 1 2 3 4 5 6 7 8 9; do ip -n "$W" addr add 198.51.100.$i/32 dev lo; done
 ip -n "$W" route add default via 192.0.2.1
+# IPv6: the world's 2001:db8:1::1, sandboxes from --pool6
+ip -n "$H" addr add 2001:db8:ff::1/64 dev w0 nodad
+ip -n "$W" addr add 2001:db8:ff::2/64 dev w1 nodad
+ip -n "$W" addr add 2001:db8:1::1/128 dev lo
+ip -n "$H" -6 route add 2001:db8:1::/48 via 2001:db8:ff::2
+ip -n "$W" -6 route add default via 2001:db8:ff::1
 cat >"$tmp/zone" <<ZONE
 allowed.test 300 A 198.51.100.1
 other.test 300 A 198.51.100.2
@@ -58,6 +64,7 @@ short.test 2 A 198.51.100.8
 rebind.test 300 A 10.200.0.2
 rebind.test 300 A 127.0.0.1
 rebind.test 300 A 198.51.100.9
+v6.test 300 AAAA 2001:db8:1::1
 ZONE
 i=0
 while [ $i -lt 60 ]; do echo "big.test 300 A 198.51.100.$((i % 9 + 1))" >>"$tmp/zone"; i=$((i + 1)); done
@@ -82,7 +89,8 @@ sn_wait_ready "$tmp/dns.ready" "$tmp/world.ready" "$tmp/tls.ready" || exit 1
 mkdir -p "$tmp/state"
 echo "key-one team1" >"$tmp/keys"
 sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/sandnetd.log" --log-level debug \
-	--dns-upstream 192.0.2.53 --learn-ttl-min 1 --proxy-peek-timeout 500 || exit 1
+	--dns-upstream 192.0.2.53 --learn-ttl-min 1 --proxy-peek-timeout 500 --pool6 fd00:5c::/64 ||
+	exit 1
 
 api() { sn_api "$H" "key-one" "$@"; }
 pass=0 fail=0
@@ -111,7 +119,7 @@ ping_first() { ip netns exec "sn-$1" ping -c1 -W1 198.51.100.1 >/dev/null 2>&1; 
 P1='{"egress":{"mode":"block-all","rules":[
  {"action":"allow","to":["allowed.test"]},
  {"action":"allow","to":["*.wild.test"],"ports":[80,443]},
- {"action":"allow","to":["www.chain.test","multi.test","short.test","rebind.test","big.test"]},
+ {"action":"allow","to":["www.chain.test","multi.test","short.test","rebind.test","big.test","v6.test"]},
  {"action":"allow","to":["shared1.test"],"ports":[8443,9443]}]}}'
 api POST /v1/sandboxes "{\"id\":\"$A\",\"network\":$P1}"
 [ "$code" = 201 ] || { echo "create: $code $body"; exit 1; }
@@ -183,6 +191,16 @@ expect reset $C tls 198.51.100.2 443 other.test
 expect echo $C tls 198.51.100.1 443 allowed.test
 expect echo $C tls 198.51.100.2 443 allowed.test --timeout 2
 expect banner $C banner 198.51.100.1 2222
+
+step=ipv6; echo "-- ipv6"
+# over IPv6: the forwarder on the sandbox's v6 resolver address, the proxy with
+# IP6T_SO_ORIGINAL_DST, strict names by the proxy's own AAAA lookup (B never resolved v6.test)
+for sb in $B $C; do ip netns exec "sn-$sb" ping -6 -c1 -W2 2001:db8:1::1 >/dev/null 2>&1; done
+expect "NOERROR 2001:db8:1::1" $B resolve v6.test --type AAAA --server 2001:db8:1::53
+expect echo $B tls 2001:db8:1::1 443 v6.test
+expect reset $B tls 2001:db8:1::1 443 allowed.test
+expect echo $C tls 2001:db8:1::1 443 allowed.test
+expect reset $C tls 2001:db8:1::1 443 other.test
 
 step=slow; echo "-- slow"
 # (to an address no name of A resolved to: the kernel sends it to the proxy)
