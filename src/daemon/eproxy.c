@@ -95,10 +95,7 @@ struct sn_eproxy {
 	bool stop;
 	struct sockaddr_storage upstream;
 	socklen_t uplen;
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	uint64_t recheck_req; /* under mu */
-	unsigned acks;        /* workers done with recheck_req */
+	struct sn_recheck rc;
 };
 
 static struct pconn *of(struct evsrc *e, size_t offset)
@@ -595,22 +592,12 @@ static void recheck(struct worker *w)
 
 static void on_wake(struct worker *w)
 {
-	uint64_t x;
-	if (read(w->wake.fd, &x, sizeof(x)) < 0)
-		return;
-	struct sn_eproxy *p = w->p;
-	pthread_mutex_lock(&p->mu);
-	uint64_t req = p->recheck_req;
-	pthread_mutex_unlock(&p->mu);
-	if (req == w->recheck_seen)
+	uint64_t req;
+	if (!sn_recheck_pending(&w->p->rc, (unsigned)(w - w->p->w), w->recheck_seen, &req))
 		return;
 	recheck(w);
-	pthread_mutex_lock(&p->mu);
 	w->recheck_seen = req;
-	if (req == p->recheck_req)
-		p->acks++;
-	pthread_cond_broadcast(&p->cond);
-	pthread_mutex_unlock(&p->mu);
+	sn_recheck_done(&w->p->rc, req);
 }
 
 static void on_timer(struct worker *w)
@@ -714,8 +701,13 @@ int sn_eproxy_start(struct sn_daemon *d, struct sn_eproxy **out, char *err, size
 		return -ENOMEM;
 	}
 	p->d = d;
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cond, NULL);
+	if (sn_recheck_init(&p->rc, nw)) {
+		snprintf(err, errsize, "no eventfd: %s", strerror(errno));
+		sn_recheck_free(&p->rc);
+		free(p->w);
+		free(p);
+		return -EMFILE;
+	}
 	sn_dns_upstream_addr(d->cfg.dns_upstream, &p->upstream, &p->uplen);
 	int rc = 0;
 	for (unsigned i = 0; i < nw && !rc; i++) {
@@ -728,7 +720,7 @@ int sn_eproxy_start(struct sn_daemon *d, struct sn_eproxy **out, char *err, size
 				       d->cfg.has_pool6
 					       ? sn_listen(AF_INET6, SOCK_STREAM, NULL, port, true)
 							: -1};
-		w->wake = (struct evsrc){EV_WAKE, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
+		w->wake = (struct evsrc){EV_WAKE, p->rc.fds[i]};
 		p->nw = i + 1;
 		struct evsrc *all[] = {&w->l4, &w->l6, &w->wake};
 		for (int k = 0; k < 3 && !rc; k++) {
@@ -762,31 +754,17 @@ void sn_eproxy_stop(struct sn_eproxy *p)
 		struct worker *w = &p->w[i];
 		if (w->thread)
 			pthread_join(w->thread, NULL);
-		int fds[] = {w->l4.fd, w->l6.fd, w->wake.fd, w->ep};
-		for (int k = 0; k < 4; k++)
+		int fds[] = {w->l4.fd, w->l6.fd, w->ep};
+		for (int k = 0; k < 3; k++)
 			if (fds[k] > 0)
 				close(fds[k]);
 	}
+	sn_recheck_free(&p->rc);
 	free(p->w);
 	free(p);
 }
 
 void sn_eproxy_recheck(struct sn_eproxy *p)
 {
-	pthread_mutex_lock(&p->mu);
-	uint64_t req = ++p->recheck_req;
-	p->acks = 0;
-	pthread_mutex_unlock(&p->mu);
-	uint64_t one = 1;
-	for (unsigned i = 0; i < p->nw; i++)
-		if (write(p->w[i].wake.fd, &one, sizeof(one)) < 0)
-			sn_log(SN_LOG_WARN, "proxy: eventfd: %s", strerror(errno));
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 1;
-	pthread_mutex_lock(&p->mu);
-	while (p->recheck_req == req && p->acks < p->nw)
-		if (pthread_cond_timedwait(&p->cond, &p->mu, &until) == ETIMEDOUT)
-			break;
-	pthread_mutex_unlock(&p->mu);
+	sn_recheck_all(&p->rc);
 }

@@ -34,7 +34,7 @@
 #define HIGH_WATER (256 * 1024) /* a side is not read while the other has this much waiting */
 #define CONNECT_TIMEOUT_MS 5000
 
-enum { EV_LISTEN, EV_CLIENT, EV_UPSTREAM };
+enum { EV_LISTEN, EV_CLIENT, EV_UPSTREAM, EV_WAKE };
 enum { I_HEAD, I_CONNECT, I_EXCHANGE, I_TUNNEL, I_CLOSING, I_DEAD };
 
 struct evsrc {
@@ -60,6 +60,7 @@ struct iconn {
 	bool c_eof, u_eof, u_shut, c_shut;
 	bool c_readable, u_readable; /* an edge said so, and no short read since */
 	bool up_reusable;
+	bool tunnel; /* counted in the view's tunnels */
 	struct sn_view *view; /* the sandbox of the upstream connection */
 	uint16_t port;
 	int cfamily; /* the client address the rules saw (tunnels are re-checked with it) */
@@ -74,8 +75,9 @@ struct iconn {
 struct iworker {
 	struct sn_ingress *g;
 	int ep;
-	struct evsrc listen;
+	struct evsrc listen, wake;
 	pthread_t thread;
+	uint64_t recheck_seen;
 	struct iconn *conns, *dead;
 	struct sn_http_head head; /* the head being handled (large: one per worker) */
 	const struct sn_view *mask_view; /* the last mask_request_host read, and of which */
@@ -90,6 +92,7 @@ struct sn_ingress {
 	struct iworker *w;
 	unsigned nw;
 	volatile bool stop;
+	struct sn_recheck rc;
 };
 
 /* ---- buffers ---- */
@@ -233,6 +236,11 @@ static void conn_close(struct iconn *c)
 	close_upstream(c);
 	buf_free(&c->in);
 	buf_free(&c->cout);
+	if (c->tunnel) {
+		pthread_mutex_lock(&c->view->mu);
+		c->view->tunnels--;
+		pthread_mutex_unlock(&c->view->mu);
+	}
 	sn_view_unref(c->view);
 	c->view = NULL;
 	if (c->prev)
@@ -720,6 +728,10 @@ static void feed_response(struct iconn *c)
 		int st = c->resp.status;
 		if (st == 101 && c->req.upgrade) {
 			c->state = I_TUNNEL;
+			c->tunnel = true;
+			pthread_mutex_lock(&c->view->mu);
+			c->view->tunnels++;
+			pthread_mutex_unlock(&c->view->mu);
 			c->resp_head = true;
 			return;
 		}
@@ -970,6 +982,44 @@ static void accept_all(struct iworker *w)
 	}
 }
 
+/* A tunnel against its sandbox's policy in force, when that changed; false when it closed. */
+static bool recheck_tunnel(struct iconn *c)
+{
+	const struct sn_config *cfg = &c->w->g->d->cfg;
+	uint64_t epoch;
+	struct sn_snapshot *snap = sn_view_snap(c->view, &epoch);
+	bool open = true;
+	if (epoch != c->epoch) {
+		c->epoch = epoch;
+		struct sn_query q = {.dir = SN_INGRESS, .family = c->cfamily, .addr = c->caddr,
+				     .port = c->port, .proto = SN_PROTO_TCP};
+		struct sn_decision dn = sn_decide(snap, &q);
+		bool control = cfg->control_port && c->port == cfg->control_port;
+		if (dn.verdict != SN_VERDICT_ALLOW && !control) {
+			sn_view_deny(c->view, "ingress", IPPROTO_TCP, c->cfamily, c->caddr, c->port,
+				     NULL, dn.rule, "policy update: the tunnel's port is now denied");
+			conn_close(c);
+			open = false;
+		}
+	}
+	sn_snapshot_unref(snap);
+	return open;
+}
+
+static void on_wake(struct iworker *w)
+{
+	uint64_t req;
+	if (!sn_recheck_pending(&w->g->rc, (unsigned)(w - w->g->w), w->recheck_seen, &req))
+		return;
+	for (struct iconn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->state == I_TUNNEL)
+			recheck_tunnel(c);
+	}
+	w->recheck_seen = req;
+	sn_recheck_done(&w->g->rc, req);
+}
+
 static void on_timer(struct iworker *w)
 {
 	const struct sn_config *cfg = &w->g->d->cfg;
@@ -1011,30 +1061,10 @@ static void on_timer(struct iworker *w)
 				conn_close(c);
 			}
 			break;
-		case I_TUNNEL: {
-			uint64_t epoch;
-			struct sn_snapshot *snap = sn_view_snap(c->view, &epoch);
-			if (epoch != c->epoch) {
-				c->epoch = epoch;
-				struct sn_query q = {.dir = SN_INGRESS, .family = c->cfamily,
-						     .addr = c->caddr, .port = c->port,
-						     .proto = SN_PROTO_TCP};
-				struct sn_decision dn = sn_decide(snap, &q);
-				bool control = cfg->control_port && c->port == cfg->control_port;
-				if (dn.verdict != SN_VERDICT_ALLOW && !control) {
-					sn_view_deny(c->view, "ingress", IPPROTO_TCP, c->cfamily,
-						     c->caddr, c->port, NULL, dn.rule,
-						     "policy update: the tunnel's port is now denied");
-					sn_snapshot_unref(snap);
-					conn_close(c);
-					break;
-				}
-			}
-			sn_snapshot_unref(snap);
-			if (now - c->last > idle)
+		case I_TUNNEL:
+			if (recheck_tunnel(c) && now - c->last > idle)
 				conn_close(c);
 			break;
-		}
 		case I_CLOSING:
 			if (now - c->last > 2000)
 				conn_close(c);
@@ -1054,6 +1084,10 @@ static void *worker_main(void *arg)
 			struct evsrc *e = ev[i].data.ptr;
 			if (e->kind == EV_LISTEN) {
 				accept_all(w);
+				continue;
+			}
+			if (e->kind == EV_WAKE) {
+				on_wake(w);
 				continue;
 			}
 			struct iconn *c = e->kind == EV_CLIENT
@@ -1102,7 +1136,7 @@ int sn_ingress_start(struct sn_daemon *d, struct sn_ingress **out, char *err, si
 		return -ENOMEM;
 	}
 	g->d = d;
-	int rc = 0;
+	int rc = sn_recheck_init(&g->rc, nw) ? -EMFILE : 0;
 	for (unsigned i = 0; i < nw && !rc; i++) {
 		struct iworker *w = &g->w[i];
 		w->g = g;
@@ -1115,8 +1149,11 @@ int sn_ingress_start(struct sn_daemon *d, struct sn_ingress **out, char *err, si
 			rc = w->listen.fd;
 			break;
 		}
+		w->wake = (struct evsrc){EV_WAKE, g->rc.fds[i]};
 		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->listen};
-		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->listen.fd, &ev))
+		struct epoll_event wev = {.events = EPOLLIN, .data.ptr = &w->wake};
+		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->listen.fd, &ev) ||
+		    epoll_ctl(w->ep, EPOLL_CTL_ADD, w->wake.fd, &wev))
 			rc = -errno;
 		else if (pthread_create(&w->thread, NULL, worker_main, w))
 			rc = -EAGAIN;
@@ -1145,6 +1182,12 @@ void sn_ingress_stop(struct sn_ingress *g)
 		if (w->ep > 0)
 			close(w->ep);
 	}
+	sn_recheck_free(&g->rc);
 	free(g->w);
 	free(g);
+}
+
+void sn_ingress_recheck(struct sn_ingress *g)
+{
+	sn_recheck_all(&g->rc);
 }

@@ -58,7 +58,8 @@ struct sn_view {
 	char mask[256]; /* mask_request_host, "" when none */
 	uint64_t epoch; /* +1 per publish */
 	bool paused, dead;
-	unsigned conns; /* open proxied connections */
+	unsigned conns;   /* open proxied connections */
+	unsigned tunnels; /* open ingress tunnels (Upgrade) */
 	struct sn_learned_rec *learned;
 	size_t nlearned, caplearned;
 	struct sn_denial *ring; /* SN_DENIALS entries, allocated at the first denial */
@@ -117,6 +118,24 @@ struct sn_view *sn_net_lookup(struct sn_net *net, int family, const uint8_t *add
 struct sn_view *sn_net_find_id(struct sn_net *net, const char *id, size_t len);
 
 
+/* A policy update asks every worker of a pool to re-check its open connections now and waits
+ * (at most a second) until each has: one eventfd per worker, and a request counter. */
+struct sn_recheck {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	uint64_t req;  /* the newest request */
+	unsigned acks; /* workers done with it */
+	unsigned n;
+	int *fds; /* worker i waits on fds[i] in its epoll set */
+};
+int sn_recheck_init(struct sn_recheck *r, unsigned n);
+void sn_recheck_free(struct sn_recheck *r);
+void sn_recheck_all(struct sn_recheck *r);
+/* Worker i, woken on fds[i]: true with *req when a request newer than seen waits; the worker
+ * re-checks, remembers *req as seen and calls sn_recheck_done(). */
+bool sn_recheck_pending(struct sn_recheck *r, unsigned i, uint64_t seen, uint64_t *req);
+void sn_recheck_done(struct sn_recheck *r, uint64_t req);
+
 /* A non-blocking socket bound to addr (NULL: any address of family) and port: UDP for
  * SOCK_DGRAM, listening TCP for SOCK_STREAM; IPv6 sockets are IPv6-only; reuseport lets each
  * worker have its own. The descriptor, or -errno. */
@@ -145,6 +164,9 @@ void sn_eproxy_recheck(struct sn_eproxy *p);
 struct sn_ingress;
 int sn_ingress_start(struct sn_daemon *d, struct sn_ingress **out, char *err, size_t errsize);
 void sn_ingress_stop(struct sn_ingress *g);
+/* Closes every open tunnel whose port its sandbox's policy now denies; returns when all workers
+ * have looked (or after a second). */
+void sn_ingress_recheck(struct sn_ingress *g);
 
 /* Kernel denials: NFLOG from the deny chain, recorded per sandbox (kdeny.c). */
 struct sn_kdeny;

@@ -594,13 +594,16 @@ static int switch_gen(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_snap
 	pthread_mutex_unlock(&d->kernel_lock);
 	sn_text_clear(&t);
 	free(learned);
-	/* open proxied connections are re-checked before the caller hears back (none: no wait) */
-	if (!rc && d->eproxy && sb->view) {
+	/* open proxied connections and ingress tunnels are re-checked before the caller hears
+	 * back (none: no wait) */
+	if (!rc && sb->view) {
 		pthread_mutex_lock(&sb->view->mu);
-		bool proxied = sb->view->conns > 0;
+		bool proxied = sb->view->conns > 0, tunnels = sb->view->tunnels > 0;
 		pthread_mutex_unlock(&sb->view->mu);
-		if (proxied)
+		if (proxied && d->eproxy)
 			sn_eproxy_recheck(d->eproxy);
+		if (tunnels && d->ingress)
+			sn_ingress_recheck(d->ingress);
 	}
 	return rc;
 }

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -475,4 +476,69 @@ int sn_listen(int family, int type, const char *addr, uint16_t port, bool reusep
 		return rc;
 	}
 	return fd;
+}
+
+/* ---- re-checks at policy updates ---- */
+
+int sn_recheck_init(struct sn_recheck *r, unsigned n)
+{
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	r->fds = malloc(n * sizeof(*r->fds));
+	if (!r->fds)
+		return -ENOMEM;
+	for (; r->n < n; r->n++)
+		if ((r->fds[r->n] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+			return -errno;
+	return 0;
+}
+
+void sn_recheck_free(struct sn_recheck *r)
+{
+	for (unsigned i = 0; i < r->n; i++)
+		close(r->fds[i]);
+	free(r->fds);
+	r->fds = NULL;
+	r->n = 0;
+}
+
+void sn_recheck_all(struct sn_recheck *r)
+{
+	pthread_mutex_lock(&r->mu);
+	uint64_t req = ++r->req;
+	r->acks = 0;
+	pthread_mutex_unlock(&r->mu);
+	uint64_t one = 1;
+	for (unsigned i = 0; i < r->n; i++)
+		if (write(r->fds[i], &one, sizeof(one)) < 0)
+			return;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 1;
+	pthread_mutex_lock(&r->mu);
+	while (r->req == req && r->acks < r->n)
+		if (pthread_cond_timedwait(&r->cond, &r->mu, &until) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&r->mu);
+}
+
+bool sn_recheck_pending(struct sn_recheck *r, unsigned i, uint64_t seen, uint64_t *req)
+{
+	uint64_t x;
+	if (read(r->fds[i], &x, sizeof(x)) < 0 && errno != EAGAIN)
+		return false;
+	pthread_mutex_lock(&r->mu);
+	*req = r->req;
+	pthread_mutex_unlock(&r->mu);
+	return *req != seen;
+}
+
+void sn_recheck_done(struct sn_recheck *r, uint64_t req)
+{
+	pthread_mutex_lock(&r->mu);
+	if (req == r->req)
+		r->acks++;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->mu);
 }
