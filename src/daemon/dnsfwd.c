@@ -230,22 +230,9 @@ static void send_reply(struct sn_dnsfwd *f, const struct reply_to *to, const uin
 
 /* ---- answers from the upstream ---- */
 
-struct guard_arg {
-	const struct sn_nft_config *cfg;
-};
-
 static bool guarded(int family, const uint8_t *a, void *arg)
 {
-	const struct sn_nft_config *cfg = ((struct guard_arg *)arg)->cfg;
-	for (size_t i = 0; i < cfg->nguard; i++)
-		if (sn_cidr_contains(&cfg->guard[i], family, a))
-			return true;
-	if (family == AF_INET) /* 0/8, loopback, link-local */
-		return a[0] == 0 || a[0] == 127 || (a[0] == 169 && a[1] == 254);
-	static const uint8_t loop6[16] = {[15] = 1};
-	return memcmp(a, loop6, 16) == 0 || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||
-	       (a[0] == 0 && memcmp(a, a + 1, 15) == 0) ||
-	       (memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0); /* v4-mapped */
+	return sn_nft_guarded(arg, family, a);
 }
 
 static void pending_free(struct sn_dnsfwd *f, struct pending *p)
@@ -275,12 +262,11 @@ static void answer(struct sn_dnsfwd *f, struct pending *p, uint8_t *m, size_t n)
 	}
 	uint8_t *out = m;
 	static uint8_t filtered[TCP_MSG_MAX];
-	struct guard_arg ga = {&d->nftcfg};
 	bool any = false;
 	for (size_t i = 0; i < a.naddrs && !any; i++)
-		any = guarded(a.addrs[i].family, a.addrs[i].addr, &ga);
+		any = sn_nft_guarded(&d->nftcfg, a.addrs[i].family, a.addrs[i].addr);
 	if (any) {
-		ssize_t w = sn_dns_filter(m, n, guarded, &ga,
+		ssize_t w = sn_dns_filter(m, n, guarded, &d->nftcfg,
 					  filtered, p->to.conn ? sizeof(filtered) : p->client_max);
 		if (w < 0)
 			return;

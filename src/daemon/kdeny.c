@@ -24,17 +24,6 @@ struct sn_kdeny {
 	volatile bool stop;
 };
 
-static bool guarded(const struct sn_daemon *d, int family, const uint8_t *a)
-{
-	for (size_t i = 0; i < d->nftcfg.nguard; i++)
-		if (sn_cidr_contains(&d->nftcfg.guard[i], family, a))
-			return true;
-	if (family == AF_INET)
-		return a[0] == 127 || (a[0] == 169 && a[1] == 254);
-	return (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||
-	       memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0;
-}
-
 static void record(struct sn_daemon *d, const uint8_t *p, size_t len)
 {
 	int family;
@@ -68,7 +57,7 @@ static void record(struct sn_daemon *d, const uint8_t *p, size_t len)
 	}
 	int rule = SN_RULE_NONE;
 	const char *reason;
-	if (guarded(d, family, dst)) {
+	if (sn_nft_guarded(&d->nftcfg, family, dst)) {
 		reason = "guard rails: the destination is in a range no sandbox may reach";
 	} else {
 		struct sn_snapshot *snap = sn_view_snap(v, NULL);

@@ -1,6 +1,7 @@
 /* nft text for sandnet's table and sandboxes; see render.h for the layout. Kernel layer, pure. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,43 @@ static void put_elements(struct sn_text *t, const struct sn_cidr *v, size_t n)
 	sn_text_printf(t, " }");
 }
 
+/* Ranges guarded whatever the configuration: this host's, no one's, everyone's. */
+static const char *const fixed_guard4 = "0.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/3";
+static const char *const fixed_guard6 = "::/127, ::ffff:0:0/96, fe80::/10, ff00::/8";
+
+static struct sn_cidr fixed_guard[8];
+static size_t nfixed_guard;
+static pthread_once_t fixed_once = PTHREAD_ONCE_INIT;
+
+static void parse_fixed(void)
+{
+	const char *lists[2] = {fixed_guard4, fixed_guard6};
+	for (int l = 0; l < 2; l++)
+		for (const char *p = lists[l]; *p;) {
+			size_t n = strcspn(p, ",");
+			char one[64], msg[128];
+			snprintf(one, sizeof(one), "%.*s", (int)n, p);
+			if (nfixed_guard < 8 &&
+			    sn_cidr_parse(one, &fixed_guard[nfixed_guard], msg, sizeof(msg)) == 0)
+				nfixed_guard++;
+			p += n;
+			while (*p == ',' || *p == ' ')
+				p++;
+		}
+}
+
+bool sn_nft_guarded(const struct sn_nft_config *cfg, int family, const uint8_t *addr)
+{
+	pthread_once(&fixed_once, parse_fixed);
+	for (size_t i = 0; i < nfixed_guard; i++)
+		if (sn_cidr_contains(&fixed_guard[i], family, addr))
+			return true;
+	for (size_t i = 0; i < cfg->nguard; i++)
+		if (sn_cidr_contains(&cfg->guard[i], family, addr))
+			return true;
+	return false;
+}
+
 int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg)
 {
 	struct sn_text *t = out;
@@ -74,16 +112,14 @@ int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg)
 			  " guard6 { type ipv6_addr; flags interval; auto-merge; }\n");
 	sn_text_printf(t, "flush set inet " SN_NFT_TABLE " guard4\n");
 	sn_text_printf(t, "flush set inet " SN_NFT_TABLE " guard6\n");
-	sn_text_printf(t, "add element inet " SN_NFT_TABLE
-			  " guard4 { 0.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/3");
+	sn_text_printf(t, "add element inet " SN_NFT_TABLE " guard4 { %s", fixed_guard4);
 	for (size_t i = 0; i < cfg->nguard; i++)
 		if (cfg->guard[i].family == AF_INET) {
 			sn_text_printf(t, ", ");
 			put_cidr(t, &cfg->guard[i]);
 		}
 	sn_text_printf(t, " }\n");
-	sn_text_printf(t, "add element inet " SN_NFT_TABLE " guard6 { ::/127, ::ffff:0:0/96, "
-			  "fe80::/10, ff00::/8");
+	sn_text_printf(t, "add element inet " SN_NFT_TABLE " guard6 { %s", fixed_guard6);
 	for (size_t i = 0; i < cfg->nguard; i++)
 		if (cfg->guard[i].family == AF_INET6) {
 			sn_text_printf(t, ", ");

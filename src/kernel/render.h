@@ -95,6 +95,11 @@ struct sn_nft_sandbox {
 void sn_nft_learned_set(char *buf, size_t size, const char *id, uint64_t gen, size_t rule,
 			int family);
 
+/* Is addr in a range no sandbox may reach: the guard sets' contents (cfg's ranges and the fixed
+ * ones the table always holds)? What the DNS forwarder removes from answers, and how a kernel
+ * reject is explained. */
+bool sn_nft_guarded(const struct sn_nft_config *cfg, int family, const uint8_t *addr);
+
 /* The table with its global objects, created or replaced (sandbox chains are not touched: the
  * dispatch map and the guard sets are flushed and refilled, in one transaction). */
 int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg);

@@ -111,6 +111,22 @@ static void test_table(void **state)
 	assert_int_equal(sn_nft_render_table(&t, &cfg), 0);
 	golden("table.nft", &t);
 	sn_text_clear(&t);
+	/* what the guard sets hold, as the DNS forwarder and the denial reader ask it */
+	uint8_t a[16] = {0};
+	static const struct {
+		int family;
+		const char *addr;
+		bool guarded;
+	} g[] = {{AF_INET, "127.0.0.1", true},       {AF_INET, "169.254.169.254", true},
+		 {AF_INET, "10.200.3.4", true},      {AF_INET, "192.0.2.10", true},
+		 {AF_INET, "198.51.100.1", false},   {AF_INET6, "::ffff:1.2.3.4", true},
+		 {AF_INET6, "fe80::1", true},        {AF_INET6, "fd00:5a::9", true},
+		 {AF_INET6, "2001:db8::1", false}};
+	for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++) {
+		assert_int_equal(inet_pton(g[i].family, g[i].addr, a), 1);
+		if (sn_nft_guarded(&cfg, g[i].family, a) != g[i].guarded)
+			fail_msg("%s: guarded should be %d", g[i].addr, g[i].guarded);
+	}
 }
 
 static void test_sandboxes(void **state)
