@@ -77,6 +77,7 @@ struct pending {
 	uint8_t *tbuf; /* 2 + TCP_MSG_MAX */
 	size_t tlen, toff;
 	bool twrote;
+	struct pending *prev, *next;
 };
 
 struct ljob {
@@ -97,6 +98,7 @@ struct sn_dnsfwd {
 	socklen_t uplen;
 	struct pending *pend[65536];
 	size_t npend;
+	struct pending *pend_list; /* the same, in a list the timer walks */
 	struct tcp_client *clients;
 	size_t nclients;
 	uint64_t next_conn;
@@ -243,6 +245,12 @@ static void pending_free(struct sn_dnsfwd *f, struct pending *p)
 	}
 	f->pend[p->uid] = NULL;
 	f->npend--;
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		f->pend_list = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
 	sn_view_unref(p->view);
 	free(p->query);
 	free(p->tc);
@@ -527,6 +535,10 @@ static void query(struct sn_dnsfwd *f, struct sn_view *v, const uint8_t *m, size
 	p->deadline = p->sent + GIVE_UP_MS;
 	f->pend[uid] = p;
 	f->npend++;
+	p->next = f->pend_list;
+	if (p->next)
+		p->next->prev = p;
+	f->pend_list = p;
 	sendto(f->up.fd, p->query, n, MSG_DONTWAIT, (struct sockaddr *)&f->upstream, f->uplen);
 }
 
@@ -715,10 +727,8 @@ static void on_done(struct sn_dnsfwd *f)
 static void on_timer(struct sn_dnsfwd *f)
 {
 	int64_t now = sn_now_ms();
-	for (size_t i = 0; i < 65536 && f->npend; i++) {
-		struct pending *p = f->pend[i];
-		if (!p)
-			continue;
+	for (struct pending *p = f->pend_list, *next; p; p = next) {
+		next = p->next;
 		if (p->tev.fd >= 0) {
 			if (now >= p->deadline)
 				tcp_done(f, p, NULL, 0);
@@ -855,9 +865,8 @@ void sn_dnsfwd_stop(struct sn_dnsfwd *f)
 		pthread_join(f->thread, NULL);
 	if (f->learner)
 		pthread_join(f->learner, NULL);
-	for (size_t i = 0; i < 65536; i++)
-		if (f->pend[i])
-			pending_free(f, f->pend[i]);
+	while (f->pend_list)
+		pending_free(f, f->pend_list);
 	while (f->clients)
 		client_close(f, f->clients);
 	struct ljob *lists[2] = {f->jobs, f->done_jobs};
