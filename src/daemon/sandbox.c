@@ -561,9 +561,8 @@ static int switch_gen(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_snap
 	 * the old generation goes, over netlink (in nft text it would make nft list every rule) */
 	struct sn_nft_bulk_list bulk = {0};
 	v.bulk = &bulk;
-	v.keep_old = old != NULL;
 	struct sn_text t = {0};
-	int rc = sn_nft_render_sandbox(&t, &d->nftcfg, &v, snap, old, old_gen);
+	int rc = sn_nft_render_generation(&t, &d->nftcfg, &v, snap);
 	if (!rc && bulk.n && (rc = sn_elems_create_sets(d->elems, bulk.v, bulk.n)))
 		snprintf(err, errsize, "loading sets over netlink: %s", strerror(-rc));
 	bool made = !rc && bulk.n;

@@ -18,11 +18,18 @@
 
 #include "render.h"
 
+/* Batches are built in one buffer of BIG_BATCH bytes; libmnl wants twice the batch's limit, for
+ * the message that goes over it. Whole sets take a few batches of BATCH_LIMIT. */
+#define BIG_BATCH (4u << 20)
+#define BATCH_LIMIT (BIG_BATCH / 2)
+#define ELEMS_PER_MSG 2048
+#define MSG_ROOM (ELEMS_PER_MSG * 64 + 4096) /* a message's size at most */
+
 struct sn_elems {
 	struct mnl_socket *nl;
 	uint32_t portid, seq;
-	char *big; /* BIG_BATCH bytes, for whole sets */
-	char buf[1 << 16];
+	char *big;             /* BIG_BATCH bytes, at the first batch */
+	char buf[1 << 16];     /* answers */
 };
 
 int sn_elems_open(struct sn_elems **out)
@@ -56,43 +63,36 @@ void sn_elems_close(struct sn_elems *e)
 	free(e);
 }
 
-/* One NEWSETELEM message for v[0..n) (all of one set). */
-static int put_set(struct sn_elems *e, struct mnl_nlmsg_batch *b, const struct sn_elem *v,
-		   size_t n)
+/* A transaction being built: begin ... messages ... end, then one answer per message. */
+struct batch {
+	struct mnl_nlmsg_batch *b;
+	uint32_t first; /* the first message's sequence number */
+};
+
+static int begin(struct sn_elems *e, struct batch *t)
 {
-	struct nftnl_set *s = nftnl_set_alloc();
-	if (!s)
-		return -ENOMEM;
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, SN_NFT_TABLE);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, v[0].set);
-	for (size_t i = 0; i < n; i++) {
-		struct nftnl_set_elem *el = nftnl_set_elem_alloc();
-		if (!el) {
-			nftnl_set_free(s);
+	if (!e->big) {
+		if (!(e->big = malloc(BIG_BATCH)))
 			return -ENOMEM;
-		}
-		nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, v[i].addr,
-				   v[i].family == AF_INET ? 4 : 16);
-		if (v[i].timeout_ms)
-			nftnl_set_elem_set_u64(el, NFTNL_SET_ELEM_TIMEOUT, v[i].timeout_ms);
-		nftnl_set_elem_add(s, el);
+		int sz = (int)(2 * BIG_BATCH);
+		setsockopt(mnl_socket_get_fd(e->nl), SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz));
 	}
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(b), NFT_MSG_NEWSETELEM,
-						     NFPROTO_INET, NLM_F_CREATE | NLM_F_ACK,
-						     e->seq++);
-	nftnl_set_elems_nlmsg_build_payload(nlh, s);
-	nftnl_set_free(s);
-	return mnl_nlmsg_batch_next(b) ? 0 : -E2BIG;
+	t->b = mnl_nlmsg_batch_start(e->big, BATCH_LIMIT);
+	if (!t->b)
+		return -ENOMEM;
+	nftnl_batch_begin(mnl_nlmsg_batch_current(t->b), e->seq++);
+	mnl_nlmsg_batch_next(t->b);
+	t->first = e->seq;
+	return 0;
 }
 
-/* Sends a batch and waits for one answer per message (seq first .. first + expect - 1): an ack,
- * or the error that aborted the batch. */
+/* Sends the batch and waits for one answer per message: an ack, or the error that aborted the
+ * transaction (then no further answers come). */
 static int send_and_wait(struct sn_elems *e, struct mnl_nlmsg_batch *b, uint32_t first,
 			 uint32_t expect)
 {
 	if (mnl_socket_sendto(e->nl, mnl_nlmsg_batch_head(b), mnl_nlmsg_batch_size(b)) < 0)
 		return -errno;
-	int err = 0;
 	for (uint32_t got = 0; got < expect;) {
 		ssize_t r = mnl_socket_recvfrom(e->nl, e->buf, sizeof(e->buf));
 		if (r < 0)
@@ -100,159 +100,154 @@ static int send_and_wait(struct sn_elems *e, struct mnl_nlmsg_batch *b, uint32_t
 		int len = (int)r;
 		for (struct nlmsghdr *h = (struct nlmsghdr *)e->buf; mnl_nlmsg_ok(h, len);
 		     h = mnl_nlmsg_next(h, &len)) {
-			if (h->nlmsg_seq < first || h->nlmsg_seq >= first + expect)
-				continue; /* an answer to an earlier call that timed out */
-			if (h->nlmsg_type != NLMSG_ERROR)
-				continue;
+			if (h->nlmsg_seq < first || h->nlmsg_seq >= first + expect ||
+			    h->nlmsg_type != NLMSG_ERROR)
+				continue; /* not an answer to this batch (an earlier one timed out) */
 			const struct nlmsgerr *ne = mnl_nlmsg_get_payload(h);
-			if (ne->error && !err)
-				err = ne->error;
+			if (ne->error)
+				return ne->error;
 			got++;
-			if (err)
-				return err; /* the batch was aborted: no further acks come */
 		}
 	}
-	return err;
+	return 0;
+}
+
+/* Ends, sends and waits; rc: what went wrong while building (then nothing is sent). */
+static int commit(struct sn_elems *e, struct batch *t, int rc)
+{
+	uint32_t expect = e->seq - t->first;
+	if (!rc && expect) {
+		nftnl_batch_end(mnl_nlmsg_batch_current(t->b), e->seq++);
+		mnl_nlmsg_batch_next(t->b);
+		rc = send_and_wait(e, t->b, t->first, expect);
+	}
+	mnl_nlmsg_batch_stop(t->b);
+	return rc;
+}
+
+/* A set of sandnet's table, by name, to build a message about. */
+static struct nftnl_set *named_set(const char *name)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	if (s) {
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, SN_NFT_TABLE);
+		nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+	}
+	return s;
+}
+
+/* Adds a message about set s (its elements when elems) to the batch, and frees s. */
+static int put(struct sn_elems *e, struct batch *t, uint16_t type, uint16_t flags,
+	       struct nftnl_set *s, bool elems)
+{
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(t->b), type,
+						     NFPROTO_INET, flags | NLM_F_ACK, e->seq++);
+	if (elems)
+		nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	else
+		nftnl_set_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	return mnl_nlmsg_batch_next(t->b) ? 0 : -E2BIG;
+}
+
+static size_t room(const struct batch *t)
+{
+	size_t used = mnl_nlmsg_batch_size(t->b);
+	return used < BATCH_LIMIT ? BATCH_LIMIT - used : 0;
+}
+
+static int add_key(struct nftnl_set *s, const uint8_t *key, uint32_t len, uint64_t timeout_ms)
+{
+	struct nftnl_set_elem *el = nftnl_set_elem_alloc();
+	if (!el)
+		return -ENOMEM;
+	nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, key, len);
+	if (timeout_ms)
+		nftnl_set_elem_set_u64(el, NFTNL_SET_ELEM_TIMEOUT, timeout_ms);
+	nftnl_set_elem_add(s, el);
+	return 0;
 }
 
 int sn_elems_add(struct sn_elems *e, const struct sn_elem *v, size_t n)
 {
 	if (!n)
 		return 0;
-	struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(e->buf, sizeof(e->buf));
-	if (!b)
-		return -ENOMEM;
-	nftnl_batch_begin(mnl_nlmsg_batch_current(b), e->seq++);
-	mnl_nlmsg_batch_next(b);
-	uint32_t first = e->seq;
-	int rc = 0;
+	struct batch t;
+	int rc = begin(e, &t);
+	if (rc)
+		return rc;
+	/* one message per run of one set's elements (at most ELEMS_PER_MSG): one transaction */
 	for (size_t i = 0; i < n && !rc;) {
-		size_t j = i + 1;
-		while (j < n && strcmp(v[j].set, v[i].set) == 0 && j - i < 256)
-			j++;
-		rc = put_set(e, b, v + i, j - i);
+		struct nftnl_set *s = named_set(v[i].set);
+		if (!s || room(&t) < MSG_ROOM) {
+			nftnl_set_free(s);
+			rc = s ? -E2BIG : -ENOMEM;
+			break;
+		}
+		size_t j = i;
+		for (; j < n && j - i < ELEMS_PER_MSG && strcmp(v[j].set, v[i].set) == 0 && !rc; j++)
+			rc = add_key(s, v[j].addr, v[j].family == AF_INET ? 4 : 16, v[j].timeout_ms);
+		if (rc) {
+			nftnl_set_free(s);
+			break;
+		}
+		rc = put(e, &t, NFT_MSG_NEWSETELEM, NLM_F_CREATE, s, true);
 		i = j;
 	}
-	uint32_t expect = e->seq - first;
-	nftnl_batch_end(mnl_nlmsg_batch_current(b), e->seq++);
-	mnl_nlmsg_batch_next(b);
-	if (!rc)
-		rc = send_and_wait(e, b, first, expect);
-	mnl_nlmsg_batch_stop(b);
-	return rc;
+	return commit(e, &t, rc);
 }
 
-
-/* A batch buffer for set contents: large, so that 100,000 elements take a few round trips. */
-#define BIG_BATCH (4u << 20)
-/* libmnl's batch limit; the buffer is twice that, for the message that goes over it */
-#define BATCH_LIMIT (BIG_BATCH / 2)
-
-static size_t room(struct mnl_nlmsg_batch *b)
+/* Makes room in t for one more message: commits what t holds and begins anew when it is full.
+ * Only for objects nothing references yet: they may take several transactions. */
+static int make_room(struct sn_elems *e, struct batch *t)
 {
-	size_t used = mnl_nlmsg_batch_size(b);
-	return used < BATCH_LIMIT ? BATCH_LIMIT - used : 0;
-}
-
-
-static int big_buffer(struct sn_elems *e)
-{
-	if (e->big)
+	if (room(t) >= MSG_ROOM)
 		return 0;
-	e->big = malloc(BIG_BATCH);
-	if (!e->big)
-		return -ENOMEM;
-	int sz = (int)(2 * BIG_BATCH);
-	setsockopt(mnl_socket_get_fd(e->nl), SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz));
-	return 0;
-}
-
-/* Ends, sends and waits for the batch being built in e->big; starts the next one. */
-static int flush_big(struct sn_elems *e, struct mnl_nlmsg_batch **b, uint32_t *first)
-{
-	uint32_t expect = e->seq - *first;
-	nftnl_batch_end(mnl_nlmsg_batch_current(*b), e->seq++);
-	mnl_nlmsg_batch_next(*b);
-	int rc = expect ? send_and_wait(e, *b, *first, expect) : 0;
-	mnl_nlmsg_batch_stop(*b);
-	*b = mnl_nlmsg_batch_start(e->big, BATCH_LIMIT);
-	nftnl_batch_begin(mnl_nlmsg_batch_current(*b), e->seq++);
-	mnl_nlmsg_batch_next(*b);
-	*first = e->seq;
+	int rc = commit(e, t, 0);
+	if (!rc)
+		rc = begin(e, t);
+	else
+		t->b = NULL;
 	return rc;
 }
-
-#define ELEMS_PER_MSG 2048
-#define MSG_ROOM (ELEMS_PER_MSG * 64 + 4096) /* a message's size at most */
 
 int sn_elems_create_sets(struct sn_elems *e, const struct sn_nft_bulk *v, size_t n)
 {
-	int rc = big_buffer(e);
-	if (rc)
-		return rc;
-	struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(e->big, BATCH_LIMIT);
-	nftnl_batch_begin(mnl_nlmsg_batch_current(b), e->seq++);
-	mnl_nlmsg_batch_next(b);
-	uint32_t first = e->seq;
+	struct batch t = {0};
+	int rc = begin(e, &t);
 	for (size_t i = 0; i < n && !rc; i++) {
 		const struct sn_nft_bulk *bs = &v[i];
 		uint32_t klen = bs->family == AF_INET6 ? 16 : 4;
-		if (room(b) < MSG_ROOM && (rc = flush_big(e, &b, &first)))
-			break;
-		struct nftnl_set *s = nftnl_set_alloc();
+		struct nftnl_set *s = (rc = make_room(e, &t)) ? NULL : named_set(bs->name);
 		if (!s) {
-			rc = -ENOMEM;
+			rc = rc ? rc : -ENOMEM;
 			break;
 		}
-		nftnl_set_set_str(s, NFTNL_SET_TABLE, SN_NFT_TABLE);
-		nftnl_set_set_str(s, NFTNL_SET_NAME, bs->name);
 		nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
-		/* nft's datatypes: ipv4_addr 7, ipv6_addr 8 (what nft reads back for the rules) */
-		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, bs->family == AF_INET6 ? 8 : 7);
+		/* nft's datatypes ipv4_addr 7, ipv6_addr 8: what nft reads back for the rules */
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, klen == 16 ? 8 : 7);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, klen);
 		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, 0);
 		nftnl_set_set_u32(s, NFTNL_SET_ID, (uint32_t)i + 1);
 		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, (uint32_t)(bs->n ? bs->n : 1));
-		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(
-			mnl_nlmsg_batch_current(b), NFT_MSG_NEWSET, NFPROTO_INET,
-			NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, e->seq++);
-		nftnl_set_nlmsg_build_payload(nlh, s);
-		nftnl_set_free(s);
-		mnl_nlmsg_batch_next(b);
+		rc = put(e, &t, NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL, s, false);
 		for (size_t j = 0; j < bs->n && !rc;) {
-			if (room(b) < MSG_ROOM && (rc = flush_big(e, &b, &first)))
-				break;
-			struct nftnl_set *es = nftnl_set_alloc();
+			struct nftnl_set *es = (rc = make_room(e, &t)) ? NULL : named_set(bs->name);
 			if (!es) {
-				rc = -ENOMEM;
+				rc = rc ? rc : -ENOMEM;
 				break;
 			}
-			nftnl_set_set_str(es, NFTNL_SET_TABLE, SN_NFT_TABLE);
-			nftnl_set_set_str(es, NFTNL_SET_NAME, bs->name);
 			size_t end = j + ELEMS_PER_MSG < bs->n ? j + ELEMS_PER_MSG : bs->n;
-			for (; j < end; j++) {
-				struct nftnl_set_elem *el = nftnl_set_elem_alloc();
-				if (!el) {
-					rc = -ENOMEM;
-					break;
-				}
-				nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, bs->elems[j].addr, klen);
-				nftnl_set_elem_add(es, el);
-			}
-			nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(b), NFT_MSG_NEWSETELEM,
-						    NFPROTO_INET, NLM_F_CREATE | NLM_F_ACK, e->seq++);
-			nftnl_set_elems_nlmsg_build_payload(nlh, es);
-			nftnl_set_free(es);
-			mnl_nlmsg_batch_next(b);
+			for (; j < end && !rc; j++)
+				rc = add_key(es, bs->elems[j].addr, klen, 0);
+			if (rc)
+				nftnl_set_free(es);
+			else
+				rc = put(e, &t, NFT_MSG_NEWSETELEM, NLM_F_CREATE, es, true);
 		}
 	}
-	if (!rc) {
-		uint32_t expect = e->seq - first;
-		nftnl_batch_end(mnl_nlmsg_batch_current(b), e->seq++);
-		mnl_nlmsg_batch_next(b);
-		rc = expect ? send_and_wait(e, b, first, expect) : 0;
-	}
-	mnl_nlmsg_batch_stop(b);
+	if (t.b)
+		rc = commit(e, &t, rc);
 	if (rc)
 		sn_elems_delete_sets(e, v, n);
 	return rc;
@@ -263,27 +258,12 @@ int sn_elems_delete_sets(struct sn_elems *e, const struct sn_nft_bulk *v, size_t
 	/* one transaction per set: a set that was never made does not stop the others' removal */
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(e->buf, sizeof(e->buf));
-		nftnl_batch_begin(mnl_nlmsg_batch_current(b), e->seq++);
-		mnl_nlmsg_batch_next(b);
-		uint32_t first = e->seq;
-		struct nftnl_set *s = nftnl_set_alloc();
-		if (!s) {
-			mnl_nlmsg_batch_stop(b);
-			return -ENOMEM;
-		}
-		nftnl_set_set_str(s, NFTNL_SET_TABLE, SN_NFT_TABLE);
-		nftnl_set_set_str(s, NFTNL_SET_NAME, v[i].name);
-		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(b),
-							     NFT_MSG_DELSET, NFPROTO_INET,
-							     NLM_F_ACK, e->seq++);
-		nftnl_set_nlmsg_build_payload(nlh, s);
-		nftnl_set_free(s);
-		mnl_nlmsg_batch_next(b);
-		nftnl_batch_end(mnl_nlmsg_batch_current(b), e->seq++);
-		mnl_nlmsg_batch_next(b);
-		int r = send_and_wait(e, b, first, 1);
-		mnl_nlmsg_batch_stop(b);
+		struct batch t;
+		int r = begin(e, &t);
+		if (r)
+			return r;
+		struct nftnl_set *s = named_set(v[i].name);
+		r = commit(e, &t, s ? put(e, &t, NFT_MSG_DELSET, 0, s, false) : -ENOMEM);
 		if (r && r != -ENOENT && !rc)
 			rc = r;
 	}
@@ -292,93 +272,55 @@ int sn_elems_delete_sets(struct sn_elems *e, const struct sn_nft_bulk *v, size_t
 
 int sn_elems_delete_objects(struct sn_elems *e, const char *chain, char *const *sets, size_t n)
 {
-	int rc = big_buffer(e);
+	struct batch t;
+	int rc = begin(e, &t);
 	if (rc)
 		return rc;
-	struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(e->big, BATCH_LIMIT);
-	nftnl_batch_begin(mnl_nlmsg_batch_current(b), e->seq++);
-	mnl_nlmsg_batch_next(b);
-	uint32_t first = e->seq;
 	struct nftnl_chain *c = nftnl_chain_alloc();
-	if (!c) {
-		mnl_nlmsg_batch_stop(b);
-		return -ENOMEM;
-	}
+	if (!c)
+		return commit(e, &t, -ENOMEM);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, SN_NFT_TABLE);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, chain);
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(b), NFT_MSG_DELCHAIN,
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(t.b), NFT_MSG_DELCHAIN,
 						     NFPROTO_INET, NLM_F_ACK, e->seq++);
 	nftnl_chain_nlmsg_build_payload(nlh, c);
 	nftnl_chain_free(c);
-	mnl_nlmsg_batch_next(b);
+	mnl_nlmsg_batch_next(t.b);
 	for (size_t i = 0; i < n && !rc; i++) {
-		struct nftnl_set *s = nftnl_set_alloc();
-		if (!s) {
-			rc = -ENOMEM;
-			break;
-		}
-		nftnl_set_set_str(s, NFTNL_SET_TABLE, SN_NFT_TABLE);
-		nftnl_set_set_str(s, NFTNL_SET_NAME, sets[i]);
-		nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(b), NFT_MSG_DELSET, NFPROTO_INET,
-					    NLM_F_ACK, e->seq++);
-		nftnl_set_nlmsg_build_payload(nlh, s);
-		nftnl_set_free(s);
-		if (!mnl_nlmsg_batch_next(b))
-			rc = -E2BIG;
+		struct nftnl_set *s = named_set(sets[i]);
+		rc = s ? put(e, &t, NFT_MSG_DELSET, 0, s, false) : -ENOMEM;
 	}
-	if (!rc) {
-		uint32_t expect = e->seq - first;
-		nftnl_batch_end(mnl_nlmsg_batch_current(b), e->seq++);
-		mnl_nlmsg_batch_next(b);
-		rc = send_and_wait(e, b, first, expect);
-	}
-	mnl_nlmsg_batch_stop(b);
-	return rc;
+	return commit(e, &t, rc);
 }
 
 int sn_elems_switch(struct sn_elems *e, const char *ifname, const char *chain)
 {
-	char key[16] = {0}; /* nft's ifname: IFNAMSIZ bytes, zero-padded */
+	uint8_t key[16] = {0}; /* nft's ifname: IFNAMSIZ bytes, zero-padded */
 	size_t n = strlen(ifname);
 	if (n >= sizeof(key))
 		return -EINVAL;
 	memcpy(key, ifname, n);
-	struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(e->buf, sizeof(e->buf) / 2);
-	nftnl_batch_begin(mnl_nlmsg_batch_current(b), e->seq++);
-	mnl_nlmsg_batch_next(b);
-	uint32_t first = e->seq;
-	int rc = 0;
-	for (int k = 0; k < 2 && !rc; k++) {
-		struct nftnl_set *s = nftnl_set_alloc();
-		struct nftnl_set_elem *el = nftnl_set_elem_alloc();
-		if (!s || !el) {
-			nftnl_set_free(s);
-			nftnl_set_elem_free(el);
-			rc = -ENOMEM;
-			break;
-		}
-		nftnl_set_set_str(s, NFTNL_SET_TABLE, SN_NFT_TABLE);
-		nftnl_set_set_str(s, NFTNL_SET_NAME, "dispatch");
-		nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, key, sizeof(key));
-		if (k == 1) {
-			nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_JUMP);
-			nftnl_set_elem_set_str(el, NFTNL_SET_ELEM_CHAIN, chain);
-		}
-		nftnl_set_elem_add(s, el);
-		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(
-			mnl_nlmsg_batch_current(b), k == 0 ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM,
-			NFPROTO_INET, (uint16_t)(k == 1 ? NLM_F_CREATE | NLM_F_ACK : NLM_F_ACK),
-			e->seq++);
-		nftnl_set_elems_nlmsg_build_payload(nlh, s);
-		nftnl_set_free(s);
-		mnl_nlmsg_batch_next(b);
+	struct batch t;
+	int rc = begin(e, &t);
+	if (rc)
+		return rc;
+	/* the old element out and the new one in, in one transaction */
+	struct nftnl_set *del = named_set("dispatch"), *add = named_set("dispatch");
+	struct nftnl_set_elem *el = nftnl_set_elem_alloc();
+	if (!del || !add || !el || add_key(del, key, sizeof(key), 0)) {
+		nftnl_set_free(del);
+		nftnl_set_free(add);
+		nftnl_set_elem_free(el);
+		return commit(e, &t, -ENOMEM);
 	}
-	if (!rc) {
-		uint32_t expect = e->seq - first;
-		nftnl_batch_end(mnl_nlmsg_batch_current(b), e->seq++);
-		mnl_nlmsg_batch_next(b);
-		rc = send_and_wait(e, b, first, expect);
-	}
-	mnl_nlmsg_batch_stop(b);
-	return rc;
+	nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, key, sizeof(key));
+	nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_JUMP);
+	nftnl_set_elem_set_str(el, NFTNL_SET_ELEM_CHAIN, chain);
+	nftnl_set_elem_add(add, el);
+	rc = put(e, &t, NFT_MSG_DELSETELEM, 0, del, true);
+	if (!rc)
+		rc = put(e, &t, NFT_MSG_NEWSETELEM, NLM_F_CREATE, add, true);
+	else
+		nftnl_set_free(add);
+	return commit(e, &t, rc);
 }

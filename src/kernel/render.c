@@ -512,9 +512,8 @@ static void put_match(struct sn_text *t, const struct sn_rule_render *r, const c
 		sn_text_printf(t, " th dport @%s", ports_set);
 }
 
-int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
-			  const struct sn_nft_sandbox *sb, const struct sn_snapshot *s,
-			  const struct sn_snapshot *old, uint64_t old_rev)
+int sn_nft_render_generation(struct sn_text *out, const struct sn_nft_config *cfg,
+			     const struct sn_nft_sandbox *sb, const struct sn_snapshot *s)
 {
 	struct sn_text *t = out;
 	char chain[128], set[160], ports[160];
@@ -717,18 +716,28 @@ int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
 		sn_text_printf(t, RULE " %s\n", chain, mode == SN_MODE_ALLOW_ALL ? "accept" : "goto deny");
 	}
 #undef RULE
-	/* switch the interface over to the new chain (unless the caller does it over netlink) */
-	if (old && !sb->keep_old)
-		sn_text_printf(t, "delete element inet " SN_NFT_TABLE " dispatch { \"%s\" }\n",
-			       sb->ifname);
-	if (!(old && sb->keep_old))
-		sn_text_printf(t, "add element inet " SN_NFT_TABLE
-				  " dispatch { \"%s\" : jump %s }\n",
-			       sb->ifname, chain);
-	if (old && !sb->keep_old)
-		render_delete_rev(t, sb, old, old_rev);
 	free(run_end);
 	return t->failed ? -ENOMEM : 0;
+}
+
+int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
+			  const struct sn_nft_sandbox *sb, const struct sn_snapshot *s,
+			  const struct sn_snapshot *old, uint64_t old_rev)
+{
+	int rc = sn_nft_render_generation(out, cfg, sb, s);
+	if (rc)
+		return rc;
+	/* switch the interface over to the new chain */
+	char chain[128];
+	names_of(chain, sizeof(chain), sb, sb->rev);
+	if (old)
+		sn_text_printf(out, "delete element inet " SN_NFT_TABLE " dispatch { \"%s\" }\n",
+			       sb->ifname);
+	sn_text_printf(out, "add element inet " SN_NFT_TABLE " dispatch { \"%s\" : jump %s }\n",
+		       sb->ifname, chain);
+	if (old)
+		render_delete_rev(out, sb, old, old_rev);
+	return out->failed ? -ENOMEM : 0;
 }
 
 int sn_nft_render_delete(struct sn_text *out, const struct sn_nft_sandbox *sb,

@@ -85,10 +85,6 @@ struct sn_nft_sandbox {
 	/* not NULL: sets of SN_SPLIT_MIN elements or more are not declared in the text but listed
 	 * here, for the caller to create and fill before it applies the text */
 	struct sn_nft_bulk_list *bulk;
-	/* true, with an old generation: the text only adds the new generation; the caller switches
-	 * the dispatch element (sn_elems_switch) and removes the old generation over netlink (in
-	 * nft text both make nft read the whole table into its cache first) */
-	bool keep_old;
 };
 
 /* The name of rule's learned-address set of family in sandbox id's generation gen. */
@@ -104,9 +100,15 @@ bool sn_nft_guarded(const struct sn_nft_config *cfg, int family, const uint8_t *
  * dispatch map and the guard sets are flushed and refilled, in one transaction). */
 int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg);
 
-/* One sandbox's chain and sets for snapshot s at sb->rev and the dispatch element pointing at it;
- * when old is not NULL, also the removal of the chain and sets that old (the snapshot in force, at
- * revision old_rev) was rendered to. One transaction: packets see the old policy or the new. */
+/* One sandbox's generation sb->rev of snapshot s: its sets and its chain, referenced by nothing
+ * yet (sandnetd switches the dispatch element and removes the old generation over netlink: in nft
+ * text both make nft read the whole table into its cache first). */
+int sn_nft_render_generation(struct sn_text *out, const struct sn_nft_config *cfg,
+			     const struct sn_nft_sandbox *sb, const struct sn_snapshot *s);
+
+/* The same in one text: the generation, the dispatch element pointing at it, and, when old is
+ * not NULL, the removal of the chain and sets that old (the snapshot in force, at revision
+ * old_rev) was rendered to. One transaction: packets see the old policy or the new. */
 int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
 			  const struct sn_nft_sandbox *sb, const struct sn_snapshot *s,
 			  const struct sn_snapshot *old, uint64_t old_rev);
