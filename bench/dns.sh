@@ -12,38 +12,16 @@ dnslat=$2
 runs=${3:-5}
 count=${4:-2000}
 here=$(cd "$(dirname "$0")" && pwd)
-H=bd-$$-h W=bd-$$-w P=bd-$$-p S=bd$$ T=be$$
-tmp=$(mktemp -d)
-cleanup() {
-	for p in "$tmp"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
-	sleep 0.3
-	. "$here/../tests/lib/sandnetd.sh"
-	sn_forget "$S" "$T"
-	for n in $H $W $P; do ip netns del "$n" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-set -e
-for n in $H $W $P; do ip netns add "$n"; ip -n "$n" link set lo up; done
-ip link add w0 netns "$H" type veth peer name w1 netns "$W"
-ip -n "$H" addr add 192.0.2.1/24 dev w0; ip -n "$H" link set w0 up
-ip -n "$W" addr add 192.0.2.53/24 dev w1; ip -n "$W" link set w1 up
-ip -n "$W" route add default via 192.0.2.1
-ip link add eth0 netns "$P" type veth peer name pl0 netns "$H"
-ip -n "$P" addr add 10.201.0.2/30 dev eth0; ip -n "$P" link set eth0 up
-ip -n "$P" route add default via 10.201.0.1
-ip -n "$H" addr add 10.201.0.1/30 dev pl0; ip -n "$H" link set pl0 up
-ip netns exec "$H" sysctl -qw net.ipv4.ip_forward=1
-set +e
+H=bd-$$-h W=bd-$$-w P=bd-$$-p S=bd$$ T=be$$ BENCH_SB="bd$$ be$$"
+. "$here/lib.sh"
+bench_init "$H" "$W" "$P"
+bench_world "$H" "$W" 192.0.2.53/24
+bench_plain "$H" "$P"
 printf 'plain.test 300 A 198.51.100.1\nnamed.test 300 A 198.51.100.2\n' >"$tmp/zone"
 ip netns exec "$W" python3 "$here/../tests/lib/dnsserver.py" --addr 192.0.2.53 --zone "$tmp/zone" \
 	--log /dev/null --lifetime 3600 &
 echo $! >"$tmp/dns.pid"
-printf 'k team\n' >"$tmp/keys"
-. "$here/../tests/lib/sandnetd.sh"
-sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/log" --log-level warn \
-	--dns-upstream 192.0.2.53 || exit 1
-echo $SN_PID >"$tmp/sandnetd.pid"
+bench_sandnetd "$sandnetd" "$H" --dns-upstream 192.0.2.53
 api() { ip netns exec "$H" curl -sf -H 'X-API-Key: k' -X POST http://127.0.0.1:7080/v1/sandboxes -d "$1" >/dev/null; }
 api "{\"id\":\"$S\"}" || { echo "create failed"; cat "$tmp/log"; exit 1; }
 api "{\"id\":\"$T\",\"network\":{\"egress\":{\"mode\":\"block-all\",\"rules\":[{\"action\":\"allow\",\"to\":[\"named.test\"]}]}}}" || exit 1

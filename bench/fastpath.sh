@@ -10,37 +10,16 @@ sandnetd=$1
 runs=${2:-5}
 secs=${3:-3}
 here=$(cd "$(dirname "$0")" && pwd)
-H=bf-$$-h W=bf-$$-w P=bf-$$-p S=bf$$
-tmp=$(mktemp -d)
-cleanup() {
-	for p in "$tmp"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
-	sleep 0.3
-	. "$here/../tests/lib/sandnetd.sh"
-	sn_forget "$S"
-	for n in $H $W $P; do ip netns del "$n" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+H=bf-$$-h W=bf-$$-w P=bf-$$-p S=bf$$ BENCH_SB=bf$$
 command -v iperf3 >/dev/null || { echo "iperf3 is not installed (apt-get install iperf3)"; exit 1; }
-set -e
-for n in $H $W $P; do ip netns add "$n"; ip -n "$n" link set lo up; done
-ip link add w0 netns "$H" type veth peer name w1 netns "$W"
-ip -n "$H" addr add 192.0.2.1/24 dev w0; ip -n "$H" link set w0 up
-ip -n "$W" addr add 192.0.2.2/24 dev w1; ip -n "$W" link set w1 up
-ip -n "$W" route add default via 192.0.2.1
+. "$here/lib.sh"
+bench_init "$H" "$W" "$P"
+bench_world "$H" "$W" 192.0.2.2/24
 # the plain path: a namespace joined like a sandbox, with no rules anywhere
-ip link add eth0 netns "$P" type veth peer name pl0 netns "$H"
-ip -n "$P" addr add 10.201.0.2/30 dev eth0; ip -n "$P" link set eth0 up
-ip -n "$P" route add default via 10.201.0.1
-ip -n "$H" addr add 10.201.0.1/30 dev pl0; ip -n "$H" link set pl0 up
+bench_plain "$H" "$P"
 ip -n "$W" route add 10.201.0.0/30 via 192.0.2.1
 ip -n "$W" route add 10.200.0.0/16 via 192.0.2.1
-ip netns exec "$H" sysctl -qw net.ipv4.ip_forward=1
-set +e
-printf 'k team\n' >"$tmp/keys"
-. "$here/../tests/lib/sandnetd.sh"
-sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/log" --log-level warn || exit 1
-echo $SN_PID >"$tmp/sandnetd.pid"
+bench_sandnetd "$sandnetd" "$H"
 # 10,000 rules: 9,999 that do not match the traffic (each its own /32, ports, protocol), then the
 # allow that does: every packet walks the whole list
 python3 - "$tmp/policy.json" <<'PY'

@@ -12,25 +12,11 @@ sandnetd=$1
 runs=${2:-5}
 secs=${3:-5}
 here=$(cd "$(dirname "$0")" && pwd)
-H=bi-$$-h S=bi$$
-tmp=$(mktemp -d)
-cleanup() {
-	for p in "$tmp"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
-	sleep 0.3
-	. "$here/../tests/lib/sandnetd.sh"
-	sn_forget "$S"
-	ip netns del "$H" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+H=bi-$$-h S=bi$$ BENCH_SB=bi$$
 for c in wrk nginx haproxy; do command -v $c >/dev/null || { echo "$c is not installed"; exit 1; }; done
-ip netns add "$H"
-ip -n "$H" link set lo up
-printf 'k team\n' >"$tmp/keys"
-. "$here/../tests/lib/sandnetd.sh"
-sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/log" --log-level warn \
-	--ingress-listen 127.0.0.1:7081 ${SN_BENCH_FLAGS:-} || exit 1
-echo $SN_PID >"$tmp/sandnetd.pid"
+. "$here/lib.sh"
+bench_init "$H"
+bench_sandnetd "$sandnetd" "$H" --ingress-listen 127.0.0.1:7081 ${SN_BENCH_FLAGS:-}
 ip netns exec "$H" curl -sf -H 'X-API-Key: k' -X POST http://127.0.0.1:7080/v1/sandboxes \
 	-d "{\"id\":\"$S\",\"network\":{\"ingress\":{\"mode\":\"block-all\",\"rules\":[{\"action\":\"allow\",\"from\":[\"127.0.0.0/8\"],\"ports\":[8080]}]}}}" \
 	>"$tmp/sb.json" || { echo "create failed"; cat "$tmp/log"; exit 1; }
