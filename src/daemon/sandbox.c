@@ -16,6 +16,7 @@
 
 #include "cgroup.h"
 #include "daemon.h"
+#include "encode.h"
 #include "link.h"
 
 bool sn_fault(const char *point)
@@ -338,6 +339,11 @@ static bool block_used(struct sn_daemon *d, uint32_t i)
 	return false;
 }
 
+static int switch_gen(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_snapshot *snap,
+		      const char *mask, uint64_t gen, bool paused, const struct sn_snapshot *old,
+		      uint64_t old_gen, bool fault, char *err, size_t errsize);
+static void remove_rules(struct sn_daemon *d, struct sn_sandbox *sb);
+
 struct sn_sandbox *sn_sandbox_create(struct sn_daemon *d, const char *team, const char *id,
 				     const char *policy_doc, size_t policy_len,
 				     const char *labels_json, struct sn_result *res)
@@ -430,15 +436,10 @@ struct sn_sandbox *sn_sandbox_create(struct sn_daemon *d, const char *team, cons
 		sandbox_free(sb);
 		return NULL;
 	}
-	struct sn_text t = {0};
 	sb->gen = 1;
-	struct sn_nft_sandbox v = nft_view(d, sb, sb->gen, false);
-	rc = sn_nft_render_sandbox(&t, &d->nftcfg, &v, sb->snap, NULL, 0);
-	if (!rc)
-		rc = apply_text(d, &t, err, sizeof(err));
-	sn_text_clear(&t);
+	rc = switch_gen(d, sb, sb->snap, NULL, sb->gen, false, NULL, 0, false, err, sizeof(err));
 	if (rc) {
-		sn_log(SN_LOG_ERROR, "sandbox %s: create: nft: %s", id, err);
+		sn_log(SN_LOG_ERROR, "sandbox %s: create: %s", id, err);
 		unplumb(d, sb);
 		set_result(res, 500, "apply_failed", "", "applying the sandbox's rules: %s", err);
 		sandbox_free(sb);
@@ -447,10 +448,7 @@ struct sn_sandbox *sn_sandbox_create(struct sn_daemon *d, const char *team, cons
 	rc = sn_store_create(d->store, &sb->row);
 	if (rc) {
 		sn_log(SN_LOG_ERROR, "sandbox %s: store: %s", id, sn_store_error(d->store));
-		struct sn_text del = {0};
-		if (!sn_nft_render_delete(&del, &v, sb->snap))
-			apply_text(d, &del, err, sizeof(err));
-		sn_text_clear(&del);
+		remove_rules(d, sb);
 		unplumb(d, sb);
 		set_result(res, rc == -EEXIST ? 409 : 500, rc == -EEXIST ? "conflict" : "store_failed",
 			   "", "storing the sandbox: %s", sn_store_error(d->store));
@@ -471,7 +469,6 @@ struct sn_sandbox *sn_sandbox_create(struct sn_daemon *d, const char *team, cons
 bool sn_sandbox_delete(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_result *res)
 {
 	memset(res, 0, sizeof(*res));
-	char err[512];
 	int rc = sn_store_delete(d->store, sb->row.id);
 	if (rc && rc != -ENOENT) {
 		set_result(res, 500, "store_failed", "", "deleting the sandbox: %s",
@@ -480,11 +477,7 @@ bool sn_sandbox_delete(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_res
 	}
 	if (sb->view)
 		sn_net_remove(&d->net, sb->view);
-	struct sn_text t = {0};
-	struct sn_nft_sandbox v = nft_view(d, sb, sb->gen, false);
-	if (!sn_nft_render_delete(&t, &v, sb->snap) && apply_text(d, &t, err, sizeof(err)))
-		sn_log(SN_LOG_WARN, "sandbox %s: delete: nft: %s", sb->row.id, err);
-	sn_text_clear(&t);
+	remove_rules(d, sb);
 	unplumb(d, sb);
 	for (struct sn_sandbox **pp = &d->sandboxes; *pp; pp = &(*pp)->next)
 		if (*pp == sb) {
@@ -544,6 +537,16 @@ static void delete_generation(struct sn_daemon *d, struct sn_sandbox *sb,
 	free(o.sets);
 }
 
+/* Removes sb's dispatch element and its generation in force. */
+static void remove_rules(struct sn_daemon *d, struct sn_sandbox *sb)
+{
+	int rc = sn_elems_switch(d->elems, sb->ifname, NULL);
+	if (rc)
+		sn_log(SN_LOG_WARN, "sandbox %s: removing its dispatch element: %s", sb->row.id,
+		       strerror(-rc));
+	delete_generation(d, sb, sb->snap, sb->gen, sb->row.state == SN_STATE_PAUSED);
+}
+
 /* Switches sb's kernel state from generation old_gen (snapshot old) to gen (snapshot snap), with
  * the addresses learned from DNS carried over, and publishes snap to the workers. One nft
  * transaction; under the kernel lock, so that the learner adds to one generation or the other. */
@@ -557,41 +560,28 @@ static int switch_gen(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_snap
 	if (sb->view)
 		sn_view_learned_for(sb->view, snap, sn_now_ms(), &learned, &v.nlearned);
 	v.learned = learned;
-	/* big sets first, over netlink and unreferenced; then the text that switches to them; then
-	 * the old generation goes, over netlink (in nft text it would make nft list every rule) */
-	struct sn_nft_bulk_list bulk = {0};
-	v.bulk = &bulk;
-	struct sn_text t = {0};
-	int rc = sn_nft_render_generation(&t, &d->nftcfg, &v, snap);
-	if (!rc && bulk.n && (rc = sn_elems_create_sets(d->elems, bulk.v, bulk.n)))
-		snprintf(err, errsize, "loading sets over netlink: %s", strerror(-rc));
-	bool made = !rc && bulk.n;
+	/* over netlink: the new generation's sets, chain and rules, and the switch to them in the
+	 * last transaction; then the old generation goes */
+	struct sn_nl_list nl = {0};
+	int rc = sn_nft_build_generation(&nl, &d->nftcfg, &v, snap);
+	if (rc)
+		snprintf(err, errsize, "building the rules: %s", strerror(-rc));
 	if (!rc && fault && sn_fault("kernel_apply")) {
 		snprintf(err, errsize, "injected fault");
 		rc = -EIO;
 	}
-	if (!rc)
-		rc = apply_text(d, &t, err, errsize);
-	if (!rc && old) {
-		/* the switch: one transaction on the dispatch map */
+	if (!rc) {
 		char chain[128];
 		snprintf(chain, sizeof(chain), "sb-%s-%llu", sb->row.id, (unsigned long long)gen);
-		if ((rc = sn_elems_switch(d->elems, sb->ifname, chain))) {
-			snprintf(err, errsize, "switching to the new rules: %s", strerror(-rc));
-			/* the new generation is unused: remove it */
-			delete_generation(d, sb, snap, gen, paused);
-			made = false;
-		}
+		if ((rc = sn_elems_load(d->elems, &nl, sb->ifname, chain, old != NULL)))
+			snprintf(err, errsize, "loading the rules over netlink: %s", strerror(-rc));
 	}
-	if (rc && made)
-		sn_elems_delete_sets(d->elems, bulk.v, bulk.n);
-	sn_nft_bulk_clear(&bulk);
+	sn_nl_list_clear(&nl);
 	if (!rc && old)
 		delete_generation(d, sb, old, old_gen, paused);
 	if (!rc && sb->view)
 		sn_view_publish(sb->view, snap, mask, gen, paused);
 	pthread_mutex_unlock(&d->kernel_lock);
-	sn_text_clear(&t);
 	free(learned);
 	/* open proxied connections and ingress tunnels are re-checked before the caller hears
 	 * back (none: no wait) */

@@ -11,19 +11,21 @@
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
+#include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 
+#include "encode.h"
 #include "render.h"
 
 /* Batches are built in one buffer of BIG_BATCH bytes; libmnl wants twice the batch's limit, for
  * the message that goes over it. Whole sets take a few batches of BATCH_LIMIT. */
 #define BIG_BATCH (4u << 20)
 #define BATCH_LIMIT (BIG_BATCH / 2)
-#define ELEMS_PER_MSG 2048
-#define MSG_ROOM (ELEMS_PER_MSG * 64 + 4096) /* a message's size at most */
+#define ELEMS_PER_MSG 1024 /* learned: 40 bytes each in one attribute of at most 64 KiB */
+#define MSG_ROOM (128u << 10) /* a message's size at most (an attribute holds 64 KiB) */
 
 struct sn_elems {
 	struct mnl_socket *nl;
@@ -45,6 +47,9 @@ int sn_elems_open(struct sn_elems **out)
 		free(e);
 		return rc;
 	}
+	/* errors without a copy of the failed request: a batch's errors fit the receive buffer */
+	int one = 1;
+	setsockopt(mnl_socket_get_fd(e->nl), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
 	/* a lost answer must not hang the caller */
 	struct timeval tv = {.tv_sec = 2};
 	setsockopt(mnl_socket_get_fd(e->nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -63,10 +68,14 @@ void sn_elems_close(struct sn_elems *e)
 	free(e);
 }
 
-/* A transaction being built: begin ... messages ... end, then one answer per message. */
+/* A transaction being built: begin ... messages ... end. Only the last message asks for an ack:
+ * the kernel handles a batch within the send, answers every message that failed, and then
+ * acknowledges the last one even when the batch was aborted (an ack per message would overflow
+ * the socket's receive buffer with a few thousand rules). */
 struct batch {
 	struct mnl_nlmsg_batch *b;
 	uint32_t first; /* the first message's sequence number */
+	struct nlmsghdr *last;
 };
 
 static int begin(struct sn_elems *e, struct batch *t)
@@ -83,43 +92,54 @@ static int begin(struct sn_elems *e, struct batch *t)
 	nftnl_batch_begin(mnl_nlmsg_batch_current(t->b), e->seq++);
 	mnl_nlmsg_batch_next(t->b);
 	t->first = e->seq;
+	t->last = NULL;
 	return 0;
 }
 
-/* Sends the batch and waits for one answer per message: an ack, or the error that aborted the
- * transaction (then no further answers come). */
+/* The header of the batch's next message. */
+static struct nlmsghdr *msg(struct sn_elems *e, struct batch *t, uint16_t type, uint16_t flags)
+{
+	t->last = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(t->b), type, NFPROTO_INET, flags,
+					e->seq++);
+	return t->last;
+}
+
+/* Sends the batch and reads the answers up to the last message's ack; the first error found is
+ * the batch's. */
 static int send_and_wait(struct sn_elems *e, struct mnl_nlmsg_batch *b, uint32_t first,
-			 uint32_t expect)
+			 uint32_t last)
 {
 	if (mnl_socket_sendto(e->nl, mnl_nlmsg_batch_head(b), mnl_nlmsg_batch_size(b)) < 0)
 		return -errno;
-	for (uint32_t got = 0; got < expect;) {
+	int err = 0;
+	for (;;) {
 		ssize_t r = mnl_socket_recvfrom(e->nl, e->buf, sizeof(e->buf));
 		if (r < 0)
 			return -errno;
 		int len = (int)r;
 		for (struct nlmsghdr *h = (struct nlmsghdr *)e->buf; mnl_nlmsg_ok(h, len);
 		     h = mnl_nlmsg_next(h, &len)) {
-			if (h->nlmsg_seq < first || h->nlmsg_seq >= first + expect ||
+			if (h->nlmsg_seq < first || h->nlmsg_seq > last ||
 			    h->nlmsg_type != NLMSG_ERROR)
 				continue; /* not an answer to this batch (an earlier one timed out) */
 			const struct nlmsgerr *ne = mnl_nlmsg_get_payload(h);
-			if (ne->error)
-				return ne->error;
-			got++;
+			if (ne->error && !err)
+				err = ne->error;
+			if (h->nlmsg_seq == last)
+				return err;
 		}
 	}
-	return 0;
 }
 
 /* Ends, sends and waits; rc: what went wrong while building (then nothing is sent). */
 static int commit(struct sn_elems *e, struct batch *t, int rc)
 {
-	uint32_t expect = e->seq - t->first;
-	if (!rc && expect) {
+	if (!rc && t->last) {
+		t->last->nlmsg_flags |= NLM_F_ACK;
+		uint32_t last = t->last->nlmsg_seq;
 		nftnl_batch_end(mnl_nlmsg_batch_current(t->b), e->seq++);
 		mnl_nlmsg_batch_next(t->b);
-		rc = send_and_wait(e, t->b, t->first, expect);
+		rc = send_and_wait(e, t->b, t->first, last);
 	}
 	mnl_nlmsg_batch_stop(t->b);
 	return rc;
@@ -140,8 +160,7 @@ static struct nftnl_set *named_set(const char *name)
 static int put(struct sn_elems *e, struct batch *t, uint16_t type, uint16_t flags,
 	       struct nftnl_set *s, bool elems)
 {
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(t->b), type,
-						     NFPROTO_INET, flags | NLM_F_ACK, e->seq++);
+	struct nlmsghdr *nlh = msg(e, t, type, flags);
 	if (elems)
 		nftnl_set_elems_nlmsg_build_payload(nlh, s);
 	else
@@ -198,94 +217,88 @@ int sn_elems_add(struct sn_elems *e, const struct sn_elem *v, size_t n)
 }
 
 /* Makes room in t for one more message: commits what t holds and begins anew when it is full.
- * Only for objects nothing references yet: they may take several transactions. */
-static int make_room(struct sn_elems *e, struct batch *t)
+ * Only for objects nothing references yet: they may take several transactions. *committed
+ * counts the objects in transactions that went through. */
+static int make_room(struct sn_elems *e, struct batch *t, size_t pending, size_t *committed)
 {
 	if (room(t) >= MSG_ROOM)
 		return 0;
 	int rc = commit(e, t, 0);
-	if (!rc)
-		rc = begin(e, t);
-	else
+	if (rc) {
 		t->b = NULL;
-	return rc;
-}
-
-int sn_elems_create_sets(struct sn_elems *e, const struct sn_nft_bulk *v, size_t n)
-{
-	struct batch t = {0};
-	int rc = begin(e, &t);
-	for (size_t i = 0; i < n && !rc; i++) {
-		const struct sn_nft_bulk *bs = &v[i];
-		uint32_t klen = bs->family == AF_INET6 ? 16 : 4;
-		struct nftnl_set *s = (rc = make_room(e, &t)) ? NULL : named_set(bs->name);
-		if (!s) {
-			rc = rc ? rc : -ENOMEM;
-			break;
-		}
-		nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
-		/* nft's datatypes ipv4_addr 7, ipv6_addr 8: what nft reads back for the rules */
-		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, klen == 16 ? 8 : 7);
-		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, klen);
-		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, 0);
-		nftnl_set_set_u32(s, NFTNL_SET_ID, (uint32_t)i + 1);
-		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, (uint32_t)(bs->n ? bs->n : 1));
-		rc = put(e, &t, NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL, s, false);
-		for (size_t j = 0; j < bs->n && !rc;) {
-			struct nftnl_set *es = (rc = make_room(e, &t)) ? NULL : named_set(bs->name);
-			if (!es) {
-				rc = rc ? rc : -ENOMEM;
-				break;
-			}
-			size_t end = j + ELEMS_PER_MSG < bs->n ? j + ELEMS_PER_MSG : bs->n;
-			for (; j < end && !rc; j++)
-				rc = add_key(es, bs->elems[j].addr, klen, 0);
-			if (rc)
-				nftnl_set_free(es);
-			else
-				rc = put(e, &t, NFT_MSG_NEWSETELEM, NLM_F_CREATE, es, true);
-		}
+		return rc;
 	}
-	if (t.b)
-		rc = commit(e, &t, rc);
-	if (rc)
-		sn_elems_delete_sets(e, v, n);
-	return rc;
+	*committed = pending;
+	return begin(e, t);
 }
 
-int sn_elems_delete_sets(struct sn_elems *e, const struct sn_nft_bulk *v, size_t n)
+/* A message about one of a generation's objects. */
+static int put_obj(struct sn_elems *e, struct batch *t, const struct sn_nl_obj *o)
 {
-	/* one transaction per set: a set that was never made does not stop the others' removal */
-	int rc = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct batch t;
-		int r = begin(e, &t);
-		if (r)
-			return r;
-		struct nftnl_set *s = named_set(v[i].name);
-		r = commit(e, &t, s ? put(e, &t, NFT_MSG_DELSET, 0, s, false) : -ENOMEM);
-		if (r && r != -ENOENT && !rc)
-			rc = r;
+	static const uint16_t type[] = {NFT_MSG_NEWSET, NFT_MSG_NEWSETELEM, NFT_MSG_NEWCHAIN,
+					NFT_MSG_NEWRULE};
+	static const uint16_t flags[] = {NLM_F_CREATE | NLM_F_EXCL, NLM_F_CREATE,
+					 NLM_F_CREATE | NLM_F_EXCL, NLM_F_CREATE | NLM_F_APPEND};
+	struct nlmsghdr *nlh = msg(e, t, type[o->kind], flags[o->kind]);
+	switch (o->kind) {
+	case SN_NL_SET: nftnl_set_nlmsg_build_payload(nlh, o->obj); break;
+	case SN_NL_ELEMS: nftnl_set_elems_nlmsg_build_payload(nlh, o->obj); break;
+	case SN_NL_CHAIN: nftnl_chain_nlmsg_build_payload(nlh, o->obj); break;
+	case SN_NL_RULE: nftnl_rule_nlmsg_build_payload(nlh, o->obj); break;
 	}
+	return mnl_nlmsg_batch_next(t->b) ? 0 : -E2BIG;
+}
+
+/* The dispatch element of ifname out (replace) and one pointing at chain in. */
+static int put_switch(struct sn_elems *e, struct batch *t, const char *ifname, const char *chain,
+		      bool replace)
+{
+	uint8_t key[16] = {0}; /* nft's ifname: IFNAMSIZ bytes, zero-padded */
+	size_t n = strlen(ifname);
+	if (n >= sizeof(key))
+		return -EINVAL;
+	memcpy(key, ifname, n);
+	struct nftnl_set *del = replace ? named_set("dispatch") : NULL;
+	if (!chain) /* only out */
+		return del && !add_key(del, key, sizeof(key), 0)
+			       ? put(e, t, NFT_MSG_DELSETELEM, 0, del, true)
+			       : (nftnl_set_free(del), -ENOMEM);
+	struct nftnl_set *add = named_set("dispatch");
+	struct nftnl_set_elem *el = nftnl_set_elem_alloc();
+	if ((replace && !del) || !add || !el || (del && add_key(del, key, sizeof(key), 0))) {
+		nftnl_set_free(del);
+		nftnl_set_free(add);
+		nftnl_set_elem_free(el);
+		return -ENOMEM;
+	}
+	nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, key, sizeof(key));
+	nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_JUMP);
+	nftnl_set_elem_set_str(el, NFTNL_SET_ELEM_CHAIN, chain);
+	nftnl_set_elem_add(add, el);
+	int rc = del ? put(e, t, NFT_MSG_DELSETELEM, 0, del, true) : 0;
+	if (!rc)
+		return put(e, t, NFT_MSG_NEWSETELEM, NLM_F_CREATE, add, true);
+	nftnl_set_free(add);
 	return rc;
 }
 
-int sn_elems_delete_objects(struct sn_elems *e, const char *chain, char *const *sets, size_t n)
+/* Removes chain (with its rules; none when NULL) and then the sets, in one transaction. */
+static int delete_names(struct sn_elems *e, const char *chain, const char *const *sets, size_t n)
 {
 	struct batch t;
 	int rc = begin(e, &t);
 	if (rc)
 		return rc;
-	struct nftnl_chain *c = nftnl_chain_alloc();
-	if (!c)
-		return commit(e, &t, -ENOMEM);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, SN_NFT_TABLE);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, chain);
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(t.b), NFT_MSG_DELCHAIN,
-						     NFPROTO_INET, NLM_F_ACK, e->seq++);
-	nftnl_chain_nlmsg_build_payload(nlh, c);
-	nftnl_chain_free(c);
-	mnl_nlmsg_batch_next(t.b);
+	if (chain) {
+		struct nftnl_chain *c = nftnl_chain_alloc();
+		if (!c)
+			return commit(e, &t, -ENOMEM);
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, SN_NFT_TABLE);
+		nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, chain);
+		nftnl_chain_nlmsg_build_payload(msg(e, &t, NFT_MSG_DELCHAIN, 0), c);
+		nftnl_chain_free(c);
+		mnl_nlmsg_batch_next(t.b);
+	}
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct nftnl_set *s = named_set(sets[i]);
 		rc = s ? put(e, &t, NFT_MSG_DELSET, 0, s, false) : -ENOMEM;
@@ -293,34 +306,55 @@ int sn_elems_delete_objects(struct sn_elems *e, const char *chain, char *const *
 	return commit(e, &t, rc);
 }
 
+/* Removes the chain and the sets among l's first n objects (all in the kernel). */
+static void unload(struct sn_elems *e, const struct sn_nl_list *l, size_t n)
+{
+	const char *chain = NULL, **sets = calloc(n ? n : 1, sizeof(*sets));
+	size_t k = 0;
+	if (!sets)
+		return; /* left for the next start's reconciliation */
+	for (size_t i = 0; i < n; i++)
+		if (l->v[i].kind == SN_NL_CHAIN)
+			chain = nftnl_chain_get_str(l->v[i].obj, NFTNL_CHAIN_NAME);
+		else if (l->v[i].kind == SN_NL_SET)
+			sets[k++] = nftnl_set_get_str(l->v[i].obj, NFTNL_SET_NAME);
+	delete_names(e, chain, sets, k);
+	free(sets);
+}
+
+int sn_elems_load(struct sn_elems *e, const struct sn_nl_list *l, const char *ifname,
+		  const char *chain, bool replace)
+{
+	if (l->failed)
+		return -ENOMEM;
+	struct batch t = {0};
+	size_t committed = 0;
+	int rc = begin(e, &t);
+	for (size_t i = 0; i < l->n && !rc; i++)
+		if (!(rc = make_room(e, &t, i, &committed)))
+			rc = put_obj(e, &t, &l->v[i]);
+	if (!rc && ifname && !(rc = make_room(e, &t, l->n, &committed)))
+		rc = put_switch(e, &t, ifname, chain, replace);
+	if (t.b) {
+		rc = commit(e, &t, rc);
+		if (!rc)
+			committed = l->n;
+	}
+	if (rc && committed)
+		unload(e, l, committed);
+	return rc;
+}
+
+int sn_elems_delete_objects(struct sn_elems *e, const char *chain, char *const *sets, size_t n)
+{
+	return delete_names(e, chain, (const char *const *)sets, n);
+}
+
 int sn_elems_switch(struct sn_elems *e, const char *ifname, const char *chain)
 {
-	uint8_t key[16] = {0}; /* nft's ifname: IFNAMSIZ bytes, zero-padded */
-	size_t n = strlen(ifname);
-	if (n >= sizeof(key))
-		return -EINVAL;
-	memcpy(key, ifname, n);
 	struct batch t;
 	int rc = begin(e, &t);
 	if (rc)
 		return rc;
-	/* the old element out and the new one in, in one transaction */
-	struct nftnl_set *del = named_set("dispatch"), *add = named_set("dispatch");
-	struct nftnl_set_elem *el = nftnl_set_elem_alloc();
-	if (!del || !add || !el || add_key(del, key, sizeof(key), 0)) {
-		nftnl_set_free(del);
-		nftnl_set_free(add);
-		nftnl_set_elem_free(el);
-		return commit(e, &t, -ENOMEM);
-	}
-	nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, key, sizeof(key));
-	nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_JUMP);
-	nftnl_set_elem_set_str(el, NFTNL_SET_ELEM_CHAIN, chain);
-	nftnl_set_elem_add(add, el);
-	rc = put(e, &t, NFT_MSG_DELSETELEM, 0, del, true);
-	if (!rc)
-		rc = put(e, &t, NFT_MSG_NEWSETELEM, NLM_F_CREATE, add, true);
-	else
-		nftnl_set_free(add);
-	return commit(e, &t, rc);
+	return commit(e, &t, put_switch(e, &t, ifname, chain, true));
 }

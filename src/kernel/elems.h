@@ -4,6 +4,7 @@
 #ifndef SN_KERNEL_ELEMS_H
 #define SN_KERNEL_ELEMS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,18 +26,17 @@ void sn_elems_close(struct sn_elems *e);
  * already present gets the new timeout. */
 int sn_elems_add(struct sn_elems *e, const struct sn_elem *v, size_t n);
 
-/* Creates the hash sets v[0..n) (table inet SN_NFT_TABLE) and fills them, in as few
- * transactions as the batch size allows (nothing may reference them yet: a rule that does comes
- * after, in the transaction that switches a sandbox to them). On an error, what was made is
- * removed. 0 or -errno. */
-struct sn_nft_bulk;
-int sn_elems_create_sets(struct sn_elems *e, const struct sn_nft_bulk *v, size_t n);
+/* Loads a generation built by sn_nft_build_generation (its sets with their elements, its chain
+ * and rules), then points the dispatch map's element for ifname at chain (replacing the one there
+ * when replace; no switch when ifname is NULL). As few transactions as the batch size allows, the
+ * switch in the last: packets see the old generation or the new. On an error what was loaded is
+ * removed again. 0 or -errno. */
+struct sn_nl_list;
+int sn_elems_load(struct sn_elems *e, const struct sn_nl_list *l, const char *ifname,
+		  const char *chain, bool replace);
 /* Points the dispatch map's element for ifname at chain (jump), in one transaction: the switch
- * from one generation of a sandbox's rules to the next. */
+ * from one generation of a sandbox's rules to the next. chain NULL: the element goes. */
 int sn_elems_switch(struct sn_elems *e, const char *ifname, const char *chain);
 /* Removes a chain (with its rules) and then sets and maps, in one transaction. */
 int sn_elems_delete_objects(struct sn_elems *e, const char *chain, char *const *sets, size_t n);
-/* Removes the sets v[0..n); sets that do not exist are skipped. */
-int sn_elems_delete_sets(struct sn_elems *e, const struct sn_nft_bulk *v, size_t n);
-
 #endif

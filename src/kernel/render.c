@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "encode.h"
 #include "render.h"
 
 void sn_text_clear(struct sn_text *t)
@@ -50,17 +52,6 @@ static void put_cidr(struct sn_text *t, const struct sn_cidr *c)
 {
 	char buf[SN_CIDR_STRLEN];
 	sn_text_printf(t, "%s", sn_cidr_format(c, buf, sizeof(buf)));
-}
-
-static void put_elements(struct sn_text *t, const struct sn_cidr *v, size_t n)
-{
-	sn_text_printf(t, " elements = { ");
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			sn_text_printf(t, ", ");
-		put_cidr(t, &v[i]);
-	}
-	sn_text_printf(t, " }");
 }
 
 /* Ranges guarded whatever the configuration: this host's, no one's, everyone's. */
@@ -110,6 +101,11 @@ int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg)
 			  " guard4 { type ipv4_addr; flags interval; auto-merge; }\n");
 	sn_text_printf(t, "add set inet " SN_NFT_TABLE
 			  " guard6 { type ipv6_addr; flags interval; auto-merge; }\n");
+	/* protocol sets the sandboxes' rules share */
+	sn_text_printf(t, "add set inet " SN_NFT_TABLE " " SN_SET_TCP_UDP
+			  " { type inet_proto; elements = { tcp, udp } }\n");
+	sn_text_printf(t, "add set inet " SN_NFT_TABLE " " SN_SET_ICMP
+			  " { type inet_proto; elements = { icmp, ipv6-icmp } }\n");
 	sn_text_printf(t, "flush set inet " SN_NFT_TABLE " guard4\n");
 	sn_text_printf(t, "flush set inet " SN_NFT_TABLE " guard6\n");
 	sn_text_printf(t, "add element inet " SN_NFT_TABLE " guard4 { %s", fixed_guard4);
@@ -247,33 +243,6 @@ void sn_nft_learned_set(char *buf, size_t size, const char *id, uint64_t gen, si
 		 set_suffix[family == AF_INET6 ? SET_L6 : SET_L4]);
 }
 
-/* The learned elements of rule i and family, with their timeouts. */
-static void put_learned(struct sn_text *t, const struct sn_nft_sandbox *sb, size_t i, int family)
-{
-	bool first = true;
-	char a[INET6_ADDRSTRLEN];
-	for (size_t k = 0; k < sb->nlearned; k++) {
-		const struct sn_nft_learned *l = &sb->learned[k];
-		if (l->rule != i || l->family != family || !l->timeout_s)
-			continue;
-		inet_ntop(family, l->addr, a, sizeof(a));
-		sn_text_printf(t, "%s%s timeout %us", first ? " elements = { " : ", ", a, l->timeout_s);
-		first = false;
-	}
-	if (!first)
-		sn_text_printf(t, " }");
-}
-
-/* ---- big sets: hosts loaded over netlink, prefixes split by length ---- */
-
-void sn_nft_bulk_clear(struct sn_nft_bulk_list *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i].elems);
-	free(l->v);
-	*l = (struct sn_nft_bulk_list){0};
-}
-
 static bool is_split(int kind, const struct sn_rule_render *r)
 {
 	return (kind == SET_N4 && r->nnets4 >= SN_SPLIT_MIN) ||
@@ -298,74 +267,6 @@ static void split_name(char *buf, size_t size, const struct sn_nft_sandbox *sb, 
 {
 	snprintf(buf, size, "s-%s-%llu-r%zu-%s-%u", sb->id, (unsigned long long)rev, rule,
 		 set_suffix[kind], len);
-}
-
-static void put_mask(struct sn_text *t, int family, unsigned len)
-{
-	uint8_t m[16] = {0};
-	for (unsigned b = 0; b < len; b++)
-		m[b / 8] |= (uint8_t)(0x80 >> (b % 8));
-	char a[INET6_ADDRSTRLEN];
-	inet_ntop(family, m, a, sizeof(a));
-	sn_text_printf(t, "%s", a);
-}
-
-/* Adds a set for the caller to load; false when out of memory. */
-static bool bulk_add(struct sn_nft_bulk_list *l, const char *name, int family,
-		     const struct sn_cidr *v, size_t n, int len)
-{
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 8;
-		void *p = realloc(l->v, cap * sizeof(*l->v));
-		if (!p)
-			return false;
-		l->v = p;
-		l->cap = cap;
-	}
-	struct sn_nft_bulk *b = &l->v[l->n];
-	snprintf(b->name, sizeof(b->name), "%s", name);
-	b->family = family;
-	b->n = 0;
-	b->elems = malloc((n ? n : 1) * sizeof(*b->elems));
-	if (!b->elems)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (len < 0 || v[i].plen == (unsigned)len)
-			b->elems[b->n++] = v[i];
-	l->n++;
-	return true;
-}
-
-/* The hash sets of a split prefix list, one per length: as text, or listed for netlink. */
-static void render_split_sets(struct sn_text *t, const struct sn_nft_sandbox *sb, size_t rule,
-			      int kind, const struct sn_cidr *v, size_t n)
-{
-	int family = kind == SET_N6 ? AF_INET6 : AF_INET;
-	uint64_t bits[3];
-	lengths(v, n, bits);
-	char name[160];
-	for (unsigned len = 0; len <= (family == AF_INET6 ? 128u : 32u); len++) {
-		if (!has_len(bits, len))
-			continue;
-		split_name(name, sizeof(name), sb, sb->rev, rule, kind, len);
-		if (sb->bulk) {
-			if (!bulk_add(sb->bulk, name, family, v, n, (int)len))
-				t->failed = true;
-			continue;
-		}
-		sn_text_printf(t, "add set inet " SN_NFT_TABLE " %s { type %s; elements = { ", name,
-			       family == AF_INET6 ? "ipv6_addr" : "ipv4_addr");
-		bool first = true;
-		char a[INET6_ADDRSTRLEN];
-		for (size_t i = 0; i < n; i++) {
-			if (v[i].plen != len)
-				continue;
-			inet_ntop(family, v[i].addr, a, sizeof(a));
-			sn_text_printf(t, "%s%s", first ? "" : ", ", a);
-			first = false;
-		}
-		sn_text_printf(t, " } }\n");
-	}
 }
 
 /* Calls fn for each object of sb's generation rev (snapshot s): its chain first (its rules
@@ -433,105 +334,367 @@ static void render_delete_rev(struct sn_text *t, const struct sn_nft_sandbox *sb
 		t->failed = true;
 }
 
+/* ---- the encoders: nft text here, netlink in nlenc.c ---- */
+
+struct out {
+	struct sn_text *t;     /* text, or */
+	struct sn_nl_list *nl; /* netlink objects */
+	const char *chain;
+};
+
+static void put_addr(struct sn_text *t, int family, const uint8_t *a)
+{
+	char s[INET6_ADDRSTRLEN];
+	inet_ntop(family, a, s, sizeof(s));
+	sn_text_printf(t, "%s", s);
+}
+
+static void text_set(struct sn_text *t, const struct sn_setspec *s)
+{
+	const char *atype = s->family == AF_INET6 ? "ipv6_addr" : "ipv4_addr";
+	bool any = false;
+	sn_text_printf(t, "add %s inet " SN_NFT_TABLE " %s { ", s->type == SN_SET_MAP ? "map" : "set",
+		       s->name);
+	switch (s->type) {
+	case SN_SET_ADDR:
+		sn_text_printf(t, "type %s; size %zu; elements = { ", atype, sn_setspec_count(s));
+		for (size_t i = 0; i < s->n; i++) {
+			if (s->only_len >= 0 && s->cidrs[i].plen != (unsigned)s->only_len)
+				continue;
+			sn_text_printf(t, "%s", any ? ", " : "");
+			put_addr(t, s->family, s->cidrs[i].addr);
+			any = true;
+		}
+		sn_text_printf(t, " } }\n");
+		return;
+	case SN_SET_PREFIX:
+		sn_text_printf(t, "type %s; flags interval; elements = { ", atype);
+		for (size_t i = 0; i < s->n; i++) {
+			char buf[SN_CIDR_STRLEN];
+			sn_text_printf(t, "%s%s", i ? ", " : "",
+				       sn_cidr_format(&s->cidrs[i], buf, sizeof(buf)));
+		}
+		sn_text_printf(t, " } }\n");
+		return;
+	case SN_SET_PORT:
+		sn_text_printf(t, "type inet_service; flags interval; elements = { ");
+		for (size_t j = 0; j < s->n; j++) {
+			sn_text_printf(t, "%s%u", j ? ", " : "", s->ports[j].lo);
+			if (s->ports[j].lo != s->ports[j].hi)
+				sn_text_printf(t, "-%u", s->ports[j].hi);
+		}
+		sn_text_printf(t, " } }\n");
+		return;
+	case SN_SET_LEARNED:
+		/* learned addresses: filled by the DNS forwarder, each with the TTL */
+		sn_text_printf(t, "type %s; flags timeout;", atype);
+		for (size_t k = 0; k < s->n; k++) {
+			const struct sn_nft_learned *l = &s->learned[k];
+			if (l->rule != s->rule || l->family != s->family || !l->timeout_s)
+				continue;
+			sn_text_printf(t, "%s", any ? ", " : " elements = { ");
+			put_addr(t, l->family, l->addr);
+			sn_text_printf(t, " timeout %us", l->timeout_s);
+			any = true;
+		}
+		sn_text_printf(t, "%s }\n", any ? " }" : "");
+		return;
+	case SN_SET_MAP:
+		sn_text_printf(t, "type %s . inet_proto%s : verdict; flags interval; ", atype,
+			       s->with_ports ? " . inet_service" : "");
+		for (size_t i = 0; i < s->n; i++) {
+			const struct sn_map_elem *e = &s->map[i];
+			sn_text_printf(t, "%s", i ? ", " : "elements = { ");
+			put_addr(t, s->family, e->lo);
+			sn_text_printf(t, "-");
+			put_addr(t, s->family, e->hi);
+			if (s->with_ports && e->plo == e->phi)
+				sn_text_printf(t, " . %s", e->plo == IPPROTO_TCP ? "tcp" : "udp");
+			else
+				sn_text_printf(t, " . %u-%u", e->plo, e->phi);
+			if (s->with_ports)
+				sn_text_printf(t, " . %u-%u", e->portlo, e->porthi);
+			sn_text_printf(t, " : %s", e->accept ? "accept" : "goto deny");
+		}
+		sn_text_printf(t, "%s}\n", s->n ? " }; " : "");
+		return;
+	}
+}
+
+static void text_rule(struct sn_text *t, const char *chain, const struct sn_match *m, size_t n,
+		      enum sn_verdict_kind v)
+{
+	sn_text_printf(t, "add rule inet " SN_NFT_TABLE " %s", chain);
+	for (size_t i = 0; i < n; i++) {
+		const char *ip = m[i].family == AF_INET6 ? "ip6" : "ip";
+		switch (m[i].kind) {
+		case SN_M_NFPROTO:
+			sn_text_printf(t, " meta nfproto %s", m[i].family == AF_INET6 ? "ipv6" : "ipv4");
+			break;
+		case SN_M_SADDR_NE:
+		case SN_M_SADDR_NOT_IN:
+			sn_text_printf(t, " %s saddr != ", ip);
+			put_addr(t, m[i].family, m[i].addr);
+			if (m[i].kind == SN_M_SADDR_NOT_IN)
+				sn_text_printf(t, "/%d", m[i].len);
+			break;
+		case SN_M_DADDR_EQ:
+			sn_text_printf(t, " %s daddr ", ip);
+			put_addr(t, m[i].family, m[i].addr);
+			break;
+		case SN_M_DADDR_SET:
+			sn_text_printf(t, " %s daddr", ip);
+			if (m[i].len >= 0) {
+				uint8_t mask[16] = {0};
+				for (int b = 0; b < m[i].len; b++)
+					mask[b / 8] |= (uint8_t)(0x80 >> (b % 8));
+				sn_text_printf(t, " & ");
+				put_addr(t, m[i].family, mask);
+			}
+			sn_text_printf(t, " @%s", m[i].set);
+			break;
+		case SN_M_L4PROTO:
+			if (m[i].num == IPPROTO_TCP || m[i].num == IPPROTO_UDP)
+				sn_text_printf(t, " meta l4proto %s",
+					       m[i].num == IPPROTO_TCP ? "tcp" : "udp");
+			else
+				sn_text_printf(t, " meta l4proto %u", m[i].num);
+			break;
+		case SN_M_L4PROTO_SET: sn_text_printf(t, " meta l4proto @%s", m[i].set); break;
+		case SN_M_DPORT: sn_text_printf(t, " th dport %u", m[i].num); break;
+		case SN_M_DPORT_SET: sn_text_printf(t, " th dport @%s", m[i].set); break;
+		case SN_M_ND: sn_text_printf(t, " icmpv6 type 135-136"); break;
+		case SN_M_CT_REPLY: sn_text_printf(t, " ct direction reply"); break;
+		case SN_M_CT_DNAT: sn_text_printf(t, " ct status dnat"); break;
+		case SN_M_CT_NEW: sn_text_printf(t, " ct state new"); break;
+		case SN_M_MARK_SET: sn_text_printf(t, " meta mark set 0x%x", m[i].num); break;
+		case SN_M_VMAP:
+			sn_text_printf(t, " %s daddr . meta l4proto%s vmap @%s", ip,
+				       m[i].with_ports ? " . th dport" : "", m[i].set);
+			break;
+		}
+	}
+	static const char *const verdict[] = {"", " accept", " drop", " goto deny"};
+	sn_text_printf(t, "%s\n", verdict[v]);
+}
+
+static void out_set(struct out *o, const struct sn_setspec *s)
+{
+	if (o->t)
+		text_set(o->t, s);
+	else
+		sn_nl_set(o->nl, s);
+}
+
+static void out_rule(struct out *o, const struct sn_match *m, size_t n, enum sn_verdict_kind v)
+{
+	if (o->t)
+		text_rule(o->t, o->chain, m, n, v);
+	else
+		sn_nl_rule(o->nl, o->chain, m, n, v);
+}
+
+static bool out_failed(const struct out *o)
+{
+	return o->t ? o->t->failed : o->nl->failed;
+}
+
+/* ---- a generation: what its sets and rules are ---- */
+
 /* The verdict maps of the run [first, last): a4/a6 keyed by address . protocol . port for TCP
  * and UDP, b4/b6 by address . protocol for ICMP and every other protocol. */
-static int render_run_maps(struct sn_text *t, const struct sn_nft_sandbox *sb,
-			   const struct sn_snapshot *s, size_t first, size_t last)
+static int run_maps(struct out *o, const struct sn_nft_sandbox *sb, const struct sn_snapshot *s,
+		    size_t first, size_t last)
 {
+	/* "other": every protocol number but TCP, UDP and the family's ICMP */
+	static const uint8_t other4[4][2] = {{0, 0}, {2, 5}, {7, 16}, {18, 255}};
+	static const uint8_t other6[4][2] = {{0, 5}, {7, 16}, {18, 57}, {59, 255}};
 	for (int fam = 0; fam < 2; fam++) {
 		int family = fam ? AF_INET6 : AF_INET;
-		const char *atype = fam ? "ipv6_addr" : "ipv4_addr";
 		struct sn_part_elem *v;
 		size_t n;
 		int rc = sn_snapshot_partition(s, SN_EGRESS, first, last, family, &v, &n);
 		if (rc)
 			return rc;
+		struct sn_map_elem *me = malloc((4 * n + 1) * sizeof(*me));
+		if (!me) {
+			free(v);
+			return -ENOMEM;
+		}
 		for (int m = 0; m < 2; m++) {
 			char name[160];
 			map_name(name, sizeof(name), sb, sb->rev, first, fam * 2 + m);
-			sn_text_printf(t, "add map inet " SN_NFT_TABLE " %s { type %s . inet_proto%s : "
-					  "verdict; flags interval; ",
-				       name, atype, m == 0 ? " . inet_service" : "");
-			bool any = false;
+			size_t k = 0;
 			for (size_t i = 0; i < n; i++) {
 				const struct sn_part_elem *e = &v[i];
 				bool ports = e->cls == SN_PART_TCP || e->cls == SN_PART_UDP;
 				if (ports != (m == 0))
 					continue;
-				char lo[INET6_ADDRSTRLEN], hi[INET6_ADDRSTRLEN];
-				inet_ntop(family, e->lo, lo, sizeof(lo));
-				inet_ntop(family, e->hi, hi, sizeof(hi));
-				const char *verdict = sn_snapshot_rule(s, SN_EGRESS, e->rule)->action ==
-							      SN_ALLOW
-							      ? "accept"
-							      : "goto deny";
-				/* "other": every protocol number but TCP, UDP and the family's ICMP */
-				static const char *const other4[] = {"0-0", "2-5", "7-16", "18-255"};
-				static const char *const other6[] = {"0-5", "7-16", "18-57", "59-255"};
-				const char *const *protos = NULL;
-				size_t nprotos = 1;
-				const char *one = e->cls == SN_PART_TCP	  ? "tcp"
-						  : e->cls == SN_PART_UDP ? "udp"
-						  : fam			  ? "58-58"
-									  : "1-1";
-				if (e->cls == SN_PART_OTHER) {
-					protos = fam ? other6 : other4;
-					nprotos = 4;
-				}
+				bool accept = sn_snapshot_rule(s, SN_EGRESS, e->rule)->action == SN_ALLOW;
+				uint8_t one = e->cls == SN_PART_TCP   ? IPPROTO_TCP
+					      : e->cls == SN_PART_UDP ? IPPROTO_UDP
+					      : fam		      ? IPPROTO_ICMPV6
+								      : IPPROTO_ICMP;
+				size_t nprotos = e->cls == SN_PART_OTHER ? 4 : 1;
 				for (size_t p = 0; p < nprotos; p++) {
-					sn_text_printf(t, "%s%s-%s . %s", any ? ", " : "elements = { ", lo,
-						       hi, protos ? protos[p] : one);
-					if (ports)
-						sn_text_printf(t, " . %u-%u", e->plo, e->phi);
-					sn_text_printf(t, " : %s", verdict);
-					any = true;
+					struct sn_map_elem *x = &me[k++];
+					memcpy(x->lo, e->lo, 16);
+					memcpy(x->hi, e->hi, 16);
+					x->plo = x->phi = one;
+					if (e->cls == SN_PART_OTHER) {
+						x->plo = (fam ? other6 : other4)[p][0];
+						x->phi = (fam ? other6 : other4)[p][1];
+					}
+					x->portlo = e->plo;
+					x->porthi = e->phi;
+					x->accept = accept;
 				}
 			}
-			sn_text_printf(t, "%s}\n", any ? " }; " : "");
+			out_set(o, &(struct sn_setspec){.type = SN_SET_MAP,
+							.name = name,
+							.family = family,
+							.n = k,
+							.map = me,
+							.with_ports = m == 0});
 		}
+		free(me);
 		free(v);
 	}
-	return t->failed ? -ENOMEM : 0;
+	return out_failed(o) ? -ENOMEM : 0;
 }
 
-/* "meta l4proto ..." and "th dport @set" parts of a rule. */
-static void put_match(struct sn_text *t, const struct sn_rule_render *r, const char *ports_set,
-		      bool tcp_only)
+/* The sets of rule i (not in a run). */
+static void rule_sets(struct out *o, const struct sn_nft_sandbox *sb, size_t i,
+		      const struct sn_rule_render *r)
 {
-	if (tcp_only)
-		sn_text_printf(t, " meta l4proto tcp");
-	else if (r->proto == SN_PROTO_TCP)
-		sn_text_printf(t, " meta l4proto tcp");
+	char name[160];
+	for (int k = 0; k < NSETKINDS; k++) {
+		if (!set_used(r, k))
+			continue;
+		int family = k == SET_H6 || k == SET_N6 || k == SET_L6 ? AF_INET6 : AF_INET;
+		if (is_split(k, r)) {
+			/* one hash set per prefix length */
+			const struct sn_cidr *v = k == SET_N6 ? r->nets6 : r->nets4;
+			size_t n = k == SET_N6 ? r->nnets6 : r->nnets4;
+			uint64_t bits[3];
+			lengths(v, n, bits);
+			for (unsigned len = 0; len <= 128; len++)
+				if (has_len(bits, len)) {
+					split_name(name, sizeof(name), sb, sb->rev, i, k, len);
+					out_set(o, &(struct sn_setspec){.type = SN_SET_ADDR,
+									.name = name,
+									.family = family,
+									.n = n,
+									.cidrs = v,
+									.only_len = (int)len});
+				}
+			continue;
+		}
+		set_name(name, sizeof(name), sb, sb->rev, i, k);
+		struct sn_setspec ss = {.name = name, .family = family, .only_len = -1};
+		switch (k) {
+		case SET_H4: ss.type = SN_SET_ADDR, ss.cidrs = r->hosts4, ss.n = r->nhosts4; break;
+		case SET_H6: ss.type = SN_SET_ADDR, ss.cidrs = r->hosts6, ss.n = r->nhosts6; break;
+		case SET_N4: ss.type = SN_SET_PREFIX, ss.cidrs = r->nets4, ss.n = r->nnets4; break;
+		case SET_N6: ss.type = SN_SET_PREFIX, ss.cidrs = r->nets6, ss.n = r->nnets6; break;
+		case SET_PORTS: ss.type = SN_SET_PORT, ss.ports = r->ports, ss.n = r->nports; break;
+		default:
+			ss.type = SN_SET_LEARNED;
+			ss.learned = sb->learned;
+			ss.n = sb->nlearned;
+			ss.rule = (uint32_t)i;
+			break;
+		}
+		out_set(o, &ss);
+	}
+}
+
+/* The protocol and port matches of a rule, into m; their number. */
+static size_t proto_matches(struct sn_match *m, const struct sn_rule_render *r,
+			    const char *ports_set, bool tcp_only)
+{
+	size_t k = 0;
+	if (tcp_only || r->proto == SN_PROTO_TCP)
+		m[k++] = (struct sn_match){.kind = SN_M_L4PROTO, .num = IPPROTO_TCP};
 	else if (r->proto == SN_PROTO_UDP)
-		sn_text_printf(t, " meta l4proto udp");
+		m[k++] = (struct sn_match){.kind = SN_M_L4PROTO, .num = IPPROTO_UDP};
 	else if (r->proto == SN_PROTO_ICMP)
-		sn_text_printf(t, " meta l4proto { icmp, ipv6-icmp }");
+		m[k++] = (struct sn_match){.kind = SN_M_L4PROTO_SET, .set = SN_SET_ICMP};
 	else if (r->ports)
-		sn_text_printf(t, " meta l4proto { tcp, udp }");
+		m[k++] = (struct sn_match){.kind = SN_M_L4PROTO_SET, .set = SN_SET_TCP_UDP};
 	if (r->ports)
-		sn_text_printf(t, " th dport @%s", ports_set);
+		m[k++] = (struct sn_match){.kind = SN_M_DPORT_SET, .set = ports_set};
+	return k;
 }
 
-int sn_nft_render_generation(struct sn_text *out, const struct sn_nft_config *cfg,
-			     const struct sn_nft_sandbox *sb, const struct sn_snapshot *s)
+/* The rules of policy rule i (not in a run). */
+static void policy_rules(struct out *o, const struct sn_nft_config *cfg,
+			 const struct sn_nft_sandbox *sb, size_t i, const struct sn_rule_render *r)
 {
-	struct sn_text *t = out;
-	char chain[128], set[160], ports[160];
-	names_of(chain, sizeof(chain), sb, sb->rev);
-	size_t n = sn_snapshot_nrules(s, SN_EGRESS);
-	char a4[INET_ADDRSTRLEN], a6[INET6_ADDRSTRLEN];
-	inet_ntop(AF_INET, sb->addr4, a4, sizeof(a4));
-	if (sb->has6)
-		inet_ntop(AF_INET6, sb->addr6, a6, sizeof(a6));
+	enum sn_verdict_kind verdict = r->action == SN_ALLOW ? SN_V_ACCEPT : SN_V_DENY;
+	char set[160], ports[160];
+	set_name(ports, sizeof(ports), sb, sb->rev, i, SET_PORTS);
+	struct sn_match m[4];
+	if (r->any_dest) {
+		out_rule(o, m, proto_matches(m, r, ports, false), verdict);
+		return;
+	}
+	static const int addr_kinds[] = {SET_H4, SET_N4, SET_H6, SET_N6, SET_L4, SET_L6};
+	for (size_t a = 0; a < sizeof(addr_kinds) / sizeof(addr_kinds[0]); a++) {
+		int k = addr_kinds[a];
+		if (!set_used(r, k))
+			continue;
+		int family = k == SET_H6 || k == SET_N6 || k == SET_L6 ? AF_INET6 : AF_INET;
+		m[0] = (struct sn_match){.kind = SN_M_DADDR_SET, .family = family, .set = set, .len = -1};
+		if (is_split(k, r)) {
+			/* one lookup per prefix length, of the masked address */
+			const struct sn_cidr *v = family == AF_INET6 ? r->nets6 : r->nets4;
+			uint64_t bits[3];
+			lengths(v, family == AF_INET6 ? r->nnets6 : r->nnets4, bits);
+			for (unsigned len = 0; len <= 128; len++) {
+				if (!has_len(bits, len))
+					continue;
+				split_name(set, sizeof(set), sb, sb->rev, i, k, len);
+				m[0].len = (int)len;
+				out_rule(o, m, 1 + proto_matches(m + 1, r, ports, false), verdict);
+			}
+			continue;
+		}
+		set_name(set, sizeof(set), sb, sb->rev, i, k);
+		out_rule(o, m, 1 + proto_matches(m + 1, r, ports, false), verdict);
+	}
+	/* TCP that only a name can decide: new connections go to the proxy (which re-checks them
+	 * at every update), and the packets of the connections it holds pass; an established
+	 * connection that went straight out (an address the policy no longer allows) falls through
+	 * to the rules below. Without the proxy: refused. */
+	if (r->has_names && (r->proto == SN_PROTO_ANY || r->proto == SN_PROTO_TCP)) {
+		size_t k = proto_matches(m, r, ports, true);
+		if (!cfg->proxy_enabled) {
+			out_rule(o, m, k, SN_V_DENY);
+			return;
+		}
+		m[k] = (struct sn_match){.kind = SN_M_CT_DNAT};
+		out_rule(o, m, k + 1, SN_V_ACCEPT);
+		m[k] = (struct sn_match){.kind = SN_M_CT_NEW};
+		m[k + 1] = (struct sn_match){.kind = SN_M_MARK_SET, .num = SN_MARK_PROXY};
+		out_rule(o, m, k + 2, SN_V_ACCEPT);
+	}
+}
 
+static int generation(struct out *o, const struct sn_nft_config *cfg,
+		      const struct sn_nft_sandbox *sb, const struct sn_snapshot *s)
+{
+	char chain[128], set[160];
+	names_of(chain, sizeof(chain), sb, sb->rev);
+	o->chain = chain;
+	size_t n = sn_snapshot_nrules(s, SN_EGRESS);
 	size_t *run_end = runs_of(s);
 	if (!run_end)
 		return -ENOMEM;
 	/* sets and maps first: rules refer to them */
 	for (size_t i = 0; i < n; i++) {
-		const struct sn_rule_render *r = sn_snapshot_rule(s, SN_EGRESS, i);
 		if (run_end[i] > i + 1) {
-			int rc = render_run_maps(t, sb, s, i, run_end[i]);
+			int rc = run_maps(o, sb, s, i, run_end[i]);
 			if (rc) {
 				free(run_end);
 				return rc;
@@ -539,186 +702,88 @@ int sn_nft_render_generation(struct sn_text *out, const struct sn_nft_config *cf
 			i = run_end[i] - 1;
 			continue;
 		}
-		for (int k = 0; k < NSETKINDS; k++) {
-			if (!set_used(r, k))
-				continue;
-			if (is_split(k, r)) {
-				if (k == SET_N4)
-					render_split_sets(t, sb, i, k, r->nets4, r->nnets4);
-				else
-					render_split_sets(t, sb, i, k, r->nets6, r->nnets6);
-				continue;
-			}
-			set_name(set, sizeof(set), sb, sb->rev, i, k);
-			size_t nh = k == SET_H4 ? r->nhosts4 : k == SET_H6 ? r->nhosts6 : 0;
-			if (sb->bulk && nh >= SN_SPLIT_MIN) {
-				if (!bulk_add(sb->bulk, set, k == SET_H6 ? AF_INET6 : AF_INET,
-					      k == SET_H6 ? r->hosts6 : r->hosts4, nh, -1))
-					t->failed = true;
-				continue;
-			}
-			sn_text_printf(t, "add set inet " SN_NFT_TABLE " %s { ", set);
-			switch (k) {
-			case SET_H4:
-				sn_text_printf(t, "type ipv4_addr;");
-				put_elements(t, r->hosts4, r->nhosts4);
-				break;
-			case SET_N4:
-				sn_text_printf(t, "type ipv4_addr; flags interval;");
-				put_elements(t, r->nets4, r->nnets4);
-				break;
-			case SET_H6:
-				sn_text_printf(t, "type ipv6_addr;");
-				put_elements(t, r->hosts6, r->nhosts6);
-				break;
-			case SET_N6:
-				sn_text_printf(t, "type ipv6_addr; flags interval;");
-				put_elements(t, r->nets6, r->nnets6);
-				break;
-			case SET_PORTS:
-				sn_text_printf(t, "type inet_service; flags interval; elements = { ");
-				for (size_t j = 0; j < r->nports; j++) {
-					if (r->ports[j].lo == r->ports[j].hi)
-						sn_text_printf(t, "%s%u", j ? ", " : "",
-							       r->ports[j].lo);
-					else
-						sn_text_printf(t, "%s%u-%u", j ? ", " : "",
-							       r->ports[j].lo, r->ports[j].hi);
-				}
-				sn_text_printf(t, " }");
-				break;
-			case SET_L4:
-				/* learned addresses: filled by the DNS forwarder, each with the TTL */
-				sn_text_printf(t, "type ipv4_addr; flags timeout;");
-				put_learned(t, sb, i, AF_INET);
-				break;
-			case SET_L6:
-				sn_text_printf(t, "type ipv6_addr; flags timeout;");
-				put_learned(t, sb, i, AF_INET6);
-				break;
-			}
-			sn_text_printf(t, " }\n");
-		}
+		rule_sets(o, sb, i, sn_snapshot_rule(s, SN_EGRESS, i));
 	}
 
-	sn_text_printf(t, "add chain inet " SN_NFT_TABLE " %s\n", chain);
-#define RULE "add rule inet " SN_NFT_TABLE " %s"
+	if (o->t)
+		sn_text_printf(o->t, "add chain inet " SN_NFT_TABLE " %s\n", chain);
+	else
+		sn_nl_chain(o->nl, chain);
+	struct sn_match m[4];
 	if (sb->paused) {
-		sn_text_printf(t, RULE " drop\n", chain);
-	} else {
-		/* anti-spoofing: only the sandbox's own source addresses */
-		sn_text_printf(t, RULE " meta nfproto ipv4 ip saddr != %s drop\n", chain, a4);
-		if (sb->has6)
-			sn_text_printf(t, RULE " meta nfproto ipv6 ip6 saddr != { %s, fe80::/10 } drop\n",
-				       chain, a6);
-		else
-			sn_text_printf(t, RULE " meta nfproto ipv6 drop\n", chain);
-		/* neighbour discovery with the host side */
-		if (sb->has6)
-			sn_text_printf(t, RULE " icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } "
-					      "accept\n",
-				       chain);
-		/* replies to connections the host opened into the sandbox (the ingress proxy): the
-		 * egress policy is not theirs */
-		char h4[INET_ADDRSTRLEN], h6[INET6_ADDRSTRLEN];
-		inet_ntop(AF_INET, sb->host4, h4, sizeof(h4));
-		sn_text_printf(t, RULE " ip daddr %s ct direction reply accept\n", chain, h4);
-		if (sb->has6) {
-			inet_ntop(AF_INET6, sb->host6, h6, sizeof(h6));
-			sn_text_printf(t, RULE " ip6 daddr %s ct direction reply accept\n", chain, h6);
-		}
-		/* all DNS, to any address, goes to the forwarder */
-		sn_text_printf(t, RULE " meta l4proto { tcp, udp } th dport 53 meta mark set 0x%x accept\n",
-			       chain, SN_MARK_DNS);
-		/* guard rails */
-		sn_text_printf(t, RULE " ip daddr @guard4 goto deny\n", chain);
-		sn_text_printf(t, RULE " ip6 daddr @guard6 goto deny\n", chain);
-		/* the policy, in order */
-		for (size_t i = 0; i < n; i++) {
-			const struct sn_rule_render *r = sn_snapshot_rule(s, SN_EGRESS, i);
-			if (run_end[i] > i + 1) {
-				static const char *const lookup[4] = {
-					"meta nfproto ipv4 ip daddr . meta l4proto . th dport",
-					"meta nfproto ipv4 ip daddr . meta l4proto",
-					"meta nfproto ipv6 ip6 daddr . meta l4proto . th dport",
-					"meta nfproto ipv6 ip6 daddr . meta l4proto"};
-				for (int k = 0; k < 4; k++) {
-					map_name(set, sizeof(set), sb, sb->rev, i, k);
-					sn_text_printf(t, RULE " %s vmap @%s\n", chain, lookup[k], set);
-				}
-				i = run_end[i] - 1;
-				continue;
-			}
-			const char *verdict = r->action == SN_ALLOW ? "accept" : "goto deny";
-			set_name(ports, sizeof(ports), sb, sb->rev, i, SET_PORTS);
-			if (r->any_dest) {
-				sn_text_printf(t, RULE, chain);
-				put_match(t, r, ports, false);
-				sn_text_printf(t, " %s\n", verdict);
-				continue;
-			}
-			static const struct {
-				int kind;
-				const char *match;
-			} addr[] = {{SET_H4, "ip daddr"},
-				    {SET_N4, "ip daddr"},
-				    {SET_H6, "ip6 daddr"},
-				    {SET_N6, "ip6 daddr"},
-				    {SET_L4, "ip daddr"},
-				    {SET_L6, "ip6 daddr"}};
-			for (size_t a = 0; a < sizeof(addr) / sizeof(addr[0]); a++) {
-				if (!set_used(r, addr[a].kind))
-					continue;
-				if (is_split(addr[a].kind, r)) {
-					/* one lookup per prefix length, of the masked address */
-					int fam = addr[a].kind == SET_N6 ? AF_INET6 : AF_INET;
-					const struct sn_cidr *v = fam == AF_INET6 ? r->nets6 : r->nets4;
-					uint64_t bits[3];
-					lengths(v, fam == AF_INET6 ? r->nnets6 : r->nnets4, bits);
-					for (unsigned len = 0; len <= 128; len++) {
-						if (!has_len(bits, len))
-							continue;
-						split_name(set, sizeof(set), sb, sb->rev, i,
-							   addr[a].kind, len);
-						sn_text_printf(t, RULE " %s & ", chain, addr[a].match);
-						put_mask(t, fam, len);
-						sn_text_printf(t, " @%s", set);
-						put_match(t, r, ports, false);
-						sn_text_printf(t, " %s\n", verdict);
-					}
-					continue;
-				}
-				set_name(set, sizeof(set), sb, sb->rev, i, addr[a].kind);
-				sn_text_printf(t, RULE " %s @%s", chain, addr[a].match, set);
-				put_match(t, r, ports, false);
-				sn_text_printf(t, " %s\n", verdict);
-			}
-			/* TCP that only a name can decide: new connections go to the proxy (which
-			 * re-checks them at every update), and the packets of the connections it
-			 * holds pass; an established connection that went straight out (an address
-			 * the policy no longer allows) falls through to the rules below. Without
-			 * the proxy: refused. */
-			if (r->has_names && (r->proto == SN_PROTO_ANY || r->proto == SN_PROTO_TCP)) {
-				sn_text_printf(t, RULE, chain);
-				put_match(t, r, ports, true);
-				if (cfg->proxy_enabled) {
-					sn_text_printf(t, " ct status dnat accept\n");
-					sn_text_printf(t, RULE, chain);
-					put_match(t, r, ports, true);
-					sn_text_printf(t, " ct state new meta mark set 0x%x accept\n",
-						       SN_MARK_PROXY);
-				} else {
-					sn_text_printf(t, " goto deny\n");
-				}
-			}
-		}
-		enum sn_mode mode = sn_snapshot_mode(s, SN_EGRESS);
-		sn_text_printf(t, RULE " %s\n", chain, mode == SN_MODE_ALLOW_ALL ? "accept" : "goto deny");
+		out_rule(o, NULL, 0, SN_V_DROP);
+		goto done;
 	}
-#undef RULE
+	/* anti-spoofing: only the sandbox's own source addresses */
+	m[0] = (struct sn_match){.kind = SN_M_NFPROTO, .family = AF_INET};
+	m[1] = (struct sn_match){.kind = SN_M_SADDR_NE, .family = AF_INET, .addr = sb->addr4};
+	out_rule(o, m, 2, SN_V_DROP);
+	static const uint8_t ll[16] = {0xfe, 0x80};
+	m[0].family = AF_INET6;
+	m[1] = (struct sn_match){.kind = SN_M_SADDR_NE, .family = AF_INET6, .addr = sb->addr6};
+	m[2] = (struct sn_match){.kind = SN_M_SADDR_NOT_IN, .family = AF_INET6, .addr = ll, .len = 10};
+	out_rule(o, m, sb->has6 ? 3 : 1, SN_V_DROP);
+	/* neighbour discovery with the host side */
+	if (sb->has6)
+		out_rule(o, &(struct sn_match){.kind = SN_M_ND}, 1, SN_V_ACCEPT);
+	/* replies to connections the host opened into the sandbox (the ingress proxy): the egress
+	 * policy is not theirs */
+	m[0] = (struct sn_match){.kind = SN_M_DADDR_EQ, .family = AF_INET, .addr = sb->host4};
+	m[1] = (struct sn_match){.kind = SN_M_CT_REPLY};
+	out_rule(o, m, 2, SN_V_ACCEPT);
+	if (sb->has6) {
+		m[0] = (struct sn_match){.kind = SN_M_DADDR_EQ, .family = AF_INET6, .addr = sb->host6};
+		out_rule(o, m, 2, SN_V_ACCEPT);
+	}
+	/* all DNS, to any address, goes to the forwarder */
+	m[0] = (struct sn_match){.kind = SN_M_L4PROTO_SET, .set = SN_SET_TCP_UDP};
+	m[1] = (struct sn_match){.kind = SN_M_DPORT, .num = 53};
+	m[2] = (struct sn_match){.kind = SN_M_MARK_SET, .num = SN_MARK_DNS};
+	out_rule(o, m, 3, SN_V_ACCEPT);
+	/* guard rails */
+	m[0] = (struct sn_match){.kind = SN_M_DADDR_SET, .family = AF_INET, .set = "guard4", .len = -1};
+	out_rule(o, m, 1, SN_V_DENY);
+	m[0] = (struct sn_match){.kind = SN_M_DADDR_SET, .family = AF_INET6, .set = "guard6", .len = -1};
+	out_rule(o, m, 1, SN_V_DENY);
+	/* the policy, in order */
+	for (size_t i = 0; i < n; i++) {
+		if (run_end[i] > i + 1) {
+			for (int k = 0; k < 4; k++) {
+				map_name(set, sizeof(set), sb, sb->rev, i, k);
+				int family = k < 2 ? AF_INET : AF_INET6;
+				m[0] = (struct sn_match){.kind = SN_M_NFPROTO, .family = family};
+				m[1] = (struct sn_match){.kind = SN_M_VMAP,
+							 .family = family,
+							 .set = set,
+							 .with_ports = k % 2 == 0};
+				out_rule(o, m, 2, SN_V_NONE);
+			}
+			i = run_end[i] - 1;
+			continue;
+		}
+		policy_rules(o, cfg, sb, i, sn_snapshot_rule(s, SN_EGRESS, i));
+	}
+	out_rule(o, NULL, 0,
+		 sn_snapshot_mode(s, SN_EGRESS) == SN_MODE_ALLOW_ALL ? SN_V_ACCEPT : SN_V_DENY);
+done:
 	free(run_end);
-	return t->failed ? -ENOMEM : 0;
+	return out_failed(o) ? -ENOMEM : 0;
 }
+
+int sn_nft_render_generation(struct sn_text *out, const struct sn_nft_config *cfg,
+			     const struct sn_nft_sandbox *sb, const struct sn_snapshot *s)
+{
+	struct out o = {.t = out};
+	return generation(&o, cfg, sb, s);
+}
+
+int sn_nft_build_generation(struct sn_nl_list *out, const struct sn_nft_config *cfg,
+			    const struct sn_nft_sandbox *sb, const struct sn_snapshot *s)
+{
+	struct out o = {.nl = out};
+	return generation(&o, cfg, sb, s);
+}
+
 
 int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
 			  const struct sn_nft_sandbox *sb, const struct sn_snapshot *s,

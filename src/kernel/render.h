@@ -48,21 +48,10 @@ struct sn_nft_config {
 	uint16_t nflog_group; /* 0: rejects are not logged; else to this NFLOG group */
 };
 
-/* Big sets are loaded over netlink (elems.c) instead of as nft text: a rule's hosts, and its
- * prefixes, which from SN_SPLIT_MIN on are kept in one hash set per prefix length (a lookup of the
- * masked address each; BASELINES.md: interval sets get slow to fill at tens of thousands). */
+/* A rule's prefixes, from SN_SPLIT_MIN on, are kept in one hash set per prefix length (a lookup
+ * of the masked address each; BASELINES.md: interval sets get slow to fill at tens of
+ * thousands). */
 #define SN_SPLIT_MIN 256
-struct sn_nft_bulk {
-	char name[96];
-	int family;
-	struct sn_cidr *elems; /* their addresses are the keys */
-	size_t n;
-};
-struct sn_nft_bulk_list {
-	struct sn_nft_bulk *v;
-	size_t n, cap;
-};
-void sn_nft_bulk_clear(struct sn_nft_bulk_list *l);
 
 /* An address the DNS forwarder learned for a rule's names, carried into a new generation. */
 struct sn_nft_learned {
@@ -82,9 +71,6 @@ struct sn_nft_sandbox {
 	bool paused;  /* drop all */
 	const struct sn_nft_learned *learned; /* sorted by rule; rules without learned sets skip */
 	size_t nlearned;
-	/* not NULL: sets of SN_SPLIT_MIN elements or more are not declared in the text but listed
-	 * here, for the caller to create and fill before it applies the text */
-	struct sn_nft_bulk_list *bulk;
 };
 
 /* The name of rule's learned-address set of family in sandbox id's generation gen. */
@@ -101,10 +87,16 @@ bool sn_nft_guarded(const struct sn_nft_config *cfg, int family, const uint8_t *
 int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg);
 
 /* One sandbox's generation sb->rev of snapshot s: its sets and its chain, referenced by nothing
- * yet (sandnetd switches the dispatch element and removes the old generation over netlink: in nft
- * text both make nft read the whole table into its cache first). */
+ * yet. */
 int sn_nft_render_generation(struct sn_text *out, const struct sn_nft_config *cfg,
 			     const struct sn_nft_sandbox *sb, const struct sn_snapshot *s);
+
+/* The same generation as libnftnl objects for netlink (encode.h: struct sn_nl_list), the way
+ * sandnetd loads it: nft text makes libnftables read every chain and set of the table into its
+ * cache first, which costs milliseconds per thousand sets (docs/KERNEL.md). */
+struct sn_nl_list;
+int sn_nft_build_generation(struct sn_nl_list *out, const struct sn_nft_config *cfg,
+			    const struct sn_nft_sandbox *sb, const struct sn_snapshot *s);
 
 /* The same in one text: the generation, the dispatch element pointing at it, and, when old is
  * not NULL, the removal of the chain and sets that old (the snapshot in force, at revision
