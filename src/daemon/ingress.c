@@ -703,30 +703,38 @@ static void finish_exchange(struct iconn *c)
 static void feed_response(struct iconn *c)
 {
 	struct iworker *w = c->w;
+	/* heads pass unchanged: a head and the body bytes after it leave in one send */
+	size_t ready = 0;
 	while (!c->resp_head) {
-		if (!c->uin.len) {
-			if (c->u_eof)
+		if (ready == c->uin.len) {
+			if (c->u_eof && !ready) {
 				respond(c, 502, false, "bad_gateway",
 					"port %u of sandbox %s closed the connection without a response",
 					c->port, c->view->id);
-			return;
+				return;
+			}
+			break;
 		}
-		ssize_t r = sn_http_head(&c->resp, &w->head, c->uin.p, c->uin.len);
+		ssize_t r = sn_http_head(&c->resp, &w->head, c->uin.p + ready, c->uin.len - ready);
 		if (r == 0 && !c->u_eof)
-			return;
+			break;
 		if (r <= 0) {
-			respond(c, 502, false, "bad_gateway",
-				"port %u of sandbox %s sent no valid HTTP response", c->port,
-				c->view->id);
+			if (ready) /* what came before went out: the client sees the cut */
+				conn_close(c);
+			else
+				respond(c, 502, false, "bad_gateway",
+					"port %u of sandbox %s sent no valid HTTP response", c->port,
+					c->view->id);
 			return;
 		}
-		if (!to_client(c, c->uin.p, (size_t)r)) {
-			conn_close(c);
-			return;
-		}
-		buf_drop(&c->uin, (size_t)r);
+		ready += (size_t)r;
 		int st = c->resp.status;
 		if (st == 101 && c->req.upgrade) {
+			if (!to_client(c, c->uin.p, ready)) {
+				conn_close(c);
+				return;
+			}
+			buf_drop(&c->uin, ready);
 			c->state = I_TUNNEL;
 			c->tunnel = true;
 			pthread_mutex_lock(&c->view->mu);
@@ -742,20 +750,24 @@ static void feed_response(struct iconn *c)
 		}
 		c->resp_head = true;
 	}
-	static const uint8_t none[1];
-	ssize_t n = sn_http_body(&c->resp, c->uin.p ? c->uin.p : none, c->uin.len);
-	if (n == 0 && !c->uin.len && c->u_eof && !c->resp.done)
-		n = sn_http_body(&c->resp, NULL, 0);
-	if (n < 0) {
-		conn_close(c); /* a malformed body: the client sees the cut */
-		return;
+	ssize_t n = 0;
+	if (c->resp_head) {
+		static const uint8_t none[1];
+		n = sn_http_body(&c->resp, c->uin.len > ready ? c->uin.p + ready : none,
+				 c->uin.len - ready);
+		if (n == 0 && c->uin.len == ready && c->u_eof && !c->resp.done)
+			n = sn_http_body(&c->resp, NULL, 0);
+		if (n < 0) {
+			conn_close(c); /* a malformed body: the client sees the cut */
+			return;
+		}
 	}
-	if (n > 0) {
-		if (!to_client(c, c->uin.p, (size_t)n)) {
+	if (ready + (size_t)n) {
+		if (!to_client(c, c->uin.p, ready + (size_t)n)) {
 			conn_close(c);
 			return;
 		}
-		buf_drop(&c->uin, (size_t)n);
+		buf_drop(&c->uin, ready + (size_t)n);
 	}
 	if (c->resp.done) {
 		if (c->req.done)
