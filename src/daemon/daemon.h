@@ -57,6 +57,7 @@ struct sn_sandbox {
 	struct sn_snapshot *snap;  /* the policy in force */
 	struct sn_policy *policy;  /* the same, as data (for formatting) */
 	uint64_t gen;              /* kernel generation: names the chain and sets in force */
+	bool kpaused;              /* whether that generation is a paused one */
 	char netns[48], ifname[16];
 	uint32_t index; /* address block in the pools */
 	struct sn_view *view; /* what the DNS forwarder and the proxy see */

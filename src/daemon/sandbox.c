@@ -540,11 +540,12 @@ static void delete_generation(struct sn_daemon *d, struct sn_sandbox *sb,
 /* Removes sb's dispatch element and its generation in force. */
 static void remove_rules(struct sn_daemon *d, struct sn_sandbox *sb)
 {
-	int rc = sn_elems_switch(d->elems, sb->ifname, NULL);
+	struct sn_nft_sandbox v = nft_view(d, sb, sb->gen, sb->kpaused);
+	int rc = sn_elems_remove(d->elems, &v);
 	if (rc)
-		sn_log(SN_LOG_WARN, "sandbox %s: removing its dispatch element: %s", sb->row.id,
-		       strerror(-rc));
-	delete_generation(d, sb, sb->snap, sb->gen, sb->row.state == SN_STATE_PAUSED);
+		sn_log(SN_LOG_WARN, "sandbox %s: removing its dispatch and set elements: %s",
+		       sb->row.id, strerror(-rc));
+	delete_generation(d, sb, sb->snap, sb->gen, sb->kpaused);
 }
 
 /* Switches sb's kernel state from generation old_gen (snapshot old) to gen (snapshot snap), with
@@ -573,10 +574,13 @@ static int switch_gen(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_snap
 	if (!rc) {
 		char chain[128];
 		snprintf(chain, sizeof(chain), "sb-%s-%llu", sb->row.id, (unsigned long long)gen);
-		if ((rc = sn_elems_load(d->elems, &nl, sb->ifname, chain, old != NULL)))
+		v.was_paused = sb->kpaused;
+		if ((rc = sn_elems_load(d->elems, &nl, &v, chain, old != NULL)))
 			snprintf(err, errsize, "loading the rules over netlink: %s", strerror(-rc));
 	}
 	sn_nl_list_clear(&nl);
+	if (!rc)
+		sb->kpaused = paused;
 	if (!rc && old)
 		delete_generation(d, sb, old, old_gen, paused);
 	if (!rc && sb->view)
@@ -960,6 +964,8 @@ static int reconcile_rules(struct sn_daemon *d, char *err, size_t errsize)
 	}
 	if (!rc)
 		rc = apply_text(d, &t, err, errsize);
+	for (struct sn_sandbox *sb = d->sandboxes; sb && !rc; sb = sb->next)
+		sb->kpaused = sb->row.state == SN_STATE_PAUSED;
 	sn_text_clear(&t);
 	return rc;
 }

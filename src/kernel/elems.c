@@ -249,37 +249,70 @@ static int put_obj(struct sn_elems *e, struct batch *t, const struct sn_nl_obj *
 	return mnl_nlmsg_batch_next(t->b) ? 0 : -E2BIG;
 }
 
-/* The dispatch element of ifname out (replace) and one pointing at chain in. */
-static int put_switch(struct sn_elems *e, struct batch *t, const char *ifname, const char *chain,
-		      bool replace)
+/* A message adding (or deleting) one element of key k to set name. */
+static int put_key(struct sn_elems *e, struct batch *t, const char *set, bool add, const void *k,
+		   uint32_t len)
+{
+	struct nftnl_set *s = named_set(set);
+	if (!s || add_key(s, k, len, 0)) {
+		nftnl_set_free(s);
+		return -ENOMEM;
+	}
+	return put(e, t, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, add ? NLM_F_CREATE : 0, s,
+		   true);
+}
+
+/* The sandbox's elements in the table's sets owner4/6 (owners) and paused (paused). nft's keys:
+ * an ifname is IFNAMSIZ bytes, zero-padded; an address follows it. */
+static int put_members(struct sn_elems *e, struct batch *t, const struct sn_nft_sandbox *sb,
+		       bool add, bool owners, bool paused)
+{
+	uint8_t k[32] = {0};
+	size_t n = strlen(sb->ifname);
+	if (n >= 16)
+		return -EINVAL;
+	memcpy(k, sb->ifname, n);
+	int rc = 0;
+	if (owners) {
+		memcpy(k + 16, sb->addr4, 4);
+		rc = put_key(e, t, "owner4", add, k, 20);
+		if (!rc && sb->has6) {
+			memcpy(k + 16, sb->addr6, 16);
+			rc = put_key(e, t, "owner6", add, k, 32);
+		}
+	}
+	if (!rc && paused)
+		rc = put_key(e, t, "paused", add, k, 16);
+	return rc;
+}
+
+/* sb's dispatch element out (replace) and one pointing at chain in, with its set elements: its
+ * addresses for a new sandbox, and paused as it changes. */
+static int put_switch(struct sn_elems *e, struct batch *t, const struct sn_nft_sandbox *sb,
+		      const char *chain, bool replace)
 {
 	uint8_t key[16] = {0}; /* nft's ifname: IFNAMSIZ bytes, zero-padded */
-	size_t n = strlen(ifname);
+	size_t n = strlen(sb->ifname);
 	if (n >= sizeof(key))
 		return -EINVAL;
-	memcpy(key, ifname, n);
-	struct nftnl_set *del = replace ? named_set("dispatch") : NULL;
-	if (!chain) /* only out */
-		return del && !add_key(del, key, sizeof(key), 0)
-			       ? put(e, t, NFT_MSG_DELSETELEM, 0, del, true)
-			       : (nftnl_set_free(del), -ENOMEM);
-	struct nftnl_set *add = named_set("dispatch");
-	struct nftnl_set_elem *el = nftnl_set_elem_alloc();
-	if ((replace && !del) || !add || !el || (del && add_key(del, key, sizeof(key), 0))) {
-		nftnl_set_free(del);
+	memcpy(key, sb->ifname, n);
+	int rc = replace ? put_key(e, t, "dispatch", false, key, sizeof(key)) : 0;
+	struct nftnl_set *add = rc ? NULL : named_set("dispatch");
+	struct nftnl_set_elem *el = add ? nftnl_set_elem_alloc() : NULL;
+	if (!el) {
 		nftnl_set_free(add);
-		nftnl_set_elem_free(el);
-		return -ENOMEM;
+		return rc ? rc : -ENOMEM;
 	}
 	nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, key, sizeof(key));
 	nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_JUMP);
 	nftnl_set_elem_set_str(el, NFTNL_SET_ELEM_CHAIN, chain);
 	nftnl_set_elem_add(add, el);
-	int rc = del ? put(e, t, NFT_MSG_DELSETELEM, 0, del, true) : 0;
-	if (!rc)
-		return put(e, t, NFT_MSG_NEWSETELEM, NLM_F_CREATE, add, true);
-	nftnl_set_free(add);
-	return rc;
+	if ((rc = put(e, t, NFT_MSG_NEWSETELEM, NLM_F_CREATE, add, true)))
+		return rc;
+	bool was = replace && sb->was_paused;
+	if ((rc = put_members(e, t, sb, true, !replace, sb->paused && !was)))
+		return rc;
+	return put_members(e, t, sb, false, false, !sb->paused && was);
 }
 
 /* Removes chain (with its rules; none when NULL) and then the sets, in one transaction. */
@@ -322,7 +355,7 @@ static void unload(struct sn_elems *e, const struct sn_nl_list *l, size_t n)
 	free(sets);
 }
 
-int sn_elems_load(struct sn_elems *e, const struct sn_nl_list *l, const char *ifname,
+int sn_elems_load(struct sn_elems *e, const struct sn_nl_list *l, const struct sn_nft_sandbox *sb,
 		  const char *chain, bool replace)
 {
 	if (l->failed)
@@ -333,8 +366,8 @@ int sn_elems_load(struct sn_elems *e, const struct sn_nl_list *l, const char *if
 	for (size_t i = 0; i < l->n && !rc; i++)
 		if (!(rc = make_room(e, &t, i, &committed)))
 			rc = put_obj(e, &t, &l->v[i]);
-	if (!rc && ifname && !(rc = make_room(e, &t, l->n, &committed)))
-		rc = put_switch(e, &t, ifname, chain, replace);
+	if (!rc && sb && !(rc = make_room(e, &t, l->n, &committed)))
+		rc = put_switch(e, &t, sb, chain, replace);
 	if (t.b) {
 		rc = commit(e, &t, rc);
 		if (!rc)
@@ -350,11 +383,19 @@ int sn_elems_delete_objects(struct sn_elems *e, const char *chain, char *const *
 	return delete_names(e, chain, (const char *const *)sets, n);
 }
 
-int sn_elems_switch(struct sn_elems *e, const char *ifname, const char *chain)
+int sn_elems_remove(struct sn_elems *e, const struct sn_nft_sandbox *sb)
 {
+	uint8_t key[16] = {0};
+	size_t n = strlen(sb->ifname);
+	if (n >= sizeof(key))
+		return -EINVAL;
+	memcpy(key, sb->ifname, n);
 	struct batch t;
 	int rc = begin(e, &t);
 	if (rc)
 		return rc;
-	return commit(e, &t, put_switch(e, &t, ifname, chain, true));
+	rc = put_key(e, &t, "dispatch", false, key, sizeof(key));
+	if (!rc)
+		rc = put_members(e, &t, sb, false, true, sb->paused);
+	return commit(e, &t, rc);
 }

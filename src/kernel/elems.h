@@ -27,16 +27,18 @@ void sn_elems_close(struct sn_elems *e);
 int sn_elems_add(struct sn_elems *e, const struct sn_elem *v, size_t n);
 
 /* Loads a generation built by sn_nft_build_generation (its sets with their elements, its chain
- * and rules), then points the dispatch map's element for ifname at chain (replacing the one there
- * when replace; no switch when ifname is NULL). As few transactions as the batch size allows, the
+ * and rules), then points the dispatch map's element for sb's interface at chain (replacing the
+ * one there when replace; no switch when sb is NULL), with sb's elements of the table's sets: its
+ * addresses for anti-spoofing when it is new (!replace), its membership of the paused set as it
+ * changes (sb->paused against sb->was_paused). As few transactions as the batch size allows, the
  * switch in the last: packets see the old generation or the new. On an error what was loaded is
  * removed again. 0 or -errno. */
 struct sn_nl_list;
-int sn_elems_load(struct sn_elems *e, const struct sn_nl_list *l, const char *ifname,
+struct sn_nft_sandbox;
+int sn_elems_load(struct sn_elems *e, const struct sn_nl_list *l, const struct sn_nft_sandbox *sb,
 		  const char *chain, bool replace);
-/* Points the dispatch map's element for ifname at chain (jump), in one transaction: the switch
- * from one generation of a sandbox's rules to the next. chain NULL: the element goes. */
-int sn_elems_switch(struct sn_elems *e, const char *ifname, const char *chain);
+/* Takes sb's dispatch element and its elements of the table's sets out, in one transaction. */
+int sn_elems_remove(struct sn_elems *e, const struct sn_nft_sandbox *sb);
 /* Removes a chain (with its rules) and then sets and maps, in one transaction. */
 int sn_elems_delete_objects(struct sn_elems *e, const char *chain, char *const *sets, size_t n);
 #endif

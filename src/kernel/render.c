@@ -101,6 +101,11 @@ int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg)
 			  " guard4 { type ipv4_addr; flags interval; auto-merge; }\n");
 	sn_text_printf(t, "add set inet " SN_NFT_TABLE
 			  " guard6 { type ipv6_addr; flags interval; auto-merge; }\n");
+	/* each sandbox interface's own source addresses, and the paused sandboxes' interfaces:
+	 * elements come and go with the sandboxes (never flushed here) */
+	sn_text_printf(t, "add set inet " SN_NFT_TABLE " owner4 { type ifname . ipv4_addr; }\n");
+	sn_text_printf(t, "add set inet " SN_NFT_TABLE " owner6 { type ifname . ipv6_addr; }\n");
+	sn_text_printf(t, "add set inet " SN_NFT_TABLE " paused { type ifname; }\n");
 	/* protocol sets the sandboxes' rules share */
 	sn_text_printf(t, "add set inet " SN_NFT_TABLE " " SN_SET_TCP_UDP
 			  " { type inet_proto; elements = { tcp, udp } }\n");
@@ -138,7 +143,36 @@ int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg)
 			sn_text_printf(t, "add chain inet " SN_NFT_TABLE " %s\n", chains[i][0]);
 		sn_text_printf(t, "flush chain inet " SN_NFT_TABLE " %s\n", chains[i][0]);
 	}
-	sn_text_printf(t, "add rule inet " SN_NFT_TABLE " prerouting iifname vmap @dispatch\n");
+	/* what every sandbox gets before its own chain, shared here so that a sandbox's chain holds
+	 * its policy only (the kernel re-validates every chain reachable from a base chain at each
+	 * commit: the fewer rules per sandbox, the less an update pays for the others) */
+#define PRE "add rule inet " SN_NFT_TABLE " prerouting "
+	sn_text_printf(t, PRE "iifname != \"sh-*\" accept\n");
+	sn_text_printf(t, PRE "iifname @paused drop\n");
+	/* anti-spoofing: only the interface's own addresses (and IPv6 link-local) */
+	sn_text_printf(t, PRE "meta nfproto ipv4 iifname . ip saddr != @owner4 drop\n");
+	sn_text_printf(t, PRE "meta nfproto ipv6 ip6 saddr != fe80::/10 iifname . ip6 saddr != @owner6 "
+			      "drop\n");
+	/* neighbour discovery with the host side */
+	sn_text_printf(t, PRE "icmpv6 type 135-136 accept\n");
+	/* replies to connections the host opened into a sandbox (the ingress proxy) from its side
+	 * of the link: the egress policy is not theirs (no sandbox can open a connection to another
+	 * one: the pools are guarded) */
+	for (size_t i = 0; i < cfg->npools; i++) {
+		sn_text_printf(t, PRE "ct direction reply %s daddr ",
+			       cfg->pools[i].family == AF_INET6 ? "ip6" : "ip");
+		put_cidr(t, &cfg->pools[i]);
+		sn_text_printf(t, " accept\n");
+	}
+	/* all DNS, to any address, goes to the forwarder */
+	sn_text_printf(t, PRE "meta l4proto @" SN_SET_TCP_UDP " th dport 53 meta mark set 0x%x accept\n",
+		       SN_MARK_DNS);
+	/* guard rails */
+	sn_text_printf(t, PRE "ip daddr @guard4 goto deny\n");
+	sn_text_printf(t, PRE "ip6 daddr @guard6 goto deny\n");
+	sn_text_printf(t, PRE "iifname vmap @dispatch\n");
+	sn_text_printf(t, PRE "drop\n"); /* a sandbox interface without rules: fail closed */
+#undef PRE
 	if (cfg->nflog_group)
 		sn_text_printf(t, "add rule inet " SN_NFT_TABLE " deny limit rate %u/second burst %u "
 				  "packets log group %u snaplen %u\n",
@@ -714,37 +748,12 @@ static int generation(struct out *o, const struct sn_nft_config *cfg,
 		out_rule(o, NULL, 0, SN_V_DROP);
 		goto done;
 	}
-	/* anti-spoofing: only the sandbox's own source addresses */
-	m[0] = (struct sn_match){.kind = SN_M_NFPROTO, .family = AF_INET};
-	m[1] = (struct sn_match){.kind = SN_M_SADDR_NE, .family = AF_INET, .addr = sb->addr4};
-	out_rule(o, m, 2, SN_V_DROP);
-	static const uint8_t ll[16] = {0xfe, 0x80};
-	m[0].family = AF_INET6;
-	m[1] = (struct sn_match){.kind = SN_M_SADDR_NE, .family = AF_INET6, .addr = sb->addr6};
-	m[2] = (struct sn_match){.kind = SN_M_SADDR_NOT_IN, .family = AF_INET6, .addr = ll, .len = 10};
-	out_rule(o, m, sb->has6 ? 3 : 1, SN_V_DROP);
-	/* neighbour discovery with the host side */
-	if (sb->has6)
-		out_rule(o, &(struct sn_match){.kind = SN_M_ND}, 1, SN_V_ACCEPT);
-	/* replies to connections the host opened into the sandbox (the ingress proxy): the egress
-	 * policy is not theirs */
-	m[0] = (struct sn_match){.kind = SN_M_DADDR_EQ, .family = AF_INET, .addr = sb->host4};
-	m[1] = (struct sn_match){.kind = SN_M_CT_REPLY};
-	out_rule(o, m, 2, SN_V_ACCEPT);
-	if (sb->has6) {
-		m[0] = (struct sn_match){.kind = SN_M_DADDR_EQ, .family = AF_INET6, .addr = sb->host6};
-		out_rule(o, m, 2, SN_V_ACCEPT);
+	/* the table's prerouting chain did the rest (anti-spoofing, neighbour discovery, replies,
+	 * DNS, guard rails); without an IPv6 address, no IPv6 */
+	if (!sb->has6) {
+		m[0] = (struct sn_match){.kind = SN_M_NFPROTO, .family = AF_INET6};
+		out_rule(o, m, 1, SN_V_DROP);
 	}
-	/* all DNS, to any address, goes to the forwarder */
-	m[0] = (struct sn_match){.kind = SN_M_L4PROTO_SET, .set = SN_SET_TCP_UDP};
-	m[1] = (struct sn_match){.kind = SN_M_DPORT, .num = 53};
-	m[2] = (struct sn_match){.kind = SN_M_MARK_SET, .num = SN_MARK_DNS};
-	out_rule(o, m, 3, SN_V_ACCEPT);
-	/* guard rails */
-	m[0] = (struct sn_match){.kind = SN_M_DADDR_SET, .family = AF_INET, .set = "guard4", .len = -1};
-	out_rule(o, m, 1, SN_V_DENY);
-	m[0] = (struct sn_match){.kind = SN_M_DADDR_SET, .family = AF_INET6, .set = "guard6", .len = -1};
-	out_rule(o, m, 1, SN_V_DENY);
 	/* the policy, in order */
 	for (size_t i = 0; i < n; i++) {
 		if (run_end[i] > i + 1) {
@@ -785,6 +794,26 @@ int sn_nft_build_generation(struct sn_nl_list *out, const struct sn_nft_config *
 }
 
 
+/* The sandbox's elements in the table's sets: owner4/6 (when add or del) and paused. */
+static void put_members(struct sn_text *t, const struct sn_nft_sandbox *sb, bool owners,
+			const char *verb, bool paused)
+{
+	char a[INET6_ADDRSTRLEN];
+	if (owners) {
+		inet_ntop(AF_INET, sb->addr4, a, sizeof(a));
+		sn_text_printf(t, "%s element inet " SN_NFT_TABLE " owner4 { \"%s\" . %s }\n", verb,
+			       sb->ifname, a);
+		if (sb->has6) {
+			inet_ntop(AF_INET6, sb->addr6, a, sizeof(a));
+			sn_text_printf(t, "%s element inet " SN_NFT_TABLE " owner6 { \"%s\" . %s }\n",
+				       verb, sb->ifname, a);
+		}
+	}
+	if (paused)
+		sn_text_printf(t, "%s element inet " SN_NFT_TABLE " paused { \"%s\" }\n", verb,
+			       sb->ifname);
+}
+
 int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
 			  const struct sn_nft_sandbox *sb, const struct sn_snapshot *s,
 			  const struct sn_snapshot *old, uint64_t old_rev)
@@ -800,6 +829,9 @@ int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
 			       sb->ifname);
 	sn_text_printf(out, "add element inet " SN_NFT_TABLE " dispatch { \"%s\" : jump %s }\n",
 		       sb->ifname, chain);
+	bool was = old && sb->was_paused;
+	put_members(out, sb, !old, "add", sb->paused && !was);
+	put_members(out, sb, false, "delete", !sb->paused && was);
 	if (old)
 		render_delete_rev(out, sb, old, old_rev);
 	return out->failed ? -ENOMEM : 0;
@@ -810,6 +842,7 @@ int sn_nft_render_delete(struct sn_text *out, const struct sn_nft_sandbox *sb,
 {
 	sn_text_printf(out, "delete element inet " SN_NFT_TABLE " dispatch { \"%s\" }\n",
 		       sb->ifname);
+	put_members(out, sb, true, "delete", sb->paused);
 	render_delete_rev(out, sb, s, sb->rev);
 	return out->failed ? -ENOMEM : 0;
 }

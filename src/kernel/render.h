@@ -68,7 +68,8 @@ struct sn_nft_sandbox {
 	bool has6;
 	uint8_t addr6[16], host6[16];
 	uint64_t rev; /* revision: names the chain and sets, so an update builds beside the old */
-	bool paused;  /* drop all */
+	bool paused;  /* drop all: in the table's paused set (and the chain is a drop) */
+	bool was_paused; /* an update: the generation it replaces was paused */
 	const struct sn_nft_learned *learned; /* sorted by rule; rules without learned sets skip */
 	size_t nlearned;
 };

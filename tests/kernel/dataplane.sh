@@ -187,9 +187,11 @@ case $(cat "$tmp/hold") in reset*|timeout*) ok ;; *) bad "open flow after deny: 
 extra=--paused
 policy '{}'
 expect timeout tcp 198.51.100.1 80 --timeout 0.5
-extra=""
+expect none udp 198.51.100.1 9999
+extra=--was-paused
 policy '{}'
 expect open tcp 198.51.100.1 80
+extra=""
 
 # only the current revision's objects exist
 n=$(ip netns exec "$H" nft list ruleset | grep -c "sb-t$$-")

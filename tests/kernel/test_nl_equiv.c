@@ -157,7 +157,7 @@ static void load(const struct sn_nft_config *cfg, struct sn_nft_sandbox *sb,
 	assert_int_equal(sn_nft_build_generation(&nl, cfg, sb, s), 0);
 	char chain[128];
 	snprintf(chain, sizeof(chain), "sb-%s-%llu", sb->id, (unsigned long long)sb->rev);
-	int rc = sn_elems_load(e, &nl, sb->ifname, chain, old != NULL);
+	int rc = sn_elems_load(e, &nl, sb, chain, old != NULL);
 	if (rc)
 		fail_msg("%s: loading over netlink: %s", what, strerror(-rc));
 	sn_nl_list_clear(&nl);
@@ -192,6 +192,28 @@ static const char *const edges =
 	"    - {action: deny, to: [\"100.64.0.0/10\"]}\n"
 	"    - {action: allow, ports: [\"1-65535\"]}\n";
 
+/* Removes sb (generation sb->rev of s) both ways and compares the listings. */
+static void removed(const struct sn_nft_sandbox *sb, const struct sn_snapshot *s, const char *what)
+{
+	struct sn_text t = {0};
+	assert_int_equal(sn_nft_render_delete(&t, sb, s), 0);
+	enter(ns_text);
+	free(nft(t.s));
+	sn_text_clear(&t);
+	enter(ns_nl);
+	struct sn_elems *e;
+	assert_int_equal(sn_elems_open(&e), 0);
+	assert_int_equal(sn_elems_remove(e, sb), 0);
+	struct objs objs = {.n = 0};
+	assert_int_equal(sn_nft_generation_objects(sb, s, sb->rev, collect, &objs), 0);
+	char *sets[64];
+	for (size_t i = 0; i < objs.n; i++)
+		sets[i] = objs.sets[i];
+	assert_int_equal(sn_elems_delete_objects(e, objs.chain, sets, objs.n), 0);
+	sn_elems_close(e);
+	compare(what);
+}
+
 static void test_generations(void **state)
 {
 	(void)state;
@@ -219,6 +241,15 @@ static void test_generations(void **state)
 	sb.rev = 5;
 	sb.paused = true;
 	load(&cfg, &sb, ed, ed, 4, "paused");
+	sb.rev = 6;
+	sb.paused = false;
+	sb.was_paused = true;
+	load(&cfg, &sb, m, ed, 5, "resumed");
+	sb.rev = 7;
+	sb.paused = true;
+	sb.was_paused = false;
+	load(&cfg, &sb, m, m, 6, "paused again");
+	removed(&sb, m, "deleted while paused");
 
 	struct sn_nft_config closed = config(false);
 	struct sn_nft_sandbox v4 = sandbox("eq2", "sh-eq2", 1);
@@ -248,6 +279,7 @@ static void test_generations(void **state)
 	load(&cfg, &b, big, NULL, 0, "big policy");
 	b.rev = 2;
 	load(&cfg, &b, empty, big, 1, "big policy replaced");
+	removed(&b, empty, "deleted");
 
 	sn_snapshot_unref(big);
 	sn_snapshot_unref(empty);

@@ -3,7 +3,8 @@
  *
  *   nft_tool table   [--guard CIDR]... [--pool CIDR]... [--proxy] [--apply]
  *   nft_tool sandbox --id ID --ifname IF --addr4 A [--addr6 A] --rev N --policy FILE
- *                    [--old-policy FILE --old-rev N] [--paused] [--proxy] [--apply]
+ *                    [--old-policy FILE --old-rev N] [--paused] [--was-paused] [--proxy]
+ *                    [--apply]
  *   nft_tool delete  --id ID --ifname IF --rev N --policy FILE [--apply]
  * Exit: 0 done, 1 refused (message on stderr), 2 usage. */
 #include <arpa/inet.h>
@@ -56,6 +57,10 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(a, "--proxy") == 0) {
 			cfg.proxy_enabled = true;
+			continue;
+		}
+		if (strcmp(a, "--was-paused") == 0) {
+			sb.was_paused = true;
 			continue;
 		}
 		if (strcmp(a, "--paused") == 0) {
