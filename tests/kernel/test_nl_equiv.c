@@ -138,6 +138,20 @@ static void collect(enum sn_nft_obj kind, const char *name, void *arg)
 		snprintf(o->sets[o->n++], sizeof(o->sets[0]), "%s", name);
 }
 
+/* Deletes sb's generation rev of s over netlink, as sandnetd does. */
+static void delete_generation(struct sn_elems *e, const struct sn_nft_sandbox *sb,
+			      const struct sn_snapshot *s, uint64_t rev)
+{
+	struct sn_nft_sandbox o = *sb;
+	o.rev = rev;
+	struct objs objs = {.n = 0};
+	assert_int_equal(sn_nft_generation_objects(&o, s, rev, collect, &objs), 0);
+	char *sets[64];
+	for (size_t i = 0; i < objs.n; i++)
+		sets[i] = objs.sets[i];
+	assert_int_equal(sn_elems_delete_objects(e, objs.chain, sets, objs.n), 0);
+}
+
 /* Loads generation sb->rev of s both ways (replacing old, at old_rev, when not NULL) and compares
  * the listings. */
 static void load(const struct sn_nft_config *cfg, struct sn_nft_sandbox *sb,
@@ -161,17 +175,8 @@ static void load(const struct sn_nft_config *cfg, struct sn_nft_sandbox *sb,
 	if (rc)
 		fail_msg("%s: loading over netlink: %s", what, strerror(-rc));
 	sn_nl_list_clear(&nl);
-	if (old) {
-		/* the old generation's objects, as sandnetd removes them */
-		struct sn_nft_sandbox o = *sb;
-		o.rev = old_rev;
-		struct objs objs = {.n = 0};
-		assert_int_equal(sn_nft_generation_objects(&o, old, old_rev, collect, &objs), 0);
-		char *sets[64];
-		for (size_t i = 0; i < objs.n; i++)
-			sets[i] = objs.sets[i];
-		assert_int_equal(sn_elems_delete_objects(e, objs.chain, sets, objs.n), 0);
-	}
+	if (old)
+		delete_generation(e, sb, old, old_rev);
 	sn_elems_close(e);
 	compare(what);
 }
@@ -204,12 +209,7 @@ static void removed(const struct sn_nft_sandbox *sb, const struct sn_snapshot *s
 	struct sn_elems *e;
 	assert_int_equal(sn_elems_open(&e), 0);
 	assert_int_equal(sn_elems_remove(e, sb), 0);
-	struct objs objs = {.n = 0};
-	assert_int_equal(sn_nft_generation_objects(sb, s, sb->rev, collect, &objs), 0);
-	char *sets[64];
-	for (size_t i = 0; i < objs.n; i++)
-		sets[i] = objs.sets[i];
-	assert_int_equal(sn_elems_delete_objects(e, objs.chain, sets, objs.n), 0);
+	delete_generation(e, sb, s, sb->rev);
 	sn_elems_close(e);
 	compare(what);
 }
