@@ -286,8 +286,8 @@ static int put_members(struct sn_elems *e, struct batch *t, const struct sn_nft_
 	return rc;
 }
 
-/* sb's dispatch element out (replace) and one pointing at chain in, with its set elements: its
- * addresses for a new sandbox, and paused as it changes. */
+/* sb's dispatch element out (replace) and one pointing at chain in, with its set elements as its
+ * state changes. */
 static int put_switch(struct sn_elems *e, struct batch *t, const struct sn_nft_sandbox *sb,
 		      const char *chain, bool replace)
 {
@@ -309,10 +309,13 @@ static int put_switch(struct sn_elems *e, struct batch *t, const struct sn_nft_s
 	nftnl_set_elem_add(add, el);
 	if ((rc = put(e, t, NFT_MSG_NEWSETELEM, NLM_F_CREATE, add, true)))
 		return rc;
+	/* its addresses in the owner sets while it runs, its interface in paused while paused */
 	bool was = replace && sb->was_paused;
-	if ((rc = put_members(e, t, sb, true, !replace, sb->paused && !was)))
+	if (replace && was != sb->paused && (rc = put_members(e, t, sb, false, !was, was)))
 		return rc;
-	return put_members(e, t, sb, false, false, !sb->paused && was);
+	if (!replace || was != sb->paused)
+		rc = put_members(e, t, sb, true, !sb->paused, sb->paused);
+	return rc;
 }
 
 /* Removes chain (with its rules; none when NULL) and then the sets, in one transaction. */
@@ -396,6 +399,6 @@ int sn_elems_remove(struct sn_elems *e, const struct sn_nft_sandbox *sb)
 		return rc;
 	rc = put_key(e, &t, "dispatch", false, key, sizeof(key));
 	if (!rc)
-		rc = put_members(e, &t, sb, false, true, sb->paused);
+		rc = put_members(e, &t, sb, false, !sb->paused, sb->paused);
 	return commit(e, &t, rc);
 }

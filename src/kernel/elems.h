@@ -28,9 +28,9 @@ int sn_elems_add(struct sn_elems *e, const struct sn_elem *v, size_t n);
 
 /* Loads a generation built by sn_nft_build_generation (its sets with their elements, its chain
  * and rules), then points the dispatch map's element for sb's interface at chain (replacing the
- * one there when replace; no switch when sb is NULL), with sb's elements of the table's sets: its
- * addresses for anti-spoofing when it is new (!replace), its membership of the paused set as it
- * changes (sb->paused against sb->was_paused). As few transactions as the batch size allows, the
+ * one there when replace; no switch when sb is NULL), with sb's elements of the table's sets
+ * (its addresses in owner4/6 while it runs, its interface in paused while paused) as a new
+ * sandbox gets them or as sb->paused differs from sb->was_paused. As few transactions as the batch size allows, the
  * switch in the last: packets see the old generation or the new. On an error what was loaded is
  * removed again. 0 or -errno. */
 struct sn_nl_list;

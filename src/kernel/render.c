@@ -148,11 +148,13 @@ int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg)
 	 * commit: the fewer rules per sandbox, the less an update pays for the others) */
 #define PRE "add rule inet " SN_NFT_TABLE " prerouting "
 	sn_text_printf(t, PRE "iifname != \"sh-*\" accept\n");
-	sn_text_printf(t, PRE "iifname @paused drop\n");
-	/* anti-spoofing: only the interface's own addresses (and IPv6 link-local) */
+	/* anti-spoofing: only the interface's own addresses (and IPv6 link-local); a paused
+	 * sandbox's addresses are not in the sets, so all it sends is dropped here, and its
+	 * link-local IPv6 by the paused set (one lookup per packet either way) */
 	sn_text_printf(t, PRE "meta nfproto ipv4 iifname . ip saddr != @owner4 drop\n");
 	sn_text_printf(t, PRE "meta nfproto ipv6 ip6 saddr != fe80::/10 iifname . ip6 saddr != @owner6 "
 			      "drop\n");
+	sn_text_printf(t, PRE "meta nfproto ipv6 iifname @paused drop\n");
 	/* neighbour discovery with the host side */
 	sn_text_printf(t, PRE "icmpv6 type 135-136 accept\n");
 	/* replies to connections the host opened into a sandbox (the ingress proxy) from its side
@@ -165,7 +167,7 @@ int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg)
 		sn_text_printf(t, " accept\n");
 	}
 	/* all DNS, to any address, goes to the forwarder */
-	sn_text_printf(t, PRE "meta l4proto @" SN_SET_TCP_UDP " th dport 53 meta mark set 0x%x accept\n",
+	sn_text_printf(t, PRE "th dport 53 meta l4proto @" SN_SET_TCP_UDP " meta mark set 0x%x accept\n",
 		       SN_MARK_DNS);
 	/* guard rails */
 	sn_text_printf(t, PRE "ip daddr @guard4 goto deny\n");
@@ -794,9 +796,9 @@ int sn_nft_build_generation(struct sn_nl_list *out, const struct sn_nft_config *
 }
 
 
-/* The sandbox's elements in the table's sets: owner4/6 (when add or del) and paused. */
-static void put_members(struct sn_text *t, const struct sn_nft_sandbox *sb, bool owners,
-			const char *verb, bool paused)
+/* The sandbox's elements in the table's sets: owner4/6 (owners) and paused. */
+static void put_members(struct sn_text *t, const struct sn_nft_sandbox *sb, const char *verb,
+			bool owners, bool paused)
 {
 	char a[INET6_ADDRSTRLEN];
 	if (owners) {
@@ -829,9 +831,12 @@ int sn_nft_render_sandbox(struct sn_text *out, const struct sn_nft_config *cfg,
 			       sb->ifname);
 	sn_text_printf(out, "add element inet " SN_NFT_TABLE " dispatch { \"%s\" : jump %s }\n",
 		       sb->ifname, chain);
+	/* its addresses in the owner sets while it runs, its interface in paused while paused */
 	bool was = old && sb->was_paused;
-	put_members(out, sb, !old, "add", sb->paused && !was);
-	put_members(out, sb, false, "delete", !sb->paused && was);
+	if (old && was != sb->paused)
+		put_members(out, sb, "delete", !was, was);
+	if (!old || was != sb->paused)
+		put_members(out, sb, "add", !sb->paused, sb->paused);
 	if (old)
 		render_delete_rev(out, sb, old, old_rev);
 	return out->failed ? -ENOMEM : 0;
@@ -842,7 +847,7 @@ int sn_nft_render_delete(struct sn_text *out, const struct sn_nft_sandbox *sb,
 {
 	sn_text_printf(out, "delete element inet " SN_NFT_TABLE " dispatch { \"%s\" }\n",
 		       sb->ifname);
-	put_members(out, sb, true, "delete", sb->paused);
+	put_members(out, sb, "delete", !sb->paused, sb->paused);
 	render_delete_rev(out, sb, s, sb->rev);
 	return out->failed ? -ENOMEM : 0;
 }
