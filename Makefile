@@ -63,7 +63,7 @@ bench: deps
 	@build-release/bench/bench_decide
 	@sh bench/update.sh build-release/sandnetd 5
 	@sh bench/create.sh build-release/sandnetd 1000
-	@sh bench/fastpath.sh build-release/sandnetd 5 3
+	@sh bench/fastpath.sh build-release/sandnetd 15 3
 	@sh bench/proxy.sh build-release/sandnetd build-release/bench/tcpbench 5 3 32
 	@sh bench/dns.sh build-release/sandnetd build-release/bench/dnslat 5 2000
 	@sh bench/ingress.sh build-release/sandnetd 5 5
