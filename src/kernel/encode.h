@@ -22,10 +22,10 @@ enum sn_set_type {
 };
 
 struct sn_map_elem {
-	uint8_t lo[16], hi[16]; /* addresses, inclusive */
-	uint8_t plo, phi;       /* protocol numbers */
+	uint8_t lo[16], hi[16];  /* addresses, inclusive */
+	uint8_t plo, phi;        /* protocol numbers */
 	uint16_t portlo, porthi; /* with_ports only */
-	bool accept;            /* else goto deny */
+	bool accept;             /* else goto deny */
 };
 
 struct sn_setspec {
@@ -76,7 +76,7 @@ struct sn_match {
 	enum sn_match_kind kind;
 	int family;
 	const uint8_t *addr;
-	int len;         /* prefix or mask length; -1: none */
+	int len; /* prefix or mask length; -1: none */
 	uint32_t num;
 	const char *set;
 	bool with_ports; /* SN_M_VMAP */
@@ -86,7 +86,7 @@ enum sn_verdict_kind { SN_V_NONE, SN_V_ACCEPT, SN_V_DROP, SN_V_DENY /* goto deny
 
 /* The global sets of protocol numbers rules refer to (created with the table). */
 #define SN_SET_TCP_UDP "l4-tcp-udp"
-#define SN_SET_ICMP "l4-icmp"
+#define SN_SET_ICMP    "l4-icmp"
 
 /* The netlink encoder: libnftnl objects, in order, for elems.c to send; a set's elements in
  * messages of at most SN_NL_ELEMS_PER_MSG: they sit in one attribute, whose length has 16 bits,
@@ -108,6 +108,6 @@ void sn_nl_list_clear(struct sn_nl_list *l);
 void sn_nl_set(struct sn_nl_list *l, const struct sn_setspec *s);
 void sn_nl_chain(struct sn_nl_list *l, const char *chain);
 void sn_nl_rule(struct sn_nl_list *l, const char *chain, const struct sn_match *m, size_t n,
-		enum sn_verdict_kind v);
+                enum sn_verdict_kind v);
 
 #endif

@@ -126,11 +126,11 @@ static void key(struct elems *e, const void *k, uint32_t len, uint32_t flags, bo
 		/* tells nft's listing that the last interval runs to the end of the key space */
 		struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(16);
 		if (!u || !nftnl_udata_put_u32(u, NFTNL_UDATA_SET_ELEM_FLAGS,
-					       NFTNL_SET_ELEM_F_INTERVAL_OPEN)) {
+		                               NFTNL_SET_ELEM_F_INTERVAL_OPEN)) {
 			e->l->failed = true;
 		} else {
 			nftnl_set_elem_set(el, NFTNL_SET_ELEM_USERDATA, nftnl_udata_buf_data(u),
-					   nftnl_udata_buf_len(u));
+			                   nftnl_udata_buf_len(u));
 		}
 		nftnl_udata_buf_free(u);
 	}
@@ -176,7 +176,7 @@ static void cidr_range(const struct sn_cidr *c, size_t len, struct range *r)
 
 /* A map key: each field in 4-byte words, as the concatenation sits in the registers. */
 static size_t map_key(uint8_t *k, int family, const uint8_t *addr, uint8_t proto, bool with_ports,
-		      uint16_t port)
+                      uint16_t port)
 {
 	size_t alen = family == AF_INET6 ? 16 : 4;
 	memset(k, 0, 24);
@@ -288,7 +288,8 @@ void sn_nl_set(struct sn_nl_list *l, const struct sn_setspec *s)
 			if (!el)
 				break;
 			nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, k->addr, alen);
-			nftnl_set_elem_set_u64(el, NFTNL_SET_ELEM_TIMEOUT, (uint64_t)k->timeout_s * 1000);
+			nftnl_set_elem_set_u64(el, NFTNL_SET_ELEM_TIMEOUT,
+			                       (uint64_t)k->timeout_s * 1000);
 		}
 		break;
 	case SN_SET_MAP: map_elems(&e, s); break;
@@ -412,7 +413,7 @@ static void addr_load(struct rb *b, int family, bool src, uint32_t reg)
 	family_dep(b, family);
 	bool v6 = family == AF_INET6;
 	payload(b, NFT_PAYLOAD_NETWORK_HEADER, v6 ? (src ? 8 : 24) : (src ? 12 : 16), v6 ? 16 : 4,
-		reg);
+	        reg);
 }
 
 static void prefix_mask(uint8_t *m, int len)
@@ -513,7 +514,8 @@ static void match(struct rb *b, const struct sn_match *m)
 		addr_load(b, m->family, false, NFT_REG_1);
 		uint32_t reg = concat_reg(alen);
 		meta_load(b, NFT_META_L4PROTO, reg);
-		struct nftnl_expr *e = ex(b, "byteorder"); /* as nft emits it: a no-op on one byte */
+		struct nftnl_expr *e =
+		    ex(b, "byteorder"); /* as nft emits it: a no-op on one byte */
 		if (e) {
 			nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SREG, reg);
 			nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_DREG, reg);
@@ -530,7 +532,7 @@ static void match(struct rb *b, const struct sn_match *m)
 }
 
 void sn_nl_rule(struct sn_nl_list *l, const char *chain, const struct sn_match *m, size_t n,
-		enum sn_verdict_kind v)
+                enum sn_verdict_kind v)
 {
 	struct rb b = {.r = nftnl_rule_alloc()};
 	if (!b.r) {
@@ -547,9 +549,9 @@ void sn_nl_rule(struct sn_nl_list *l, const char *chain, const struct sn_match *
 		if (e) {
 			nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
 			nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT,
-					   v == SN_V_ACCEPT ? NF_ACCEPT
-					   : v == SN_V_DROP ? NF_DROP
-							    : (uint32_t)NFT_GOTO);
+			                   v == SN_V_ACCEPT ? NF_ACCEPT
+			                   : v == SN_V_DROP ? NF_DROP
+			                                    : (uint32_t)NFT_GOTO);
 			if (v == SN_V_DENY)
 				nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, "deny");
 		}

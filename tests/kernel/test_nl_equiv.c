@@ -71,13 +71,13 @@ static struct sn_nft_config config(bool proxy)
 	guard[0] = cidr("10.200.0.0/16");
 	guard[1] = cidr("fd00:5a::/64");
 	return (struct sn_nft_config){.dns_port = 15053,
-				      .proxy_port = 15001,
-				      .guard = guard,
-				      .nguard = 2,
-				      .pools = guard,
-				      .npools = 2,
-				      .proxy_enabled = proxy,
-				      .nflog_group = 5301};
+	                              .proxy_port = 15001,
+	                              .guard = guard,
+	                              .nguard = 2,
+	                              .pools = guard,
+	                              .npools = 2,
+	                              .proxy_enabled = proxy,
+	                              .nflog_group = 5301};
 }
 
 static int setup(void **state)
@@ -116,8 +116,9 @@ static void compare(const char *what)
 		const char *la = a + i, *lb = b + i;
 		while (la > a && la[-1] != '\n')
 			la--, lb--;
-		fprintf(stderr, "%s: the listings differ at line %zu:\n text:    %.*s\n netlink: %.*s\n",
-			what, line, (int)strcspn(la, "\n"), la, (int)strcspn(lb, "\n"), lb);
+		fprintf(stderr,
+		        "%s: the listings differ at line %zu:\n text:    %.*s\n netlink: %.*s\n",
+		        what, line, (int)strcspn(la, "\n"), la, (int)strcspn(lb, "\n"), lb);
 		fail();
 	}
 	free(a);
@@ -140,7 +141,7 @@ static void collect(enum sn_nft_obj kind, const char *name, void *arg)
 
 /* Deletes sb's generation rev of s over netlink, as sandnetd does. */
 static void delete_generation(struct sn_elems *e, const struct sn_nft_sandbox *sb,
-			      const struct sn_snapshot *s, uint64_t rev)
+                              const struct sn_snapshot *s, uint64_t rev)
 {
 	struct sn_nft_sandbox o = *sb;
 	o.rev = rev;
@@ -155,8 +156,8 @@ static void delete_generation(struct sn_elems *e, const struct sn_nft_sandbox *s
 /* Loads generation sb->rev of s both ways (replacing old, at old_rev, when not NULL) and compares
  * the listings. */
 static void load(const struct sn_nft_config *cfg, struct sn_nft_sandbox *sb,
-		 const struct sn_snapshot *s, const struct sn_snapshot *old, uint64_t old_rev,
-		 const char *what)
+                 const struct sn_snapshot *s, const struct sn_snapshot *old, uint64_t old_rev,
+                 const char *what)
 {
 	struct sn_text t = {0};
 	assert_int_equal(sn_nft_render_sandbox(&t, cfg, sb, s, old, old_rev), 0);
@@ -184,18 +185,18 @@ static void load(const struct sn_nft_config *cfg, struct sn_nft_sandbox *sb,
 /* intervals at the edges of the key space, adjacent ones, ports to 65535, one rule alone between
  * rules with names (sets, not maps), then a run with every protocol class */
 static const char *const edges =
-	"egress:\n"
-	"  mode: allow-all\n"
-	"  rules:\n"
-	"    - {action: deny, to: [a.example]}\n"
-	"    - {action: deny, to: [0.0.0.0/1, 240.0.0.0/4, 192.168.0.0/25, 192.168.0.128/25,"
-	" \"::/3\", \"ffff::/16\"], ports: [1, \"10-20\", \"60000-65535\"]}\n"
-	"    - {action: allow, to: [b.example, 198.51.100.7, \"2001:db8::7\"], ports: [8443]}\n"
-	"    - {action: deny, to: [203.0.113.0/24], protocol: udp, ports: [\"1000-2000\"]}\n"
-	"    - {action: allow, to: [203.0.113.0/25, \"2001:db8:5::/48\"], protocol: tcp}\n"
-	"    - {action: deny, to: [\"198.18.0.0/15\"], protocol: icmp}\n"
-	"    - {action: deny, to: [\"100.64.0.0/10\"]}\n"
-	"    - {action: allow, ports: [\"1-65535\"]}\n";
+    "egress:\n"
+    "  mode: allow-all\n"
+    "  rules:\n"
+    "    - {action: deny, to: [a.example]}\n"
+    "    - {action: deny, to: [0.0.0.0/1, 240.0.0.0/4, 192.168.0.0/25, 192.168.0.128/25,"
+    " \"::/3\", \"ffff::/16\"], ports: [1, \"10-20\", \"60000-65535\"]}\n"
+    "    - {action: allow, to: [b.example, 198.51.100.7, \"2001:db8::7\"], ports: [8443]}\n"
+    "    - {action: deny, to: [203.0.113.0/24], protocol: udp, ports: [\"1000-2000\"]}\n"
+    "    - {action: allow, to: [203.0.113.0/25, \"2001:db8:5::/48\"], protocol: tcp}\n"
+    "    - {action: deny, to: [\"198.18.0.0/15\"], protocol: icmp}\n"
+    "    - {action: deny, to: [\"100.64.0.0/10\"]}\n"
+    "    - {action: allow, ports: [\"1-65535\"]}\n";
 
 /* Removes sb (generation sb->rev of s) both ways and compares the listings. */
 static void removed(const struct sn_nft_sandbox *sb, const struct sn_snapshot *s, const char *what)
@@ -226,8 +227,8 @@ static void test_generations(void **state)
 	load(&cfg, &sb, m, empty, 1, "update to the mixed policy");
 	sb.rev = 3;
 	struct sn_nft_learned learned[3] = {{.rule = 1, .family = AF_INET, .timeout_s = 300},
-					    {.rule = 1, .family = AF_INET, .timeout_s = 30},
-					    {.rule = 1, .family = AF_INET6, .timeout_s = 60}};
+	                                    {.rule = 1, .family = AF_INET, .timeout_s = 30},
+	                                    {.rule = 1, .family = AF_INET6, .timeout_s = 60}};
 	inet_pton(AF_INET, "140.82.121.4", learned[0].addr);
 	inet_pton(AF_INET, "185.199.108.133", learned[1].addr);
 	inet_pton(AF_INET6, "2606:50c0:8000::154", learned[2].addr);
@@ -260,18 +261,20 @@ static void test_generations(void **state)
 	 * rules' elements (several messages) */
 	size_t cap = 1 << 20, w = 0;
 	char *doc = malloc(cap);
-	w += (size_t)snprintf(doc + w, cap - w, "{\"egress\":{\"mode\":\"block-all\",\"rules\":["
-						"{\"action\":\"allow\",\"to\":[\"x.example\",");
+	w += (size_t)snprintf(doc + w, cap - w,
+	                      "{\"egress\":{\"mode\":\"block-all\",\"rules\":["
+	                      "{\"action\":\"allow\",\"to\":[\"x.example\",");
 	for (int i = 0; i < 600; i++)
 		w += (size_t)snprintf(doc + w, cap - w, "\"100.%d.%d.0/24\",", i / 200, i % 200);
 	for (int i = 0; i < 300; i++)
 		w += (size_t)snprintf(doc + w, cap - w, "\"2001:db8:%x::/48\",\"101.%d.%d.9\",", i,
-				      i / 200, i % 200);
+		                      i / 200, i % 200);
 	w += (size_t)snprintf(doc + w, cap - w, "\"172.16.0.0/20\"]}");
 	for (int i = 0; i < 3000; i++)
-		w += (size_t)snprintf(doc + w, cap - w,
-				      ",{\"action\":\"%s\",\"to\":[\"102.%d.%d.0/24\"],\"ports\":[%d]}",
-				      i % 3 ? "allow" : "deny", i / 200, i % 200, 1000 + i);
+		w += (size_t)snprintf(
+		    doc + w, cap - w,
+		    ",{\"action\":\"%s\",\"to\":[\"102.%d.%d.0/24\"],\"ports\":[%d]}",
+		    i % 3 ? "allow" : "deny", i / 200, i % 200, 1000 + i);
 	snprintf(doc + w, cap - w, "]}}");
 	struct sn_snapshot *big = compile(doc);
 	free(doc);

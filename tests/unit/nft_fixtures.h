@@ -12,17 +12,17 @@
 #include "render.h"
 
 static const char *const mixed_policy =
-	"egress:\n"
-	"  mode: block-all\n"
-	"  rules:\n"
-	"    - {action: deny, to: [169.254.169.254, 10.0.0.0/8]}\n"
-	"    - {action: allow, to: [140.82.112.0/20, github.com, \"*.githubusercontent.com\"],"
-	" ports: [443, \"8000-8100\"], protocol: tcp, name: github}\n"
-	"    - {action: allow, to: [\"2001:db8::/32\", \"2001:db8:1::1\", 1.1.1.1], ports: [53],"
-	" protocol: udp}\n"
-	"    - {action: deny, to: [evil.example]}\n"
-	"    - {action: allow, protocol: icmp}\n"
-	"    - {action: allow, ports: [22]}\n";
+    "egress:\n"
+    "  mode: block-all\n"
+    "  rules:\n"
+    "    - {action: deny, to: [169.254.169.254, 10.0.0.0/8]}\n"
+    "    - {action: allow, to: [140.82.112.0/20, github.com, \"*.githubusercontent.com\"],"
+    " ports: [443, \"8000-8100\"], protocol: tcp, name: github}\n"
+    "    - {action: allow, to: [\"2001:db8::/32\", \"2001:db8:1::1\", 1.1.1.1], ports: [53],"
+    " protocol: udp}\n"
+    "    - {action: deny, to: [evil.example]}\n"
+    "    - {action: allow, protocol: icmp}\n"
+    "    - {action: allow, ports: [22]}\n";
 
 static inline struct sn_snapshot *compile(const char *doc)
 {
