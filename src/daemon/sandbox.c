@@ -574,9 +574,17 @@ static int switch_gen(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_snap
 	if (!rc) {
 		char chain[128];
 		snprintf(chain, sizeof(chain), "sb-%s-%llu", sb->row.id, (unsigned long long)gen);
+		/* a switch the kernel refuses (to a chain that does not exist) after the rest went in
+		 * one object per transaction: what was loaded must go again */
+		bool bad_switch = fault && sn_fault("kernel_switch");
+		if (bad_switch) {
+			sn_elems_split(d->elems, true);
+			snprintf(chain, sizeof(chain), "sb-%s-no-such-chain", sb->row.id);
+		}
 		v.was_paused = sb->kpaused;
 		if ((rc = sn_elems_load(d->elems, &nl, &v, chain, old != NULL)))
 			snprintf(err, errsize, "loading the rules over netlink: %s", strerror(-rc));
+		sn_elems_split(d->elems, false);
 	}
 	sn_nl_list_clear(&nl);
 	if (!rc)

@@ -31,6 +31,7 @@ struct sn_elems {
 	struct mnl_socket *nl;
 	uint32_t portid, seq;
 	char *big;             /* BIG_BATCH bytes, at the first batch */
+	bool split;            /* every object in a transaction of its own (tests) */
 	char buf[1 << 16];     /* answers */
 };
 
@@ -221,7 +222,7 @@ int sn_elems_add(struct sn_elems *e, const struct sn_elem *v, size_t n)
  * counts the objects in transactions that went through. */
 static int make_room(struct sn_elems *e, struct batch *t, size_t pending, size_t *committed)
 {
-	if (room(t) >= MSG_ROOM)
+	if (room(t) >= MSG_ROOM && !(e->split && t->last))
 		return 0;
 	int rc = commit(e, t, 0);
 	if (rc) {
@@ -356,6 +357,11 @@ static void unload(struct sn_elems *e, const struct sn_nl_list *l, size_t n)
 			sets[k++] = nftnl_set_get_str(l->v[i].obj, NFTNL_SET_NAME);
 	delete_names(e, chain, sets, k);
 	free(sets);
+}
+
+void sn_elems_split(struct sn_elems *e, bool on)
+{
+	e->split = on;
 }
 
 int sn_elems_load(struct sn_elems *e, const struct sn_nl_list *l, const struct sn_nft_sandbox *sb,

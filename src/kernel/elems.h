@@ -37,6 +37,9 @@ struct sn_nl_list;
 struct sn_nft_sandbox;
 int sn_elems_load(struct sn_elems *e, const struct sn_nl_list *l, const struct sn_nft_sandbox *sb,
 		  const char *chain, bool replace);
+/* Tests: with on, sn_elems_load puts every object in a transaction of its own, so that a failing
+ * switch finds most of a generation committed and must take it out again. */
+void sn_elems_split(struct sn_elems *e, bool on);
 /* Takes sb's dispatch element and its elements of the table's sets out, in one transaction. */
 int sn_elems_remove(struct sn_elems *e, const struct sn_nft_sandbox *sb);
 /* Removes a chain (with its rules) and then sets and maps, in one transaction. */

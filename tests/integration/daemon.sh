@@ -196,7 +196,7 @@ api GET /v1/sandboxes/$A/network; want_body '"revision":14' "revision after rest
 traffic open reset reset
 
 step=faults
-for point in kernel_apply store_commit; do
+for point in kernel_apply kernel_switch store_commit; do
 	stop9
 	start SN_FAULT=$point
 	api PUT /v1/sandboxes/$A/network '{}'; want_code 500 "fault $point"
