@@ -713,27 +713,18 @@ int sn_eproxy_start(struct sn_daemon *d, struct sn_eproxy **out, char *err, size
 	for (unsigned i = 0; i < nw && !rc; i++) {
 		struct worker *w = &p->w[i];
 		w->p = p;
-		w->ep = epoll_create1(EPOLL_CLOEXEC);
 		uint16_t port = d->cfg.proxy_port;
 		w->l4 = (struct evsrc){EV_LISTEN, sn_listen(AF_INET, SOCK_STREAM, NULL, port, true)};
 		w->l6 = (struct evsrc){EV_LISTEN,
 				       d->cfg.has_pool6
 					       ? sn_listen(AF_INET6, SOCK_STREAM, NULL, port, true)
-							: -1};
+					       : -1};
 		w->wake = (struct evsrc){EV_WAKE, p->rc.fds[i]};
 		p->nw = i + 1;
-		struct evsrc *all[] = {&w->l4, &w->l6, &w->wake};
-		for (int k = 0; k < 3 && !rc; k++) {
-			if (all[k] == &w->l6 && !d->cfg.has_pool6)
-				continue;
-			struct epoll_event ev = {.events = EPOLLIN, .data.ptr = all[k]};
-			if (all[k]->fd < 0)
-				rc = all[k]->fd;
-			else if (epoll_ctl(w->ep, EPOLL_CTL_ADD, all[k]->fd, &ev))
-				rc = -errno;
-		}
-		if (!rc && pthread_create(&w->thread, NULL, worker_main, w))
-			rc = -EAGAIN;
+		int fds[] = {w->l4.fd, w->wake.fd, w->l6.fd};
+		void *tags[] = {&w->l4, &w->wake, &w->l6};
+		rc = sn_worker_start(&w->ep, &w->thread, fds, tags, d->cfg.has_pool6 ? 3 : 2,
+				     worker_main, w);
 	}
 	if (rc) {
 		snprintf(err, errsize, "egress proxy on port %u: %s", d->cfg.proxy_port,
@@ -752,12 +743,7 @@ void sn_eproxy_stop(struct sn_eproxy *p)
 	p->stop = true;
 	for (unsigned i = 0; i < p->nw; i++) {
 		struct worker *w = &p->w[i];
-		if (w->thread)
-			pthread_join(w->thread, NULL);
-		int fds[] = {w->l4.fd, w->l6.fd, w->ep};
-		for (int k = 0; k < 3; k++)
-			if (fds[k] > 0)
-				close(fds[k]);
+		sn_worker_stop(w->thread, w->ep, (int[]){w->l4.fd, w->l6.fd}, 2);
 	}
 	sn_recheck_free(&p->rc);
 	free(p->w);

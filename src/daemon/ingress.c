@@ -1152,23 +1152,13 @@ int sn_ingress_start(struct sn_daemon *d, struct sn_ingress **out, char *err, si
 	for (unsigned i = 0; i < nw && !rc; i++) {
 		struct iworker *w = &g->w[i];
 		w->g = g;
-		w->ep = epoll_create1(EPOLL_CLOEXEC);
 		int fam = strchr(d->cfg.ingress_addr, ':') ? AF_INET6 : AF_INET;
 		w->listen = (struct evsrc){EV_LISTEN, sn_listen(fam, SOCK_STREAM, d->cfg.ingress_addr,
 								d->cfg.ingress_port, true)};
-		g->nw = i + 1;
-		if (w->listen.fd < 0) {
-			rc = w->listen.fd;
-			break;
-		}
 		w->wake = (struct evsrc){EV_WAKE, g->rc.fds[i]};
-		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &w->listen};
-		struct epoll_event wev = {.events = EPOLLIN, .data.ptr = &w->wake};
-		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->listen.fd, &ev) ||
-		    epoll_ctl(w->ep, EPOLL_CTL_ADD, w->wake.fd, &wev))
-			rc = -errno;
-		else if (pthread_create(&w->thread, NULL, worker_main, w))
-			rc = -EAGAIN;
+		g->nw = i + 1;
+		rc = sn_worker_start(&w->ep, &w->thread, (int[]){w->listen.fd, w->wake.fd},
+				     (void *[]){&w->listen, &w->wake}, 2, worker_main, w);
 	}
 	if (rc) {
 		snprintf(err, errsize, "ingress proxy on %s:%u: %s", d->cfg.ingress_addr,
@@ -1187,12 +1177,7 @@ void sn_ingress_stop(struct sn_ingress *g)
 	g->stop = true;
 	for (unsigned i = 0; i < g->nw; i++) {
 		struct iworker *w = &g->w[i];
-		if (w->thread)
-			pthread_join(w->thread, NULL);
-		if (w->listen.fd > 0)
-			close(w->listen.fd);
-		if (w->ep > 0)
-			close(w->ep);
+		sn_worker_stop(w->thread, w->ep, &w->listen.fd, 1);
 	}
 	sn_recheck_free(&g->rc);
 	free(g->w);

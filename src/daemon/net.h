@@ -141,6 +141,14 @@ void sn_recheck_done(struct sn_recheck *r, uint64_t req);
  * worker have its own. The descriptor, or -errno. */
 int sn_listen(int family, int type, const char *addr, uint16_t port, bool reuseport);
 
+/* One worker of a proxy's pool: a new epoll set in *ep watching fds[0..n) for input, each with
+ * tags[i] as its data, and a thread running fn(arg). 0 or -errno (then no thread runs; *ep, when
+ * made, is for sn_worker_stop to close). */
+int sn_worker_start(int *ep, pthread_t *thread, const int *fds, void *const *tags, size_t n,
+		    void *(*fn)(void *), void *arg);
+/* Joins the worker's thread (when it was started) and closes ep and fds[0..n) (those >= 0). */
+void sn_worker_stop(pthread_t thread, int ep, const int *fds, size_t n);
+
 int64_t sn_now_ms(void);      /* monotonic */
 int64_t sn_wall_ms(void);     /* realtime */
 

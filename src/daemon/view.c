@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -541,4 +542,32 @@ void sn_recheck_done(struct sn_recheck *r, uint64_t req)
 		r->acks++;
 	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->mu);
+}
+
+/* ---- workers ---- */
+
+int sn_worker_start(int *ep, pthread_t *thread, const int *fds, void *const *tags, size_t n,
+		    void *(*fn)(void *), void *arg)
+{
+	if ((*ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return -errno;
+	for (size_t i = 0; i < n; i++) {
+		if (fds[i] < 0)
+			return fds[i];
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = tags[i]};
+		if (epoll_ctl(*ep, EPOLL_CTL_ADD, fds[i], &ev))
+			return -errno;
+	}
+	return pthread_create(thread, NULL, fn, arg) ? -EAGAIN : 0;
+}
+
+void sn_worker_stop(pthread_t thread, int ep, const int *fds, size_t n)
+{
+	if (thread)
+		pthread_join(thread, NULL);
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	if (ep > 0)
+		close(ep);
 }
