@@ -693,8 +693,7 @@ static void *worker_main(void *arg)
 int sn_eproxy_start(struct sn_daemon *d, struct sn_eproxy **out, char *err, size_t errsize)
 {
 	struct sn_eproxy *p = calloc(1, sizeof(*p));
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned nw = d->cfg.workers ? d->cfg.workers : (unsigned)(cores > 0 ? cores : 1);
+	unsigned nw = sn_worker_count(d->cfg.workers);
 	if (!p || !(p->w = calloc(nw, sizeof(*p->w)))) {
 		free(p);
 		snprintf(err, errsize, "out of memory");

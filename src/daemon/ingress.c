@@ -1140,8 +1140,7 @@ static void *worker_main(void *arg)
 int sn_ingress_start(struct sn_daemon *d, struct sn_ingress **out, char *err, size_t errsize)
 {
 	struct sn_ingress *g = calloc(1, sizeof(*g));
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned nw = d->cfg.workers ? d->cfg.workers : (unsigned)(cores > 0 ? cores : 1);
+	unsigned nw = sn_worker_count(d->cfg.workers);
 	if (!g || !(g->w = calloc(nw, sizeof(*g->w)))) {
 		free(g);
 		snprintf(err, errsize, "out of memory");

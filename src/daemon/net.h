@@ -141,6 +141,8 @@ void sn_recheck_done(struct sn_recheck *r, uint64_t req);
  * worker have its own. The descriptor, or -errno. */
 int sn_listen(int family, int type, const char *addr, uint16_t port, bool reuseport);
 
+/* How many workers a pool has: configured, or one per online core. */
+unsigned sn_worker_count(unsigned configured);
 /* One worker of a proxy's pool: a new epoll set in *ep watching fds[0..n) for input, each with
  * tags[i] as its data, and a thread running fn(arg). 0 or -errno (then no thread runs; *ep, when
  * made, is for sn_worker_stop to close). */

@@ -546,6 +546,12 @@ void sn_recheck_done(struct sn_recheck *r, uint64_t req)
 
 /* ---- workers ---- */
 
+unsigned sn_worker_count(unsigned configured)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	return configured ? configured : (unsigned)(cores > 0 ? cores : 1);
+}
+
 int sn_worker_start(int *ep, pthread_t *thread, const int *fds, void *const *tags, size_t n,
 		    void *(*fn)(void *), void *arg)
 {
