@@ -32,7 +32,7 @@ struct sn_elems {
 	uint32_t portid, seq;
 	char *big;             /* BIG_BATCH bytes, at the first batch */
 	bool split;            /* every object in a transaction of its own (tests) */
-	char buf[1 << 16];     /* answers */
+	_Alignas(struct nlmsghdr) char buf[1 << 16]; /* answers */
 };
 
 int sn_elems_open(struct sn_elems **out)
