@@ -548,9 +548,10 @@ static void remove_rules(struct sn_daemon *d, struct sn_sandbox *sb)
 	delete_generation(d, sb, sb->snap, sb->gen, sb->kpaused);
 }
 
-/* Switches sb's kernel state from generation old_gen (snapshot old) to gen (snapshot snap), with
- * the addresses learned from DNS carried over, and publishes snap to the workers. One nft
- * transaction; under the kernel lock, so that the learner adds to one generation or the other. */
+/* Switches sb's kernel state from generation old_gen (snapshot old; NULL for a new sandbox) to
+ * gen (snapshot snap), paused or not, with the addresses learned from DNS carried over, and
+ * publishes snap to the workers. Over netlink, the switch in one transaction (elems.c); under the
+ * kernel lock, so that the learner adds to one generation or the other. */
 static int switch_gen(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_snapshot *snap,
 		      const char *mask, uint64_t gen, bool paused, const struct sn_snapshot *old,
 		      uint64_t old_gen, bool fault, char *err, size_t errsize)
