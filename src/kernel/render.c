@@ -305,76 +305,14 @@ static void split_name(char *buf, size_t size, const struct sn_nft_sandbox *sb, 
 		 set_suffix[kind], len);
 }
 
-/* Calls fn for each object of sb's generation rev (snapshot s): its chain first (its rules
- * hold references to the sets), then its sets and maps. */
-static int objects_of(const struct sn_nft_sandbox *sb, const struct sn_snapshot *s, uint64_t rev,
-		      void (*fn)(enum sn_nft_obj kind, const char *name, void *arg), void *arg)
-{
-	char name[160];
-	names_of(name, sizeof(name), sb, rev);
-	fn(SN_NFT_CHAIN, name, arg);
-	size_t n = sn_snapshot_nrules(s, SN_EGRESS);
-	size_t *end = runs_of(s);
-	if (!end)
-		return -ENOMEM;
-	for (size_t i = 0; i < n;) {
-		if (end[i] > i + 1) {
-			for (int k = 0; k < 4; k++) {
-				map_name(name, sizeof(name), sb, rev, i, k);
-				fn(SN_NFT_MAP, name, arg);
-			}
-			i = end[i];
-			continue;
-		}
-		const struct sn_rule_render *r = sn_snapshot_rule(s, SN_EGRESS, i);
-		for (int k = 0; k < NSETKINDS; k++) {
-			if (!set_used(r, k))
-				continue;
-			if (is_split(k, r)) {
-				uint64_t bits[3];
-				const struct sn_cidr *v = k == SET_N6 ? r->nets6 : r->nets4;
-				lengths(v, k == SET_N6 ? r->nnets6 : r->nnets4, bits);
-				for (unsigned len = 0; len <= 128; len++)
-					if (has_len(bits, len)) {
-						split_name(name, sizeof(name), sb, rev, i, k, len);
-						fn(SN_NFT_SET, name, arg);
-					}
-				continue;
-			}
-			set_name(name, sizeof(name), sb, rev, i, k);
-			fn(SN_NFT_SET, name, arg);
-		}
-		i++;
-	}
-	free(end);
-	return 0;
-}
-
-int sn_nft_generation_objects(const struct sn_nft_sandbox *sb, const struct sn_snapshot *s,
-			      uint64_t rev, void (*fn)(enum sn_nft_obj kind, const char *name, void *arg),
-			      void *arg)
-{
-	return objects_of(sb, s, rev, fn, arg);
-}
-
-static void delete_line(enum sn_nft_obj kind, const char *name, void *arg)
-{
-	static const char *const what[] = {"chain", "set", "map"};
-	sn_text_printf(arg, "delete %s inet " SN_NFT_TABLE " %s\n", what[kind], name);
-}
-
-static void render_delete_rev(struct sn_text *t, const struct sn_nft_sandbox *sb,
-			      const struct sn_snapshot *s, uint64_t rev)
-{
-	if (objects_of(sb, s, rev, delete_line, t))
-		t->failed = true;
-}
-
 /* ---- the encoders: nft text here, netlink in nlenc.c ---- */
 
 struct out {
 	struct sn_text *t;     /* text, or */
-	struct sn_nl_list *nl; /* netlink objects */
+	struct sn_nl_list *nl; /* netlink objects, or */
+	/* only the names of the chain (first), the sets and the maps */
+	void (*names)(enum sn_nft_obj kind, const char *name, void *arg);
+	void *arg;
 	const char *chain;
 };
 
@@ -516,7 +454,9 @@ static void text_rule(struct sn_text *t, const char *chain, const struct sn_matc
 
 static void out_set(struct out *o, const struct sn_setspec *s)
 {
-	if (o->t)
+	if (o->names)
+		o->names(s->type == SN_SET_MAP ? SN_NFT_MAP : SN_NFT_SET, s->name, o->arg);
+	else if (o->t)
 		text_set(o->t, s);
 	else
 		sn_nl_set(o->nl, s);
@@ -532,7 +472,7 @@ static void out_rule(struct out *o, const struct sn_match *m, size_t n, enum sn_
 
 static bool out_failed(const struct out *o)
 {
-	return o->t ? o->t->failed : o->nl->failed;
+	return o->t ? o->t->failed : o->nl ? o->nl->failed : false;
 }
 
 /* ---- a generation: what its sets and rules are ---- */
@@ -547,6 +487,14 @@ static int run_maps(struct out *o, const struct sn_nft_sandbox *sb, const struct
 	static const uint8_t other6[4][2] = {{0, 5}, {7, 16}, {18, 57}, {59, 255}};
 	for (int fam = 0; fam < 2; fam++) {
 		int family = fam ? AF_INET6 : AF_INET;
+		if (o->names) { /* no elements to compute */
+			for (int m = 0; m < 2; m++) {
+				char name[160];
+				map_name(name, sizeof(name), sb, sb->rev, first, fam * 2 + m);
+				o->names(SN_NFT_MAP, name, o->arg);
+			}
+			continue;
+		}
 		struct sn_part_elem *v;
 		size_t n;
 		int rc = sn_snapshot_partition(s, SN_EGRESS, first, last, family, &v, &n);
@@ -727,6 +675,8 @@ static int generation(struct out *o, const struct sn_nft_config *cfg,
 	size_t *run_end = runs_of(s);
 	if (!run_end)
 		return -ENOMEM;
+	if (o->names) /* the chain first: its rules hold references to the sets */
+		o->names(SN_NFT_CHAIN, chain, o->arg);
 	/* sets and maps first: rules refer to them */
 	for (size_t i = 0; i < n; i++) {
 		if (run_end[i] > i + 1) {
@@ -740,6 +690,8 @@ static int generation(struct out *o, const struct sn_nft_config *cfg,
 		}
 		rule_sets(o, sb, i, sn_snapshot_rule(s, SN_EGRESS, i));
 	}
+	if (o->names)
+		goto done;
 
 	if (o->t)
 		sn_text_printf(o->t, "add chain inet " SN_NFT_TABLE " %s\n", chain);
@@ -793,6 +745,30 @@ int sn_nft_build_generation(struct sn_nl_list *out, const struct sn_nft_config *
 {
 	struct out o = {.nl = out};
 	return generation(&o, cfg, sb, s);
+}
+
+int sn_nft_generation_objects(const struct sn_nft_sandbox *sb, const struct sn_snapshot *s,
+			      uint64_t rev, void (*fn)(enum sn_nft_obj kind, const char *name, void *arg),
+			      void *arg)
+{
+	static const struct sn_nft_config none;
+	struct sn_nft_sandbox v = *sb;
+	v.rev = rev;
+	struct out o = {.names = fn, .arg = arg};
+	return generation(&o, &none, &v, s);
+}
+
+static void delete_line(enum sn_nft_obj kind, const char *name, void *arg)
+{
+	static const char *const what[] = {"chain", "set", "map"};
+	sn_text_printf(arg, "delete %s inet " SN_NFT_TABLE " %s\n", what[kind], name);
+}
+
+static void render_delete_rev(struct sn_text *t, const struct sn_nft_sandbox *sb,
+			      const struct sn_snapshot *s, uint64_t rev)
+{
+	if (sn_nft_generation_objects(sb, s, rev, delete_line, t))
+		t->failed = true;
 }
 
 
