@@ -700,15 +700,8 @@ int sn_eproxy_start(struct sn_daemon *d, struct sn_eproxy **out, char *err, size
 		return -ENOMEM;
 	}
 	p->d = d;
-	if (sn_recheck_init(&p->rc, nw)) {
-		snprintf(err, errsize, "no eventfd: %s", strerror(errno));
-		sn_recheck_free(&p->rc);
-		free(p->w);
-		free(p);
-		return -EMFILE;
-	}
 	sn_dns_upstream_addr(d->cfg.dns_upstream, &p->upstream, &p->uplen);
-	int rc = 0;
+	int rc = sn_recheck_init(&p->rc, nw) ? -EMFILE : 0;
 	for (unsigned i = 0; i < nw && !rc; i++) {
 		struct worker *w = &p->w[i];
 		w->p = p;

@@ -250,72 +250,66 @@ static int put_obj(struct sn_elems *e, struct batch *t, const struct sn_nl_obj *
 	return mnl_nlmsg_batch_next(t->b) ? 0 : -E2BIG;
 }
 
-/* A message adding (or deleting) one element of key k to set name. */
+/* A message adding (or deleting) one element of key k to set name; with jump, a verdict map's
+ * element that jumps to that chain. */
 static int put_key(struct sn_elems *e, struct batch *t, const char *set, bool add, const void *k,
-		   uint32_t len)
+		   uint32_t len, const char *jump)
 {
 	struct nftnl_set *s = named_set(set);
-	if (!s || add_key(s, k, len, 0)) {
+	struct nftnl_set_elem *el = s ? nftnl_set_elem_alloc() : NULL;
+	if (!el) {
 		nftnl_set_free(s);
 		return -ENOMEM;
 	}
+	nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, k, len);
+	if (jump) {
+		nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_JUMP);
+		nftnl_set_elem_set_str(el, NFTNL_SET_ELEM_CHAIN, jump);
+	}
+	nftnl_set_elem_add(s, el);
 	return put(e, t, add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, add ? NLM_F_CREATE : 0, s,
 		   true);
 }
 
-/* The sandbox's elements in the table's sets owner4/6 (owners) and paused (paused). nft's keys:
- * an ifname is IFNAMSIZ bytes, zero-padded; an address follows it. */
+/* The sandbox's elements: in dispatch (jumping to chain, when add and dispatch), in the owner
+ * sets (owners) and in paused (paused). nft's keys: an ifname is IFNAMSIZ bytes, zero-padded;
+ * an address follows it. */
 static int put_members(struct sn_elems *e, struct batch *t, const struct sn_nft_sandbox *sb,
-		       bool add, bool owners, bool paused)
+		       bool add, bool dispatch, const char *chain, bool owners, bool paused)
 {
 	uint8_t k[32] = {0};
 	size_t n = strlen(sb->ifname);
 	if (n >= 16)
 		return -EINVAL;
 	memcpy(k, sb->ifname, n);
-	int rc = 0;
-	if (owners) {
+	int rc = dispatch ? put_key(e, t, "dispatch", add, k, 16, add ? chain : NULL) : 0;
+	if (!rc && owners) {
 		memcpy(k + 16, sb->addr4, 4);
-		rc = put_key(e, t, "owner4", add, k, 20);
+		rc = put_key(e, t, "owner4", add, k, 20, NULL);
 		if (!rc && sb->has6) {
 			memcpy(k + 16, sb->addr6, 16);
-			rc = put_key(e, t, "owner6", add, k, 32);
+			rc = put_key(e, t, "owner6", add, k, 32, NULL);
 		}
 	}
-	if (!rc && paused)
-		rc = put_key(e, t, "paused", add, k, 16);
+	if (!rc && paused) {
+		memset(k + 16, 0, 16);
+		rc = put_key(e, t, "paused", add, k, 16, NULL);
+	}
 	return rc;
 }
 
 /* sb's dispatch element out (replace) and one pointing at chain in, with its set elements as its
- * state changes. */
+ * state changes: its addresses in the owner sets while it runs, its interface in paused while
+ * paused. */
 static int put_switch(struct sn_elems *e, struct batch *t, const struct sn_nft_sandbox *sb,
 		      const char *chain, bool replace)
 {
-	uint8_t key[16] = {0}; /* nft's ifname: IFNAMSIZ bytes, zero-padded */
-	size_t n = strlen(sb->ifname);
-	if (n >= sizeof(key))
-		return -EINVAL;
-	memcpy(key, sb->ifname, n);
-	int rc = replace ? put_key(e, t, "dispatch", false, key, sizeof(key)) : 0;
-	struct nftnl_set *add = rc ? NULL : named_set("dispatch");
-	struct nftnl_set_elem *el = add ? nftnl_set_elem_alloc() : NULL;
-	if (!el) {
-		nftnl_set_free(add);
-		return rc ? rc : -ENOMEM;
-	}
-	nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, key, sizeof(key));
-	nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_JUMP);
-	nftnl_set_elem_set_str(el, NFTNL_SET_ELEM_CHAIN, chain);
-	nftnl_set_elem_add(add, el);
-	if ((rc = put(e, t, NFT_MSG_NEWSETELEM, NLM_F_CREATE, add, true)))
-		return rc;
-	/* its addresses in the owner sets while it runs, its interface in paused while paused */
-	bool was = replace && sb->was_paused;
-	if (replace && was != sb->paused && (rc = put_members(e, t, sb, false, !was, was)))
-		return rc;
-	if (!replace || was != sb->paused)
-		rc = put_members(e, t, sb, true, !sb->paused, sb->paused);
+	bool was = replace && sb->was_paused, change = !replace || was != sb->paused;
+	int rc = replace ? put_members(e, t, sb, false, true, NULL, change && !was, change && was)
+			 : 0;
+	if (!rc)
+		rc = put_members(e, t, sb, true, true, chain, change && !sb->paused,
+				 change && sb->paused);
 	return rc;
 }
 
@@ -394,17 +388,9 @@ int sn_elems_delete_objects(struct sn_elems *e, const char *chain, char *const *
 
 int sn_elems_remove(struct sn_elems *e, const struct sn_nft_sandbox *sb)
 {
-	uint8_t key[16] = {0};
-	size_t n = strlen(sb->ifname);
-	if (n >= sizeof(key))
-		return -EINVAL;
-	memcpy(key, sb->ifname, n);
 	struct batch t;
 	int rc = begin(e, &t);
 	if (rc)
 		return rc;
-	rc = put_key(e, &t, "dispatch", false, key, sizeof(key));
-	if (!rc)
-		rc = put_members(e, &t, sb, false, !sb->paused, sb->paused);
-	return commit(e, &t, rc);
+	return commit(e, &t, put_members(e, &t, sb, false, true, NULL, !sb->paused, sb->paused));
 }

@@ -25,15 +25,20 @@
 /* nft's datatype numbers, which it reads back to print a set's type */
 enum { T_IPV4 = 7, T_IPV6 = 8, T_PROTO = 12, T_SERVICE = 13, T_BITS = 6 };
 
+static void obj_free(enum sn_nl_kind kind, void *obj)
+{
+	switch (kind) {
+	case SN_NL_SET:
+	case SN_NL_ELEMS: nftnl_set_free(obj); break;
+	case SN_NL_CHAIN: nftnl_chain_free(obj); break;
+	case SN_NL_RULE: nftnl_rule_free(obj); break;
+	}
+}
+
 void sn_nl_list_clear(struct sn_nl_list *l)
 {
 	for (size_t i = 0; i < l->n; i++)
-		switch (l->v[i].kind) {
-		case SN_NL_SET:
-		case SN_NL_ELEMS: nftnl_set_free(l->v[i].obj); break;
-		case SN_NL_CHAIN: nftnl_chain_free(l->v[i].obj); break;
-		case SN_NL_RULE: nftnl_rule_free(l->v[i].obj); break;
-		}
+		obj_free(l->v[i].kind, l->v[i].obj);
 	free(l->v);
 	*l = (struct sn_nl_list){0};
 }
@@ -55,12 +60,8 @@ static void push(struct sn_nl_list *l, enum sn_nl_kind kind, void *obj)
 	return;
 fail:
 	l->failed = true;
-	if (obj && (kind == SN_NL_SET || kind == SN_NL_ELEMS))
-		nftnl_set_free(obj);
-	else if (obj && kind == SN_NL_CHAIN)
-		nftnl_chain_free(obj);
-	else if (obj)
-		nftnl_rule_free(obj);
+	if (obj)
+		obj_free(kind, obj);
 }
 
 static struct nftnl_set *named(const char *name)
