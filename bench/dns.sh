@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 H=bd-$$-h W=bd-$$-w P=bd-$$-p S=bd$$ T=be$$ BENCH_SB="bd$$ be$$"
 . "$here/lib.sh"
 bench_init "$H" "$W" "$P"
-bench_world "$H" "$W" 192.0.2.53/24
+sn_world "$H" "$W" 192.0.2.53/24 || exit 1
 bench_plain "$H" "$P"
 printf 'plain.test 300 A 198.51.100.1\nnamed.test 300 A 198.51.100.2\n' >"$tmp/zone"
 ip netns exec "$W" python3 "$here/../tests/lib/dnsserver.py" --addr 192.0.2.53 --zone "$tmp/zone" \

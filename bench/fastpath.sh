@@ -14,7 +14,7 @@ H=bf-$$-h W=bf-$$-w P=bf-$$-p S=bf$$ BENCH_SB=bf$$
 command -v iperf3 >/dev/null || { echo "iperf3 is not installed (apt-get install iperf3)"; exit 1; }
 . "$here/lib.sh"
 bench_init "$H" "$W" "$P"
-bench_world "$H" "$W" 192.0.2.2/24
+sn_world "$H" "$W" 192.0.2.2/24 || exit 1
 # the plain path: a namespace joined like a sandbox, with no rules anywhere
 bench_plain "$H" "$P"
 ip -n "$W" route add 10.201.0.0/30 via 192.0.2.1

@@ -23,36 +23,28 @@ ip netns exec "$H" curl -sf -H 'X-API-Key: k' -X POST http://127.0.0.1:7080/v1/s
 A=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["address"]["ipv4"])' "$tmp/sb.json")
 mkdir -p "$tmp/www"
 head -c 256 /dev/zero | tr '\0' 'x' >"$tmp/www/file"
-cat >"$tmp/upstream.conf" <<CFG
-worker_processes 1;
-pid $tmp/upstream.nginx.pid;
-error_log $tmp/upstream.err;
+# nginx_conf NAME WORKERS HTTP-BODY: an nginx configuration with everything it writes in $tmp
+nginx_conf() {
+	cat >"$tmp/$1.conf" <<CFG
+worker_processes $2;
+pid $tmp/$1.nginx.pid;
+error_log $tmp/$1.err;
 events { worker_connections 4096; }
 http {
 	access_log off;
 	client_body_temp_path $tmp; proxy_temp_path $tmp; fastcgi_temp_path $tmp;
 	uwsgi_temp_path $tmp; scgi_temp_path $tmp;
 	keepalive_requests 1000000;
-	server { listen 8080; root $tmp/www; }
+$3
 }
 CFG
-cat >"$tmp/proxy.conf" <<CFG
-worker_processes 2;
-pid $tmp/proxy.nginx.pid;
-error_log $tmp/proxy.err;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	client_body_temp_path $tmp; proxy_temp_path $tmp; fastcgi_temp_path $tmp;
-	uwsgi_temp_path $tmp; scgi_temp_path $tmp;
-	keepalive_requests 1000000;
-	upstream sb { server $A:8080; keepalive 64; }
+}
+nginx_conf upstream 1 "	server { listen 8080; root $tmp/www; }"
+nginx_conf proxy 2 "	upstream sb { server $A:8080; keepalive 64; }
 	server {
 		listen 127.0.0.1:18080;
-		location / { proxy_pass http://sb; proxy_http_version 1.1; proxy_set_header Connection ""; }
-	}
-}
-CFG
+		location / { proxy_pass http://sb; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
+	}"
 cat >"$tmp/haproxy.cfg" <<CFG
 global
 	maxconn 4000

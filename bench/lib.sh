@@ -25,20 +25,6 @@ bench_cleanup() {
 	rm -rf "$tmp"
 }
 
-# bench_world H W ADDR/LEN...: a veth between the host namespace H (w0, 192.0.2.1/24) and the
-# world W (w1, the addresses given), W's default route via H, forwarding on in H.
-bench_world() {
-	_h=$1 _w=$2
-	shift 2
-	ip link add w0 netns "$_h" type veth peer name w1 netns "$_w" || exit 1
-	ip -n "$_h" addr add 192.0.2.1/24 dev w0
-	ip -n "$_h" link set w0 up
-	for _a in "$@"; do ip -n "$_w" addr add "$_a" dev w1; done
-	ip -n "$_w" link set w1 up
-	ip -n "$_w" route add default via 192.0.2.1
-	ip netns exec "$_h" sysctl -qw net.ipv4.ip_forward=1
-}
-
 # bench_plain H P: a plain namespace P joined to H the way a sandbox is (P 10.201.0.2/30, H's
 # side pl0 10.201.0.1), with no rules anywhere: the "without sandnet" path.
 bench_plain() {

@@ -24,7 +24,7 @@ H=bp-$$-h W=bp-$$-w P=bp-$$-p S=bp$$ BENCH_SB=bp$$
 command -v haproxy >/dev/null || { echo "haproxy is not installed (apt-get install haproxy)"; exit 1; }
 . "$here/lib.sh"
 bench_init "$H" "$W" "$P"
-bench_world "$H" "$W" 192.0.2.2/24 192.0.2.53/24
+sn_world "$H" "$W" 192.0.2.2/24 192.0.2.53/24 || exit 1
 bench_plain "$H" "$P"
 # connection-rate runs open hundreds of thousands of connections: reuse TIME_WAIT ports (clients
 # and the proxies' own upstream connections), as any load generator setup does

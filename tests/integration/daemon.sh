@@ -22,36 +22,26 @@ cleanup() {
 	for p in "$tmp"/*.pid; do [ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null; done
 	# what the daemon made, if a check failed before its delete
 	sleep 0.2
-	. "$here/lib/sandnetd.sh"
 	sn_forget $A $B c$$x
 	for n in $H $W; do ip netns del "$n" 2>/dev/null; done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
+. "$here/lib/sandnetd.sh"
 
 set -e
 for n in $H $W; do ip netns add "$n"; ip -n "$n" link set lo up; done
-ip link add w0 netns "$H" type veth peer name w1 netns "$W"
-ip -n "$H" addr add 192.0.2.1/24 dev w0
-ip -n "$H" link set w0 up
+sn_world "$H" "$W" 192.0.2.2/24
 ip -n "$H" route add 198.51.100.0/24 via 192.0.2.2
 ip -n "$H" route add 203.0.113.0/24 via 192.0.2.2
-ip -n "$W" addr add 192.0.2.2/24 dev w1
-ip -n "$W" link set w1 up
 for a in 198.51.100.1/32 198.51.100.2/32 203.0.113.5/32; do ip -n "$W" addr add $a dev lo; done
-ip -n "$W" route add default via 192.0.2.1
-ip -n "$H" addr add 2001:db8:ff::1/64 dev w0 nodad
-ip -n "$W" addr add 2001:db8:ff::2/64 dev w1 nodad
-ip -n "$W" addr add 2001:db8:1::1/128 dev lo
-ip -n "$H" -6 route add 2001:db8:1::/48 via 2001:db8:ff::2
-ip -n "$W" -6 route add default via 2001:db8:ff::1
+sn_world6 "$H" "$W"
 set +e
 ip netns exec "$W" python3 "$here/lib/servers.py" --tcp 80,443 --udp 9999 \
 	--udp-bind 198.51.100.1,198.51.100.2,2001:db8:1::1 --lifetime 300 --ready "$tmp/world.ready" &
 echo $! >"$tmp/world.pid"
 ip netns exec "$H" python3 "$here/lib/servers.py" --tcp 9090 --lifetime 300 --ready "$tmp/host.ready" &
 echo $! >"$tmp/hostsrv.pid"
-. "$here/lib/sandnetd.sh"
 sn_wait_ready "$tmp/world.ready" "$tmp/host.ready" || exit 1
 
 mkdir -p "$state"

@@ -16,23 +16,19 @@ tmp=$(mktemp -d)
 cleanup() {
 	for p in "$tmp"/*.pid; do [ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null; done
 	sleep 0.2
-	. "$here/lib/sandnetd.sh"
 	sn_forget "$F"
 	for n in $H $W; do ip netns del "$n" 2>/dev/null; done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
+. "$here/lib/sandnetd.sh"
 set -e
 for n in $H $W; do ip netns add "$n"; ip -n "$n" link set lo up; done
-ip link add w0 netns "$H" type veth peer name w1 netns "$W"
-ip -n "$H" addr add 192.0.2.1/24 dev w0; ip -n "$H" link set w0 up
+sn_world "$H" "$W" 192.0.2.2/24
 ip -n "$H" route add 198.51.100.0/24 via 192.0.2.2
-ip -n "$W" addr add 192.0.2.2/24 dev w1; ip -n "$W" link set w1 up
 ip -n "$W" addr add 198.51.100.1/32 dev lo
-ip -n "$W" route add default via 192.0.2.1
 set +e
 printf 'k team\n' >"$tmp/keys"
-. "$here/lib/sandnetd.sh"
 sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/sandnetd.log" || exit 1
 echo $SN_PID >"$tmp/sandnetd.pid"
 ip netns exec "$H" curl -sf -H 'X-API-Key: k' -X POST http://127.0.0.1:7080/v1/sandboxes \

@@ -32,21 +32,11 @@ trap cleanup EXIT INT TERM
 
 set -e
 for n in $H $W; do ip netns add "$n"; ip -n "$n" link set lo up; done
-ip link add w0 netns "$H" type veth peer name w1 netns "$W"
-ip -n "$H" addr add 192.0.2.1/24 dev w0
-ip -n "$H" link set w0 up
+sn_world "$H" "$W" 192.0.2.2/24 192.0.2.53/24
 ip -n "$H" route add 198.51.100.0/24 via 192.0.2.2
-ip -n "$W" addr add 192.0.2.2/24 dev w1
-ip -n "$W" addr add 192.0.2.53/24 dev w1
-ip -n "$W" link set w1 up
 for i in 1 2 3 4 5 6 7 8 9; do ip -n "$W" addr add 198.51.100.$i/32 dev lo; done
-ip -n "$W" route add default via 192.0.2.1
 # IPv6: the world's 2001:db8:1::1, sandboxes from --pool6
-ip -n "$H" addr add 2001:db8:ff::1/64 dev w0 nodad
-ip -n "$W" addr add 2001:db8:ff::2/64 dev w1 nodad
-ip -n "$W" addr add 2001:db8:1::1/128 dev lo
-ip -n "$H" -6 route add 2001:db8:1::/48 via 2001:db8:ff::2
-ip -n "$W" -6 route add default via 2001:db8:ff::1
+sn_world6 "$H" "$W"
 cat >"$tmp/zone" <<ZONE
 allowed.test 300 A 198.51.100.1
 other.test 300 A 198.51.100.2

@@ -66,3 +66,27 @@ sn_forget() {
 	done
 	return 0
 }
+
+# sn_world H W ADDR/LEN...: a veth between the host namespace H (w0, 192.0.2.1/24) and the world W
+# (w1, the addresses given), W's default route via H, forwarding on in H. Both namespaces exist.
+sn_world() {
+	_h=$1 _w=$2
+	shift 2
+	ip link add w0 netns "$_h" type veth peer name w1 netns "$_w" || return 1
+	ip -n "$_h" addr add 192.0.2.1/24 dev w0
+	ip -n "$_h" link set w0 up
+	for _a in "$@"; do ip -n "$_w" addr add "$_a" dev w1; done
+	ip -n "$_w" link set w1 up
+	ip -n "$_w" route add default via 192.0.2.1
+	ip netns exec "$_h" sysctl -qw net.ipv4.ip_forward=1
+}
+
+# sn_world6 H W: IPv6 over that veth (H 2001:db8:ff::1, W 2001:db8:ff::2) and the world's
+# 2001:db8:1::1, routed both ways.
+sn_world6() {
+	ip -n "$1" addr add 2001:db8:ff::1/64 dev w0 nodad
+	ip -n "$2" addr add 2001:db8:ff::2/64 dev w1 nodad
+	ip -n "$2" addr add 2001:db8:1::1/128 dev lo
+	ip -n "$1" -6 route add 2001:db8:1::/48 via 2001:db8:ff::2
+	ip -n "$2" -6 route add default via 2001:db8:ff::1
+}
