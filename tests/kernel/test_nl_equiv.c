@@ -153,6 +153,19 @@ static void delete_generation(struct sn_elems *e, const struct sn_nft_sandbox *s
 	assert_int_equal(sn_elems_delete_objects(e, objs.chain, sets, objs.n), 0);
 }
 
+/* Applies t in the text namespace; returns a netlink handle in the other, to do the same. */
+static struct sn_elems *both_ways(struct sn_text *t)
+{
+	assert_false(t->failed);
+	enter(ns_text);
+	free(nft(t->s));
+	sn_text_clear(t);
+	enter(ns_nl);
+	struct sn_elems *e;
+	assert_int_equal(sn_elems_open(&e), 0);
+	return e;
+}
+
 /* Loads generation sb->rev of s both ways (replacing old, at old_rev, when not NULL) and compares
  * the listings. */
 static void load(const struct sn_nft_config *cfg, struct sn_nft_sandbox *sb,
@@ -161,13 +174,7 @@ static void load(const struct sn_nft_config *cfg, struct sn_nft_sandbox *sb,
 {
 	struct sn_text t = {0};
 	assert_int_equal(sn_nft_render_sandbox(&t, cfg, sb, s, old, old_rev), 0);
-	enter(ns_text);
-	free(nft(t.s));
-	sn_text_clear(&t);
-
-	enter(ns_nl);
-	struct sn_elems *e;
-	assert_int_equal(sn_elems_open(&e), 0);
+	struct sn_elems *e = both_ways(&t);
 	struct sn_nl_list nl = {0};
 	assert_int_equal(sn_nft_build_generation(&nl, cfg, sb, s), 0);
 	char chain[128];
@@ -203,12 +210,7 @@ static void removed(const struct sn_nft_sandbox *sb, const struct sn_snapshot *s
 {
 	struct sn_text t = {0};
 	assert_int_equal(sn_nft_render_delete(&t, sb, s), 0);
-	enter(ns_text);
-	free(nft(t.s));
-	sn_text_clear(&t);
-	enter(ns_nl);
-	struct sn_elems *e;
-	assert_int_equal(sn_elems_open(&e), 0);
+	struct sn_elems *e = both_ways(&t);
 	assert_int_equal(sn_elems_remove(e, sb), 0);
 	delete_generation(e, sb, s, sb->rev);
 	sn_elems_close(e);
