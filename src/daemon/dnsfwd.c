@@ -291,7 +291,6 @@ static void answer(struct sn_dnsfwd *f, struct pending *p, uint8_t *m, size_t n)
 	}
 	/* remember the answer; the kernel learns it unless it knows it already */
 	int64_t now = sn_now_ms(), ttl[SN_DNS_ADDR_MAX];
-	bool fresh = true;
 	for (size_t i = 0; i < a.naddrs; i++) {
 		uint32_t t = a.addrs[i].ttl;
 		if (t < d->cfg.learn_ttl_min)
@@ -304,22 +303,7 @@ static void answer(struct sn_dnsfwd *f, struct pending *p, uint8_t *m, size_t n)
 	uint32_t rules[1];
 	bool feeds = sn_snapshot_name_rules(snap, p->qname, rules, 1) > 0;
 	sn_snapshot_unref(snap);
-	if (feeds) {
-		pthread_mutex_lock(&p->view->mu);
-		for (size_t i = 0; i < a.naddrs && fresh; i++) {
-			bool found = false;
-			for (size_t k = 0; k < p->view->nlearned && !found; k++) {
-				const struct sn_learned_rec *r = &p->view->learned[k];
-				found = r->family == a.addrs[i].family &&
-					memcmp(r->addr, a.addrs[i].addr, 16) == 0 &&
-					strcmp(r->name, a.names[0]) == 0 &&
-					r->expires_ms - now >= ttl[i] / 2;
-			}
-			fresh = found;
-		}
-		pthread_mutex_unlock(&p->view->mu);
-	}
-	if (!feeds || fresh) {
+	if (!feeds || sn_view_knows(p->view, &a, ttl, now)) {
 		sn_view_learn(p->view, &a, ttl, now);
 		send_reply(f, &p->to, out, n);
 		return;

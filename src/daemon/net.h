@@ -88,6 +88,10 @@ json_t *sn_view_denials(struct sn_view *v, uint64_t since);
 /* Records that name resolved to the addresses of a (for ttl_ms each). */
 void sn_view_learn(struct sn_view *v, const struct sn_dns_answer *a, const int64_t *ttl_ms,
 		   int64_t now_ms);
+/* Whether every address of a is remembered for its name with at least half of ttl_ms left: the
+ * kernel has it, and the answer need not wait for the learner. */
+bool sn_view_knows(struct sn_view *v, const struct sn_dns_answer *a, const int64_t *ttl_ms,
+		   int64_t now);
 /* Does name resolve to addr, by this sandbox's answers still in their TTL? */
 bool sn_view_resolves(struct sn_view *v, const char *name, int family, const uint8_t *addr,
 		      int64_t now_ms);

@@ -192,6 +192,16 @@ static void prune(struct sn_view *v, int64_t now)
 	v->nlearned = w;
 }
 
+/* The record of name at addr, or NULL (under mu). */
+static struct sn_learned_rec *find_rec(struct sn_view *v, const char *name, int family,
+				       const uint8_t *addr)
+{
+	for (size_t k = 0; k < v->nlearned; k++)
+		if (same_addr(family, addr, &v->learned[k]) && strcmp(v->learned[k].name, name) == 0)
+			return &v->learned[k];
+	return NULL;
+}
+
 void sn_view_learn(struct sn_view *v, const struct sn_dns_answer *a, const int64_t *ttl_ms,
 		   int64_t now)
 {
@@ -199,17 +209,12 @@ void sn_view_learn(struct sn_view *v, const struct sn_dns_answer *a, const int64
 	for (size_t i = 0; i < a->naddrs; i++) {
 		const struct sn_dns_addr *d = &a->addrs[i];
 		int64_t exp = now + ttl_ms[i];
-		bool found = false;
-		for (size_t k = 0; k < v->nlearned && !found; k++) {
-			struct sn_learned_rec *r = &v->learned[k];
-			if (same_addr(d->family, d->addr, r) && strcmp(r->name, a->names[0]) == 0) {
-				if (r->expires_ms < exp)
-					r->expires_ms = exp;
-				found = true;
-			}
-		}
-		if (found)
+		struct sn_learned_rec *r = find_rec(v, a->names[0], d->family, d->addr);
+		if (r) {
+			if (r->expires_ms < exp)
+				r->expires_ms = exp;
 			continue;
+		}
 		if (v->nlearned == v->caplearned)
 			prune(v, now);
 		if (v->nlearned == v->caplearned) {
@@ -233,7 +238,7 @@ void sn_view_learn(struct sn_view *v, const struct sn_dns_answer *a, const int64
 		char *name = strdup(a->names[0]);
 		if (!name)
 			break;
-		struct sn_learned_rec *r = &v->learned[v->nlearned++];
+		r = &v->learned[v->nlearned++];
 		r->name = name;
 		r->family = d->family;
 		memcpy(r->addr, d->addr, 16);
@@ -242,15 +247,26 @@ void sn_view_learn(struct sn_view *v, const struct sn_dns_answer *a, const int64
 	pthread_mutex_unlock(&v->mu);
 }
 
+bool sn_view_knows(struct sn_view *v, const struct sn_dns_answer *a, const int64_t *ttl_ms,
+		   int64_t now)
+{
+	bool yes = true;
+	pthread_mutex_lock(&v->mu);
+	for (size_t i = 0; i < a->naddrs && yes; i++) {
+		const struct sn_learned_rec *r =
+			find_rec(v, a->names[0], a->addrs[i].family, a->addrs[i].addr);
+		yes = r && r->expires_ms - now >= ttl_ms[i] / 2;
+	}
+	pthread_mutex_unlock(&v->mu);
+	return yes;
+}
+
 bool sn_view_resolves(struct sn_view *v, const char *name, int family, const uint8_t *addr,
 		      int64_t now)
 {
-	bool yes = false;
 	pthread_mutex_lock(&v->mu);
-	for (size_t k = 0; k < v->nlearned && !yes; k++) {
-		const struct sn_learned_rec *r = &v->learned[k];
-		yes = r->expires_ms > now && same_addr(family, addr, r) && strcmp(r->name, name) == 0;
-	}
+	const struct sn_learned_rec *r = find_rec(v, name, family, addr);
+	bool yes = r && r->expires_ms > now;
 	pthread_mutex_unlock(&v->mu);
 	return yes;
 }
