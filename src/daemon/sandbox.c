@@ -489,52 +489,16 @@ bool sn_sandbox_delete(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_res
 	return true;
 }
 
-struct objs {
-	char chain[160];
-	char **sets;
-	size_t n, cap;
-	bool failed;
-};
-
-static void collect(enum sn_nft_obj kind, const char *name, void *arg)
-{
-	struct objs *o = arg;
-	if (kind == SN_NFT_CHAIN) {
-		snprintf(o->chain, sizeof(o->chain), "%s", name);
-		return;
-	}
-	if (o->n == o->cap) {
-		size_t cap = o->cap ? o->cap * 2 : 16;
-		void *p = realloc(o->sets, cap * sizeof(*o->sets));
-		if (!p) {
-			o->failed = true;
-			return;
-		}
-		o->sets = p;
-		o->cap = cap;
-	}
-	if (!(o->sets[o->n] = strdup(name)))
-		o->failed = true;
-	else
-		o->n++;
-}
-
 /* Removes a generation no packet reaches any more (the dispatch map points elsewhere). A failure
  * leaves unused objects behind, which the next start's reconciliation removes. */
 static void delete_generation(struct sn_daemon *d, struct sn_sandbox *sb,
 			      const struct sn_snapshot *old, uint64_t old_gen, bool paused)
 {
 	struct sn_nft_sandbox v = nft_view(d, sb, old_gen, paused);
-	struct objs o = {0};
-	int rc = sn_nft_generation_objects(&v, old, old_gen, collect, &o);
-	if (!rc && !o.failed)
-		rc = sn_elems_delete_objects(d->elems, o.chain, o.sets, o.n);
-	if (rc || o.failed)
+	int rc = sn_elems_delete_generation(d->elems, &v, old);
+	if (rc)
 		sn_log(SN_LOG_WARN, "sandbox %s: removing generation %llu: %s", sb->row.id,
-		       (unsigned long long)old_gen, o.failed ? "out of memory" : strerror(-rc));
-	for (size_t i = 0; i < o.n; i++)
-		free(o.sets[i]);
-	free(o.sets);
+		       (unsigned long long)old_gen, strerror(-rc));
 }
 
 /* Removes sb's dispatch element and its generation in force. */

@@ -313,44 +313,61 @@ static int put_switch(struct sn_elems *e, struct batch *t, const struct sn_nft_s
 	return rc;
 }
 
-/* Removes chain (with its rules; none when NULL) and then the sets, in one transaction. */
-static int delete_names(struct sn_elems *e, const char *chain, const char *const *sets, size_t n)
-{
+/* The removal of objects in one transaction: a chain (with its rules) before the sets and maps
+ * its rules refer to. */
+struct del {
+	struct sn_elems *e;
 	struct batch t;
-	int rc = begin(e, &t);
-	if (rc)
-		return rc;
-	if (chain) {
-		struct nftnl_chain *c = nftnl_chain_alloc();
-		if (!c)
-			return commit(e, &t, -ENOMEM);
-		nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, SN_NFT_TABLE);
-		nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, chain);
-		nftnl_chain_nlmsg_build_payload(msg(e, &t, NFT_MSG_DELCHAIN, 0), c);
-		nftnl_chain_free(c);
-		mnl_nlmsg_batch_next(t.b);
+	int rc;
+};
+
+static void del_obj(enum sn_nft_obj kind, const char *name, void *arg)
+{
+	struct del *x = arg;
+	if (x->rc)
+		return;
+	if (kind != SN_NFT_CHAIN) {
+		struct nftnl_set *s = named_set(name);
+		x->rc = s ? put(x->e, &x->t, NFT_MSG_DELSET, 0, s, false) : -ENOMEM;
+		return;
 	}
-	for (size_t i = 0; i < n && !rc; i++) {
-		struct nftnl_set *s = named_set(sets[i]);
-		rc = s ? put(e, &t, NFT_MSG_DELSET, 0, s, false) : -ENOMEM;
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	if (!c) {
+		x->rc = -ENOMEM;
+		return;
 	}
-	return commit(e, &t, rc);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, SN_NFT_TABLE);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	nftnl_chain_nlmsg_build_payload(msg(x->e, &x->t, NFT_MSG_DELCHAIN, 0), c);
+	nftnl_chain_free(c);
+	if (!mnl_nlmsg_batch_next(x->t.b))
+		x->rc = -E2BIG;
 }
 
 /* Removes the chain and the sets among l's first n objects (all in the kernel). */
 static void unload(struct sn_elems *e, const struct sn_nl_list *l, size_t n)
 {
-	const char *chain = NULL, **sets = calloc(n ? n : 1, sizeof(*sets));
-	size_t k = 0;
-	if (!sets)
+	struct del x = {.e = e};
+	if (begin(e, &x.t))
 		return; /* left for the next start's reconciliation */
 	for (size_t i = 0; i < n; i++)
 		if (l->v[i].kind == SN_NL_CHAIN)
-			chain = nftnl_chain_get_str(l->v[i].obj, NFTNL_CHAIN_NAME);
-		else if (l->v[i].kind == SN_NL_SET)
-			sets[k++] = nftnl_set_get_str(l->v[i].obj, NFTNL_SET_NAME);
-	delete_names(e, chain, sets, k);
-	free(sets);
+			del_obj(SN_NFT_CHAIN, nftnl_chain_get_str(l->v[i].obj, NFTNL_CHAIN_NAME), &x);
+	for (size_t i = 0; i < n; i++)
+		if (l->v[i].kind == SN_NL_SET)
+			del_obj(SN_NFT_SET, nftnl_set_get_str(l->v[i].obj, NFTNL_SET_NAME), &x);
+	commit(e, &x.t, x.rc);
+}
+
+int sn_elems_delete_generation(struct sn_elems *e, const struct sn_nft_sandbox *sb,
+			       const struct sn_snapshot *s)
+{
+	struct del x = {.e = e};
+	int rc = begin(e, &x.t);
+	if (rc)
+		return rc;
+	rc = sn_nft_generation_objects(sb, s, sb->rev, del_obj, &x);
+	return commit(e, &x.t, rc ? rc : x.rc);
 }
 
 void sn_elems_split(struct sn_elems *e, bool on)
@@ -379,11 +396,6 @@ int sn_elems_load(struct sn_elems *e, const struct sn_nl_list *l, const struct s
 	if (rc && committed)
 		unload(e, l, committed);
 	return rc;
-}
-
-int sn_elems_delete_objects(struct sn_elems *e, const char *chain, char *const *sets, size_t n)
-{
-	return delete_names(e, chain, (const char *const *)sets, n);
 }
 
 int sn_elems_remove(struct sn_elems *e, const struct sn_nft_sandbox *sb)

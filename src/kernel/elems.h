@@ -42,6 +42,9 @@ int sn_elems_load(struct sn_elems *e, const struct sn_nl_list *l, const struct s
 void sn_elems_split(struct sn_elems *e, bool on);
 /* Takes sb's dispatch element and its elements of the table's sets out, in one transaction. */
 int sn_elems_remove(struct sn_elems *e, const struct sn_nft_sandbox *sb);
-/* Removes a chain (with its rules) and then sets and maps, in one transaction. */
-int sn_elems_delete_objects(struct sn_elems *e, const char *chain, char *const *sets, size_t n);
+/* Removes generation sb->rev of sandbox sb, rendered from s (its chain, then its sets and
+ * maps), in one transaction. */
+struct sn_snapshot;
+int sn_elems_delete_generation(struct sn_elems *e, const struct sn_nft_sandbox *sb,
+			       const struct sn_snapshot *s);
 #endif

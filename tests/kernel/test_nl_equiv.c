@@ -125,32 +125,13 @@ static void compare(const char *what)
 	free(b);
 }
 
-struct objs {
-	char chain[128], sets[64][160];
-	size_t n;
-};
-
-static void collect(enum sn_nft_obj kind, const char *name, void *arg)
-{
-	struct objs *o = arg;
-	if (kind == SN_NFT_CHAIN)
-		snprintf(o->chain, sizeof(o->chain), "%s", name);
-	else if (o->n < 64)
-		snprintf(o->sets[o->n++], sizeof(o->sets[0]), "%s", name);
-}
-
 /* Deletes sb's generation rev of s over netlink, as sandnetd does. */
 static void delete_generation(struct sn_elems *e, const struct sn_nft_sandbox *sb,
                               const struct sn_snapshot *s, uint64_t rev)
 {
 	struct sn_nft_sandbox o = *sb;
 	o.rev = rev;
-	struct objs objs = {.n = 0};
-	assert_int_equal(sn_nft_generation_objects(&o, s, rev, collect, &objs), 0);
-	char *sets[64];
-	for (size_t i = 0; i < objs.n; i++)
-		sets[i] = objs.sets[i];
-	assert_int_equal(sn_elems_delete_objects(e, objs.chain, sets, objs.n), 0);
+	assert_int_equal(sn_elems_delete_generation(e, &o, s), 0);
 }
 
 /* Applies t in the text namespace; returns a netlink handle in the other, to do the same. */
