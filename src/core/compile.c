@@ -15,6 +15,10 @@
 
 #include <sandnet/snapshot.h>
 
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the name scanner reads eight bytes at a time, first byte lowest"
+#endif
+
 typedef unsigned __int128 u128;
 
 #define L1_MIN_SEGMENTS 64 /* below this a plain binary search is as fast */
@@ -44,14 +48,16 @@ struct lpm {
 	int plen, shift, bits, l1bits;
 };
 
-/* One cache line a slot: a name of up to NENT_INLINE bytes is compared in place, so a hit costs
- * one miss; longer names continue in the arena. */
-#define NENT_INLINE 46
+/* One cache line a slot: a name of up to NENT_INLINE bytes is compared in place, a word at a time
+ * (the bytes past its end are zero, as they are in a query's buffer), so a hit costs one miss;
+ * longer names continue in the arena. */
+#define NENT_INLINE 48
 struct nent {
-	uint64_t h;
-	uint32_t off; /* offset of the name's bytes past NENT_INLINE in names, +1; 0 = empty slot */
+	uint32_t tag;  /* the hash's high half (its low bits chose the slot) */
 	uint32_t list;
-	uint16_t len;
+	uint32_t off;  /* offset of the name's bytes past NENT_INLINE in names, +1; 0 = empty slot */
+	uint8_t len;   /* names are at most 253 bytes */
+	uint8_t pad[3];
 	char inl[NENT_INLINE];
 } __attribute__((aligned(64)));
 
@@ -89,19 +95,19 @@ struct sn_snapshot {
 
 /* ---- small helpers ---- */
 
-static u128 load_addr(int family, const uint8_t *a)
+static inline uint64_t load64(const void *p)
 {
-	u128 v = 0;
-	int n = family == AF_INET6 ? 16 : 4;
-	for (int i = 0; i < n; i++)
-		v = (v << 8) | a[i];
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
 	return v;
 }
 
-/* Names hash from their last byte to their first, so that one pass over a query name yields the
- * hash of each of its suffixes (for "*.suffix" lookups) and of the whole name. */
-#define RH_INIT 0xcbf29ce484222325ull
-#define RH_STEP(h, c) (((h) ^ (unsigned char)(c)) * 0x100000001b3ull)
+static u128 load_addr(int family, const uint8_t *a)
+{
+	if (family != AF_INET6)
+		return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+	return (u128)__builtin_bswap64(load64(a)) << 64 | __builtin_bswap64(load64(a + 8));
+}
 
 /* FNV's low bits mix poorly (a multiply carries upward only): fold the high bits in before a
  * hash picks a slot. */
@@ -113,11 +119,14 @@ static inline uint64_t mix(uint64_t h)
 	return h;
 }
 
-static uint64_t rhash(const char *s, size_t n)
+/* Hash of a name, eight bytes at a time. The NAME_PAD bytes after s[len] must be readable and
+ * zero: a query's name sits in such a buffer, and compile copies each pattern into one. */
+#define NAME_PAD 48
+static inline uint64_t nhash(const char *s, size_t len)
 {
-	uint64_t h = RH_INIT;
-	while (n)
-		h = RH_STEP(h, s[--n]);
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
+	for (size_t i = 0; i < len; i += 8)
+		h = (h ^ load64(s + i)) * 0x100000001b3ull;
 	return mix(h);
 }
 
@@ -471,40 +480,41 @@ static inline uint32_t l1_range(const struct lpm *m, u128 a, size_t *lo, size_t 
 	return UINT32_MAX;
 }
 
+/* The index of the last of the n sorted starts from st that is <= a (st[0] <= a), by a search
+ * without branches on the data, whose outcome a CPU cannot predict. */
+static inline size_t last_le4(const uint32_t *st, size_t n, uint32_t a)
+{
+	const uint32_t *b = st;
+	for (; n > 1; n -= n / 2)
+		b = b[n / 2] <= a ? b + n / 2 : b;
+	return (size_t)(b - st);
+}
+
+static inline size_t last_le6(const u128 *st, size_t n, u128 a)
+{
+	const u128 *b = st;
+	for (; n > 1; n -= n / 2)
+		b = b[n / 2] <= a ? b + n / 2 : b;
+	return (size_t)(b - st);
+}
+
 static uint32_t lpm_lookup(const struct lpm *m, int family, const uint8_t *addr)
 {
 	if (!m->n)
 		return 0;
 	size_t lo = 0, hi = m->n;
+	uint32_t set;
 	if (family == AF_INET) {
 		uint32_t a = (uint32_t)addr[0] << 24 | (uint32_t)addr[1] << 16 |
 			     (uint32_t)addr[2] << 8 | addr[3];
-		uint32_t set;
 		if (m->l1 && (set = l1_range(m, a, &lo, &hi)) != UINT32_MAX)
 			return set;
-		const uint32_t *st = m->starts4;
-		while (hi - lo > 1) {
-			size_t mid = (lo + hi) / 2;
-			if (st[mid] <= a)
-				lo = mid;
-			else
-				hi = mid;
-		}
-	} else {
-		u128 a = load_addr(AF_INET6, addr);
-		uint32_t set;
-		if (m->l1 && (set = l1_range(m, a, &lo, &hi)) != UINT32_MAX)
-			return set;
-		const u128 *st = m->starts6;
-		while (hi - lo > 1) {
-			size_t mid = (lo + hi) / 2;
-			if (st[mid] <= a)
-				lo = mid;
-			else
-				hi = mid;
-		}
+		return m->sets[lo + last_le4(m->starts4 + lo, hi - lo, a)];
 	}
-	return m->sets[lo];
+	u128 a = load_addr(AF_INET6, addr);
+	if (m->l1 && (set = l1_range(m, a, &lo, &hi)) != UINT32_MAX)
+		return set;
+	return m->sets[lo + last_le6(m->starts6 + lo, hi - lo, a)];
 }
 
 /* ---- names ---- */
@@ -557,14 +567,16 @@ static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, struct
 		for (size_t c = 0; c < len; c++)
 			labels += items[i].name[c] == '.';
 		t->labels |= 1ull << label_bit(labels);
-		uint64_t h = rhash(items[i].name, len);
+		char padded[256 + NAME_PAD] = {0};
+		memcpy(padded, items[i].name, len);
+		uint64_t h = nhash(padded, len);
 		size_t s = h & (t->cap - 1);
 		while (t->v[s].off)
 			s = (s + 1) & (t->cap - 1);
 		struct nent *e = &t->v[s];
-		e->h = h;
+		e->tag = (uint32_t)(h >> 32);
 		e->off = (uint32_t)noff;
-		e->len = (uint16_t)len;
+		e->len = (uint8_t)len;
 		e->list = pb_intern(pb, list, (uint32_t)k);
 		memcpy(e->inl, items[i].name, len < NENT_INLINE ? len : NENT_INLINE);
 		if (len > NENT_INLINE) {
@@ -577,16 +589,21 @@ static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, struct
 	return !pb->nomem;
 }
 
+/* name: len bytes followed by NAME_PAD zero bytes. */
 static uint32_t ntab_get(const struct ntab *t, const char *name, size_t len, uint64_t h)
 {
 	if (!t->cap)
 		return 0;
+	uint32_t tag = (uint32_t)(h >> 32);
+	size_t in = len < NENT_INLINE ? len : NENT_INLINE;
 	for (size_t s = h & (t->cap - 1); t->v[s].off; s = (s + 1) & (t->cap - 1)) {
 		const struct nent *e = &t->v[s];
-		if (e->h != h || e->len != len)
+		if (e->tag != tag || e->len != len)
 			continue;
-		size_t in = len < NENT_INLINE ? len : NENT_INLINE;
-		if (memcmp(e->inl, name, in) == 0 &&
+		uint64_t diff = 0;
+		for (size_t w = 0; w < in; w += 8)
+			diff |= load64(e->inl + w) ^ load64(name + w);
+		if (diff == 0 &&
 		    (len <= NENT_INLINE ||
 		     memcmp(t->names + e->off, name + NENT_INLINE, len - NENT_INLINE) == 0))
 			return e->list;
@@ -909,20 +926,30 @@ struct name_probe {
 	uint64_t h;
 };
 
-static inline unsigned char name_char(unsigned char c)
+/* Byte-wise tests on eight bytes at once; each sets the high bit of the bytes that pass. */
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* the bytes equal to v */
+static inline uint64_t bytes_eq(uint64_t w, unsigned v)
 {
-	if ((unsigned)(c - 'a') < 26u || (unsigned)(c - '0') < 10u || c == '-' || c == '_' ||
-	    c == '.')
-		return c;
-	if ((unsigned)(c - 'A') < 26u)
-		return (unsigned char)(c + 32);
-	return 0;
+	uint64_t x = w ^ ONES * v;
+	return ~(((x & ~HIGHS) + ~HIGHS) | x) & HIGHS;
 }
 
-/* One pass from the last byte to the first: lower-cases name into buf (one trailing dot dropped),
- * validates it, hashes every suffix and records the probes. Returns the number of probes, or -1
- * when name is not a valid domain name. */
+/* the bytes in [lo, hi]; every byte of w must be below 0x80 (none carries into the next) */
+static inline uint64_t bytes_in(uint64_t w, unsigned lo, unsigned hi)
+{
+	return (w + ONES * (0x80 - lo)) & ~(w + ONES * (0x7f - hi)) & HIGHS;
+}
+
+/* One pass over name: lower-cases it into buf (one trailing dot dropped, NAME_PAD zero bytes
+ * after it), validates it and notes where its dots are; then hashes the suffixes worth looking up
+ * (those with as many labels as some pattern has) and prefetches their slots. Returns the number of
+ * probes, -1 when name is not a valid domain name, -2 when more than cap probes are needed. It
+ * reads eight bytes at a time, and branches on the dots alone. */
 #define MAX_PROBES 128 /* a 253-byte name has at most 127 labels */
+#define NAME_BUF (256 + NAME_PAD)
 
 static int name_probes(const struct cdir *cd, const char *name, char *buf, struct name_probe *pr,
 		       int cap)
@@ -932,34 +959,48 @@ static int name_probes(const struct cdir *cd, const char *name, char *buf, struc
 		n--;
 	if (n == 0 || n > 253)
 		return -1;
-	int k = 0;
-	size_t labels = 1, ll = 0;
-	uint64_t h = RH_INIT;
-	for (size_t i = n; i-- > 0;) {
-		unsigned char c = name_char((unsigned char)name[i]);
-		if (c == '.') {
-			if (ll == 0)
-				return -1;
-			if (cd->wild.labels >> label_bit(labels) & 1) {
-				if (k == cap)
-					return -2;
-				pr[k++] = (struct name_probe){&cd->wild, buf + i + 1, n - i - 1, mix(h)};
-			}
-			labels++;
-			ll = 0;
-		} else if (c == 0 || ++ll > 63) {
-			return -1;
-		}
-		buf[i] = (char)c;
-		h = RH_STEP(h, c);
+	memcpy(buf, name, n);
+	memset(buf + n, 0, NAME_PAD);
+	uint8_t dot[256];
+	size_t nd = 0;
+	uint64_t bad = 0;
+	for (size_t i = 0; i < n; i += 8) {
+		uint64_t w = load64(buf + i);
+		uint64_t live = n - i >= 8 ? HIGHS : HIGHS >> (8 * (8 - (n - i)));
+		bad |= w & HIGHS; /* not ASCII */
+		w &= ~HIGHS;
+		w |= bytes_in(w, 'A', 'Z') >> 2; /* lower case: set 0x20 */
+		uint64_t dots = bytes_eq(w, '.') & live;
+		bad |= ~(bytes_in(w, 'a', 'z') | bytes_in(w, '0', '9') | bytes_eq(w, '-') |
+			 bytes_eq(w, '_') | dots) &
+		       live;
+		memcpy(buf + i, &w, sizeof(w));
+		for (; dots; dots &= dots - 1)
+			dot[nd++] = (uint8_t)(i + (size_t)__builtin_ctzll(dots) / 8);
 	}
-	if (ll == 0)
+	if (bad)
 		return -1;
-	buf[n] = 0;
-	if (cd->exact.labels >> label_bit(labels) & 1) {
+	/* labels of 1 to 63 bytes */
+	size_t prev = 0;
+	for (size_t d = 0; d <= nd; d++) {
+		size_t end = d < nd ? dot[d] : n;
+		if (end == prev || end - prev > 63)
+			return -1;
+		prev = end + 1;
+	}
+	int k = 0;
+	for (size_t d = 0; d < nd; d++) /* "*.suffix": the suffix after dot d has nd - d labels */
+		if (cd->wild.labels >> label_bit(nd - d) & 1) {
+			if (k == cap)
+				return -2;
+			const char *sfx = buf + dot[d] + 1;
+			size_t len = n - dot[d] - 1;
+			pr[k++] = (struct name_probe){&cd->wild, sfx, len, nhash(sfx, len)};
+		}
+	if (cd->exact.labels >> label_bit(nd + 1) & 1) {
 		if (k == cap)
 			return -2;
-		pr[k++] = (struct name_probe){&cd->exact, buf, n, mix(h)};
+		pr[k++] = (struct name_probe){&cd->exact, buf, n, nhash(buf, n)};
 	}
 	for (int i = 0; i < k; i++)
 		__builtin_prefetch(&pr[i].t->v[pr[i].h & (pr[i].t->cap - 1)]);
@@ -1060,7 +1101,7 @@ struct sn_decision sn_decide(const struct sn_snapshot *s, const struct sn_query 
 {
 	const struct cdir *cd = query_dir(s, q);
 	lpm_prefetch(q->family == AF_INET6 ? &cd->v6 : &cd->v4, q->family, q->addr);
-	char buf[256];
+	char buf[NAME_BUF];
 	struct name_probe pr[MAX_PROBES];
 	int nprobes = q->name ? name_probes(cd, q->name, buf, pr, MAX_PROBES) : -1;
 	return decide(cd, q, nprobes, pr);
@@ -1075,7 +1116,7 @@ void sn_decide_batch(const struct sn_snapshot *s, const struct sn_query *q, size
 	struct prep {
 		int nprobes;
 		struct name_probe pr[BATCH_PROBES];
-		char buf[256];
+		char buf[NAME_BUF];
 	} p[BATCH];
 	for (size_t i = 0; i < n; i += BATCH) {
 		size_t g = n - i < BATCH ? n - i : BATCH;
@@ -1110,7 +1151,7 @@ bool sn_dns_allowed(const struct sn_snapshot *s, const char *name, int *rule)
 	const struct cdir *cd = &s->dir[SN_EGRESS];
 	if (rule)
 		*rule = SN_RULE_NONE;
-	char buf[256];
+	char buf[NAME_BUF];
 	struct name_probe pr[MAX_PROBES];
 	int nprobes = name ? name_probes(cd, name, buf, pr, MAX_PROBES) : -1;
 	if (nprobes < 0)
@@ -1136,7 +1177,7 @@ int sn_snapshot_name_rules(const struct sn_snapshot *s, const char *name, uint32
 			   size_t max)
 {
 	const struct cdir *cd = &s->dir[SN_EGRESS];
-	char buf[256];
+	char buf[NAME_BUF];
 	struct name_probe pr[MAX_PROBES];
 	int nprobes = name ? name_probes(cd, name, buf, pr, MAX_PROBES) : -1;
 	if (nprobes < 0)

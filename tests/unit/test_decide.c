@@ -176,11 +176,19 @@ struct dcase {
 	int rule;
 };
 
+/* A policy in YAML or JSON that must parse, and its snapshot. */
+static struct sn_snapshot *parse_compile(const char *doc, struct sn_policy **p)
+{
+	assert_int_equal(sn_policy_parse(doc, strlen(doc), 0, 0, p, NULL), 0);
+	struct sn_snapshot *s = sn_snapshot_compile(*p);
+	assert_non_null(s);
+	return s;
+}
+
 static void check_dns(const char *policy, const struct dcase *dc, size_t n)
 {
 	struct sn_policy *p;
-	assert_int_equal(sn_policy_parse(policy, strlen(policy), 0, 0, &p, NULL), 0);
-	struct sn_snapshot *s = sn_snapshot_compile(p);
+	struct sn_snapshot *s = parse_compile(policy, &p);
 	for (size_t i = 0; i < n; i++) {
 		int rule = 99, nrule = 99;
 		bool ok = sn_dns_allowed(s, dc[i].name, &rule);
@@ -204,8 +212,7 @@ static void test_name_rules(void **state)
 			  "  - {action: allow}\n"
 			  "  - {action: allow, to: [\"*\"], protocol: udp}";
 	struct sn_policy *p;
-	assert_int_equal(sn_policy_parse(doc, strlen(doc), 0, 0, &p, NULL), 0);
-	struct sn_snapshot *s = sn_snapshot_compile(p);
+	struct sn_snapshot *s = parse_compile(doc, &p);
 	uint32_t r[8];
 	assert_int_equal(sn_snapshot_name_rules(s, "A.Example.", r, 8), 3);
 	assert_int_equal(r[0], 0);
@@ -258,8 +265,7 @@ static void test_batch_many_labels(void **state)
 		o += snprintf(doc + o, sizeof(doc) - o, "  - {action: %s, to: [\"*.%s\"]}\n",
 			      i % 2 ? "deny" : "allow", zone + 2 * i);
 	struct sn_policy *p;
-	assert_int_equal(sn_policy_parse(doc, strlen(doc), 0, 0, &p, NULL), 0);
-	struct sn_snapshot *s = sn_snapshot_compile(p);
+	struct sn_snapshot *s = parse_compile(doc, &p);
 	uint8_t a[4] = {1, 2, 3, 4};
 	const char *names[] = {"x.l.k.j.i.h.g.f.e.d.c.b.a", "x.b.a", "x.a", "a", "x.y.z"};
 	struct sn_query q[5];
@@ -280,6 +286,80 @@ static void test_batch_many_labels(void **state)
 	sn_policy_free(p);
 }
 
+/* The name scanner reads eight bytes at a time: every byte class, at every position of a word,
+ * in names of every length around the limits, must read as the naive evaluator reads it. */
+static void test_name_bytes(void **state)
+{
+	(void)state;
+	const char *doc = "egress:\n  mode: block-all\n  rules:\n"
+			  "  - {action: allow, to: [\"ab-c_d.example\", \"*.zz.example\"]}\n"
+			  "  - {action: deny, to: [\"*.example\"], ports: [80]}\n"
+			  "  - {action: allow, to: [\"*.a.b.c.d.e.f.g.h.i\"]}\n";
+	struct sn_policy *p;
+	struct sn_snapshot *s = parse_compile(doc, &p);
+	uint8_t a[4] = {192, 0, 2, 1};
+	char name[300];
+	long checked = 0;
+	/* one odd byte at every position of names of 1 to 40 bytes */
+	static const unsigned char odd[] = {'a', 'z', 'A', 'Z', '0', '9', '-', '_', '.', '@', '[',
+					    '`', '{', '/', ':', ' ', 0x7f, 0x80, 0xc3, 0xff, '*'};
+	for (size_t len = 1; len <= 40; len++)
+		for (size_t pos = 0; pos < len; pos++)
+			for (size_t k = 0; k < sizeof(odd); k++) {
+				/* "...x.zz.example" shaped names, cut to len bytes from the right */
+				const char *tail = "q.ab-c_d.example.zz.example";
+				size_t tl = strlen(tail);
+				for (size_t i = 0; i < len; i++)
+					name[i] = i + tl >= len ? tail[i + tl - len] : 'm';
+				name[len] = 0;
+				name[pos] = (char)odd[k];
+				for (int port = 80; port <= 443; port += 363) {
+					struct sn_query q = {SN_EGRESS, AF_INET, a, (uint16_t)port,
+							     SN_PROTO_TCP, name};
+					struct sn_decision d = sn_decide(s, &q), r = naive_decide(p, &q);
+					if (d.verdict != r.verdict || d.rule != r.rule)
+						fail_msg("\"%s\" port %d: got %s %d, naive %s %d", name,
+							 port, sn_verdict_name(d.verdict), d.rule,
+							 sn_verdict_name(r.verdict), r.rule);
+				}
+				int rule, nrule;
+				assert_int_equal(sn_dns_allowed(s, name, &rule),
+						 naive_dns_allowed(p, name, &nrule));
+				checked++;
+			}
+	/* label lengths 63 and 64; names of 253 and 254 bytes (with and without a last dot) */
+	static const size_t labels[] = {62, 63, 64};
+	for (size_t i = 0; i < 3; i++) {
+		memset(name, 'k', labels[i]);
+		snprintf(name + labels[i], sizeof(name) - labels[i], ".zz.example");
+		int rule;
+		assert_int_equal(sn_dns_allowed(s, name, &rule), labels[i] <= 63);
+	}
+	for (size_t len = 250; len <= 256; len++) {
+		size_t o = 0;
+		while (o < len - 11) {
+			size_t l = len - 11 - o > 60 ? 60 : len - 11 - o;
+			memset(name + o, 'y', l);
+			o += l;
+			if (o < len - 11)
+				name[o - 1] = '.';
+		}
+		memcpy(name + o, ".zz.example", 12);
+		for (int dot = 0; dot < 2; dot++) {
+			if (dot)
+				memcpy(name + len, ".", 2);
+			int rule, nrule;
+			bool ok = sn_dns_allowed(s, name, &rule);
+			assert_int_equal(ok, naive_dns_allowed(p, name, &nrule));
+			assert_int_equal(ok, len <= 253);
+			name[len] = 0;
+		}
+	}
+	assert_true(checked > 10000);
+	sn_snapshot_unref(s);
+	sn_policy_free(p);
+}
+
 static void test_render(void **state)
 {
 	(void)state;
@@ -289,8 +369,7 @@ static void test_render(void **state)
 			  "\"440-445\", 80, 81]}\n"
 			  "  - {action: deny}\n";
 	struct sn_policy *p;
-	assert_int_equal(sn_policy_parse(doc, strlen(doc), 0, 0, &p, NULL), 0);
-	struct sn_snapshot *s = sn_snapshot_compile(p);
+	struct sn_snapshot *s = parse_compile(doc, &p);
 	assert_int_equal(sn_snapshot_nrules(s, SN_EGRESS), 2);
 	const struct sn_rule_render *r = sn_snapshot_rule(s, SN_EGRESS, 0);
 	assert_true(r->has_names);
@@ -324,6 +403,7 @@ int main(void)
 		cmocka_unit_test(test_name_rules),
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_batch_many_labels),
+		cmocka_unit_test(test_name_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
