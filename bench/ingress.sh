@@ -1,10 +1,11 @@
 #!/bin/sh
-# bench/ingress: sandnet's ingress proxy against nginx proxy_pass (keep-alive upstream) and
-# haproxy 2.6 in http mode, and against no proxy, in the same run. wrk -t2 -c64 for SECONDS on a
-# 256-byte file served by nginx inside a sandbox; sandnet with ingress rules in force (block-all,
-# allow the client range on the port). Median of RUNS runs, interleaved.
+# bench/ingress: sandnet's ingress proxy against nginx proxy_pass (keep-alive upstream), haproxy
+# 2.6 in http mode and in tcp mode (bytes only: the least work a proxy can do), and against no
+# proxy, in the same run. wrk -t2 -c64 for SECONDS on a 256-byte file served by nginx inside a
+# sandbox; sandnet with ingress rules in force (block-all, allow the client range on the port).
+# Median of RUNS runs, interleaved; with each proxy's CPU time per request.
 #
-#   host netns H: wrk, sandnetd (ingress :7081), nginx proxy :18080, haproxy :18081
+#   host netns H: wrk, sandnetd (ingress :7081), nginx proxy :18080, haproxy :18081 (http), :18082 (tcp)
 #        --veth-- sandbox sn-<id>: nginx :8080 (the upstream)
 # usage: bench/ingress.sh SANDNETD [RUNS] [SECONDS]
 set -u
@@ -60,6 +61,13 @@ frontend f
 	default_backend b
 backend b
 	server s $A:8080
+frontend t
+	mode tcp
+	bind 127.0.0.1:18082
+	default_backend bt
+backend bt
+	mode tcp
+	server s $A:8080
 CFG
 ip netns exec "sn-$S" nginx -c "$tmp/upstream.conf"
 ip netns exec "$H" nginx -c "$tmp/proxy.conf"
@@ -68,37 +76,51 @@ sleep 0.5
 cp "$tmp/upstream.nginx.pid" "$tmp/up.pid" 2>/dev/null
 cp "$tmp/proxy.nginx.pid" "$tmp/px.pid" 2>/dev/null
 HOST="8080-$S.sandnet.localhost"
-for u in "http://127.0.0.1:7081/file" "http://127.0.0.1:18080/file" "http://127.0.0.1:18081/file" "http://$A:8080/file"; do
+for u in "http://127.0.0.1:7081/file" "http://127.0.0.1:18080/file" "http://127.0.0.1:18081/file" \
+	"http://127.0.0.1:18082/file" "http://$A:8080/file"; do
 	c=$(ip netns exec "$H" curl -s -o /dev/null -w '%{http_code}' -H "Host: $HOST" "$u")
 	[ "$c" = 200 ] || { echo "$u: HTTP $c"; cat "$tmp/log"; exit 1; }
 done
-# wrk prints "Requests/sec: N" and, with --latency, "99% X(us|ms|s)"
+# run URL PID...: wrk against URL; prints "REQ/S/P99-MS/USER-US/SYS-US", the last two the CPU
+# time the processes PID... (the proxy) spent per request. wrk prints "Requests/sec: N",
+# "N requests in" and, with --latency, "99% X(us|ms|s)".
 run() {
-	ip netns exec "$H" wrk -t2 -c64 -d"$secs"s --latency -H "Host: $HOST" "$1" | awk '
+	_u=$1
+	shift
+	_c0=$(bench_cpu "$@")
+	ip netns exec "$H" wrk -t2 -c64 -d"$secs"s --latency -H "Host: $HOST" "$_u" >"$tmp/wrk.out"
+	_c1=$(bench_cpu "$@")
+	awk -v c0="$_c0" -v c1="$_c1" -v hz="$(getconf CLK_TCK)" '
 		/Requests\/sec/ {r = $2}
+		/ requests in / {n = $1}
 		/^ *99%/ {v = $2; u = 1; if (v ~ /us$/) u = 0.001; else if (v ~ /ms$/) u = 1; else if (v ~ /s$/) u = 1000;
 		          sub(/[a-z]+$/, "", v); p = v * u}
-		END {printf "%s/%.3f", r, p}'
+		END {split(c0, a, " "); split(c1, b, " "); f = n ? 1e6 / hz / n : 0
+		     printf "%s/%.3f/%.1f/%.1f", r, p, (b[1] - a[1]) * f, (b[2] - a[2]) * f}' "$tmp/wrk.out"
 }
-sn="" ng="" hp="" di=""
+sn="" ng="" hp="" tc="" di=""
 for r in $(seq "$runs"); do
-	sn="$sn $(run http://127.0.0.1:7081/file)"
-	ng="$ng $(run http://127.0.0.1:18080/file)"
-	hp="$hp $(run http://127.0.0.1:18081/file)"
+	sn="$sn $(run http://127.0.0.1:7081/file "$SN_PID")"
+	ng="$ng $(run http://127.0.0.1:18080/file "$(cat "$tmp/px.pid")")"
+	hp="$hp $(run http://127.0.0.1:18081/file "$(cat "$tmp/haproxy.pid")")"
+	tc="$tc $(run http://127.0.0.1:18082/file "$(cat "$tmp/haproxy.pid")")"
 	di="$di $(run "http://$A:8080/file")"
 done
 grep -c "ingress" "$tmp/log" | sed 's/^/log lines mentioning ingress: /'
-python3 - "$sn" "$ng" "$hp" "$di" <<'PY'
+python3 - "$sn" "$ng" "$hp" "$tc" "$di" <<'PY'
 import statistics as st, sys
 def r(s): return [[float(y) for y in x.split("/")] for x in s.split()]
 rows = (("sandnet ingress (rules in force)", r(sys.argv[1])), ("nginx proxy_pass, keep-alive", r(sys.argv[2])),
-        ("haproxy 2.6 mode http", r(sys.argv[3])), ("direct to the sandbox", r(sys.argv[4])))
-print("wrk -t2 -c64, 256-byte file: requests/s and p99 (median of %d runs)" % len(rows[0][1]))
+        ("haproxy 2.6 mode http", r(sys.argv[3])), ("haproxy 2.6 mode tcp (bytes only)", r(sys.argv[4])),
+        ("direct to the sandbox", r(sys.argv[5])))
+print("wrk -t2 -c64, 256-byte file: requests/s, p99, and the proxy's CPU time per request (median of %d runs)" % len(rows[0][1]))
 med = {}
 for name, v in rows:
-    med[name] = (st.median(x[0] for x in v), st.median(x[1] for x in v))
-    print("  %-34s %9.0f req/s  p99 %7.3f ms   (%s)" % (name, med[name][0], med[name][1],
-          " ".join("%.0f" % x[0] for x in v)))
+    med[name] = [st.median(x[i] for x in v) for i in range(4)]
+    print("  %-34s %9.0f req/s  p99 %7.3f ms  CPU %5.1f us user + %5.1f us sys  (%s)" % (name, med[name][0],
+          med[name][1], med[name][2], med[name][3], " ".join("%.0f" % x[0] for x in v)))
 s, n, h = med[rows[0][0]], med[rows[1][0]], med[rows[2][0]]
+t = med[rows[3][0]]
 print("  sandnet / nginx: %.2fx req/s; p99 sandnet %.3f ms vs haproxy %.3f ms" % (s[0] / n[0], s[1], h[1]))
+print("  a proxy that only forwards bytes (haproxy mode tcp) / nginx: %.2fx req/s" % (t[0] / n[0]))
 PY

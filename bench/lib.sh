@@ -45,3 +45,11 @@ bench_sandnetd() {
 	sn_start "$_sd" "$_hn" "$tmp/state" "$tmp/keys" "$tmp/log" --log-level warn "$@" || exit 1
 	echo "$SN_PID" >"$tmp/sandnetd.pid"
 }
+
+# bench_cpu PID...: the user and system CPU time, in clock ticks, of the processes and their
+# children so far, as "USER SYS" (the children are nginx's workers).
+bench_cpu() {
+	for _p in "$@"; do echo "$_p"; pgrep -P "$_p"; done | sort -u | while read -r _p; do
+		cat "/proc/$_p/stat" 2>/dev/null
+	done | awk '{sub(/^.*\) /, ""); u += $12; s += $13} END {printf "%d %d", u, s}'
+}
