@@ -81,22 +81,22 @@ for u in "http://127.0.0.1:7081/file" "http://127.0.0.1:18080/file" "http://127.
 	c=$(ip netns exec "$H" curl -s -o /dev/null -w '%{http_code}' -H "Host: $HOST" "$u")
 	[ "$c" = 200 ] || { echo "$u: HTTP $c"; cat "$tmp/log"; exit 1; }
 done
-# run URL PID...: wrk against URL; prints "REQ/S/P99-MS/USER-US/SYS-US", the last two the CPU
-# time the processes PID... (the proxy) spent per request. wrk prints "Requests/sec: N",
+# run URL PID...: wrk against URL; prints "REQ/S/P99-MS/USER-US/SYS-US/ALL-US": the CPU time the
+# processes PID... (the proxy) spent per request, and the machine's busy time per request. wrk prints "Requests/sec: N",
 # "N requests in" and, with --latency, "99% X(us|ms|s)".
 run() {
 	_u=$1
 	shift
-	_c0=$(bench_cpu "$@")
+	_c0=$(bench_cpu "$@") _b0=$(bench_busy)
 	ip netns exec "$H" wrk -t2 -c64 -d"$secs"s --latency -H "Host: $HOST" "$_u" >"$tmp/wrk.out"
-	_c1=$(bench_cpu "$@")
-	awk -v c0="$_c0" -v c1="$_c1" -v hz="$(getconf CLK_TCK)" '
+	_c1=$(bench_cpu "$@") _b1=$(bench_busy)
+	awk -v c0="$_c0" -v c1="$_c1" -v busy=$((_b1 - _b0)) -v hz="$(getconf CLK_TCK)" '
 		/Requests\/sec/ {r = $2}
 		/ requests in / {n = $1}
 		/^ *99%/ {v = $2; u = 1; if (v ~ /us$/) u = 0.001; else if (v ~ /ms$/) u = 1; else if (v ~ /s$/) u = 1000;
 		          sub(/[a-z]+$/, "", v); p = v * u}
 		END {split(c0, a, " "); split(c1, b, " "); f = n ? 1e6 / hz / n : 0
-		     printf "%s/%.3f/%.1f/%.1f", r, p, (b[1] - a[1]) * f, (b[2] - a[2]) * f}' "$tmp/wrk.out"
+		     printf "%s/%.3f/%.1f/%.1f/%.1f", r, p, (b[1] - a[1]) * f, (b[2] - a[2]) * f, busy * f}' "$tmp/wrk.out"
 }
 sn="" ng="" hp="" tc="" di=""
 for r in $(seq "$runs"); do
@@ -113,12 +113,13 @@ def r(s): return [[float(y) for y in x.split("/")] for x in s.split()]
 rows = (("sandnet ingress (rules in force)", r(sys.argv[1])), ("nginx proxy_pass, keep-alive", r(sys.argv[2])),
         ("haproxy 2.6 mode http", r(sys.argv[3])), ("haproxy 2.6 mode tcp (bytes only)", r(sys.argv[4])),
         ("direct to the sandbox", r(sys.argv[5])))
-print("wrk -t2 -c64, 256-byte file: requests/s, p99, and the proxy's CPU time per request (median of %d runs)" % len(rows[0][1]))
+print("wrk -t2 -c64, 256-byte file: requests/s, p99, CPU time per request of the proxy and of the machine (median of %d runs)" % len(rows[0][1]))
 med = {}
 for name, v in rows:
-    med[name] = [st.median(x[i] for x in v) for i in range(4)]
-    print("  %-34s %9.0f req/s  p99 %7.3f ms  CPU %5.1f us user + %5.1f us sys  (%s)" % (name, med[name][0],
-          med[name][1], med[name][2], med[name][3], " ".join("%.0f" % x[0] for x in v)))
+    med[name] = [st.median(x[i] for x in v) for i in range(5)]
+    print("  %-34s %9.0f req/s  p99 %7.3f ms  proxy CPU %5.1f us user + %5.1f us sys, machine %5.1f us  (%s)"
+          % (name, med[name][0], med[name][1], med[name][2], med[name][3], med[name][4],
+             " ".join("%.0f" % x[0] for x in v)))
 s, n, h = med[rows[0][0]], med[rows[1][0]], med[rows[2][0]]
 t = med[rows[3][0]]
 print("  sandnet / nginx: %.2fx req/s; p99 sandnet %.3f ms vs haproxy %.3f ms" % (s[0] / n[0], s[1], h[1]))

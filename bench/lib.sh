@@ -53,3 +53,8 @@ bench_cpu() {
 		cat "/proc/$_p/stat" 2>/dev/null
 	done | awk '{sub(/^.*\) /, ""); u += $12; s += $13} END {printf "%d %d", u, s}'
 }
+
+# bench_busy: the machine's busy CPU time so far, in clock ticks (all but idle and iowait).
+bench_busy() {
+	awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat
+}

@@ -2,7 +2,9 @@
  * each request checked against the sandbox's ingress rules. Daemon layer.
  *
  * Worker threads (one per core) each own an epoll set and a listening socket on --ingress-listen
- * (SO_REUSEPORT). A client connection carries requests one after the other (keep-alive); each
+ * (SO_REUSEPORT). The kernel's reuseport hash, not the load, picks the worker that accepts, so a
+ * worker that serves two connections more than another hands a new one over to the least loaded
+ * (a queue and its wake descriptor): keep-alive connections stay where they land. A client connection carries requests one after the other (keep-alive); each
  * request's head is parsed whole (src/proxy/http.c, at most 16 KiB: 431 beyond), routed by
  * "Host: <port>-<id>.<ingress-domain>" or X-Sandnet-Sandbox + X-Sandnet-Port, decided with the
  * sandbox's snapshot in force for the client address (the peer's, or for a --trusted-proxy peer
@@ -20,6 +22,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -79,6 +82,9 @@ struct iworker {
 	pthread_t thread;
 	uint64_t recheck_seen;
 	struct iconn *conns, *dead;
+	atomic_uint nconns;      /* served here, and handed over to be */
+	pthread_mutex_t mu;      /* guards incoming */
+	struct iconn *incoming;  /* accepted by another worker, for this one */
 	struct sn_http_head head; /* the head being handled (large: one per worker) */
 	const struct sn_view *mask_view; /* the last mask_request_host read, and of which */
 	uint64_t mask_epoch;
@@ -243,6 +249,7 @@ static void conn_close(struct iconn *c)
 	}
 	sn_view_unref(c->view);
 	c->view = NULL;
+	atomic_fetch_sub_explicit(&w->nconns, 1, memory_order_relaxed);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -949,6 +956,48 @@ static void on_upstream(struct iconn *c)
 
 /* ---- the worker ---- */
 
+/* Starts serving a connection accepted here or handed over (counted in w->nconns already). */
+static void adopt(struct iworker *w, struct iconn *c)
+{
+	c->w = w;
+	c->state = I_HEAD;
+	c->c_readable = true;
+	c->last = sn_now_ms();
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	watch(w, &c->cev);
+	pump(c);
+}
+
+/* The worker a new connection should go to: w, unless another serves two fewer. */
+static struct iworker *least_loaded(struct iworker *w)
+{
+	struct iworker *best = w;
+	unsigned bn = atomic_load_explicit(&w->nconns, memory_order_relaxed);
+	for (unsigned i = 0; i < w->g->nw; i++) {
+		unsigned n = atomic_load_explicit(&w->g->w[i].nconns, memory_order_relaxed);
+		if (n + 2 <= bn) {
+			best = &w->g->w[i];
+			bn = n + 1;
+		}
+	}
+	return best;
+}
+
+static void hand_over(struct iworker *to, struct iconn *c)
+{
+	pthread_mutex_lock(&to->mu);
+	c->next = to->incoming;
+	to->incoming = c;
+	pthread_mutex_unlock(&to->mu);
+	uint64_t one = 1;
+	if (write(to->wake.fd, &one, sizeof(one)) < 0) {
+		/* the counter is full: the worker has a wake-up pending anyway */
+	}
+}
+
 static void accept_all(struct iworker *w)
 {
 	for (;;) {
@@ -965,7 +1014,6 @@ static void accept_all(struct iworker *w)
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->w = w;
 		c->cev = (struct evsrc){EV_CLIENT, fd};
 		c->uev.fd = -1;
 		c->family = ss.ss_family;
@@ -982,15 +1030,32 @@ static void accept_all(struct iworker *w)
 			memcpy(c->peer, &((struct sockaddr_in *)&ss)->sin_addr, 4);
 		}
 		inet_ntop(c->family, c->peer, c->peer_text, sizeof(c->peer_text));
-		c->state = I_HEAD;
-		c->c_readable = true;
-		c->last = sn_now_ms();
-		c->next = w->conns;
-		if (w->conns)
-			w->conns->prev = c;
-		w->conns = c;
-		watch(w, &c->cev);
-		pump(c);
+		struct iworker *to = least_loaded(w);
+		atomic_fetch_add_explicit(&to->nconns, 1, memory_order_relaxed);
+		if (to == w)
+			adopt(w, c);
+		else
+			hand_over(to, c);
+	}
+}
+
+/* Takes the connections other workers handed over; with drop, closes them instead (stopping). */
+static void take_incoming(struct iworker *w, bool drop)
+{
+	pthread_mutex_lock(&w->mu);
+	struct iconn *c = w->incoming;
+	w->incoming = NULL;
+	pthread_mutex_unlock(&w->mu);
+	while (c) {
+		struct iconn *next = c->next;
+		c->next = NULL;
+		if (drop) {
+			close(c->cev.fd);
+			free(c);
+		} else {
+			adopt(w, c);
+		}
+		c = next;
 	}
 }
 
@@ -1021,7 +1086,10 @@ static bool recheck_tunnel(struct iconn *c)
 static void on_wake(struct iworker *w)
 {
 	uint64_t req;
-	if (!sn_recheck_pending(&w->g->rc, (unsigned)(w - w->g->w), w->recheck_seen, &req))
+	bool recheck = sn_recheck_pending(&w->g->rc, (unsigned)(w - w->g->w), w->recheck_seen, &req);
+	/* after the wake counter was read: a connection queued later wakes this worker again */
+	take_incoming(w, false);
+	if (!recheck)
 		return;
 	for (struct iconn *c = w->conns, *next; c; c = next) {
 		next = c->next;
@@ -1127,6 +1195,7 @@ static void *worker_main(void *arg)
 			on_timer(w);
 		}
 	}
+	take_incoming(w, true);
 	while (w->conns)
 		conn_close(w->conns);
 	while (w->dead) {
@@ -1151,6 +1220,7 @@ int sn_ingress_start(struct sn_daemon *d, struct sn_ingress **out, char *err, si
 	for (unsigned i = 0; i < nw && !rc; i++) {
 		struct iworker *w = &g->w[i];
 		w->g = g;
+		pthread_mutex_init(&w->mu, NULL);
 		int fam = strchr(d->cfg.ingress_addr, ':') ? AF_INET6 : AF_INET;
 		w->listen = (struct evsrc){EV_LISTEN, sn_listen(fam, SOCK_STREAM, d->cfg.ingress_addr,
 								d->cfg.ingress_port, true)};
@@ -1177,6 +1247,10 @@ void sn_ingress_stop(struct sn_ingress *g)
 	for (unsigned i = 0; i < g->nw; i++) {
 		struct iworker *w = &g->w[i];
 		sn_worker_stop(w->thread, w->ep, &w->listen.fd, 1);
+	}
+	for (unsigned i = 0; i < g->nw; i++) { /* handed over after their worker stopped */
+		take_incoming(&g->w[i], true);
+		pthread_mutex_destroy(&g->w[i].mu);
 	}
 	sn_recheck_free(&g->rc);
 	free(g->w);

@@ -41,7 +41,7 @@ set +e
 mkdir -p "$tmp/state"
 echo "key-one team1" >"$tmp/keys"
 FLAGS="--log-level debug --ingress-listen 0.0.0.0:7081 --trusted-proxy 10.99.3.2/32 \
-	--control-port 9000 --ingress-header-timeout 3 --ingress-upstream-timeout 2"
+	--control-port 9000 --ingress-header-timeout 3 --ingress-upstream-timeout 2 --workers 3"
 # shellcheck disable=SC2086
 sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/sandnetd.log" $FLAGS || exit 1
 
@@ -213,6 +213,13 @@ ip=$!
 i=0; until grep -q open "$tmp/idle" || [ $i -gt 600 ]; do sleep 0.1; i=$((i + 1)); done
 sleep 0.5
 rss1=$(awk '/VmRSS/ {print $2}' /proc/$SN_PID/status)
+# the three ingress workers serve a third each (the kernel's reuseport hash alone would leave them
+# tens of connections apart): their epoll sets, the three largest, hold within a few of each other
+sets=$(awk '/^tfd:/ {n[FILENAME]++} END {for (f in n) print n[f]}' /proc/$SN_PID/fdinfo/* |
+	sort -n | tail -3)
+echo "connections per ingress worker (epoll set sizes): $(echo $sets)"
+echo "$sets" | awk 'NR == 1 {lo = $1} END {hi = $1; exit !(NR == 3 && lo >= 3000 && hi - lo <= 8)}' &&
+	ok || bad "ingress workers unevenly loaded: $(echo $sets)"
 wait $ip
 grep -q "held 10000" "$tmp/idle" && ok || bad "10,000 idle connections: $(cat "$tmp/idle")"
 echo "10,000 idle ingress connections: sandnetd RSS $rss0 -> $rss1 KiB (+$((rss1 - rss0)) KiB)"
