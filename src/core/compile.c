@@ -1022,10 +1022,18 @@ static inline void lpm_prefetch2(const struct lpm *m, int family, const uint8_t 
 {
 	if (!m->l1)
 		return;
-	size_t lo, hi;
-	if (l1_range(m, load_addr(family, addr), &lo, &hi) == UINT32_MAX)
-		__builtin_prefetch(family == AF_INET6 ? (const void *)&m->starts6[lo]
-						      : (const void *)&m->starts4[lo]);
+	size_t lo = 0, hi = 0;
+	if (l1_range(m, load_addr(family, addr), &lo, &hi) != UINT32_MAX)
+		return;
+	/* every line of the bucket's starts and rule lists (a bucket holds a few segments) */
+	const char *p = family == AF_INET6 ? (const char *)&m->starts6[lo]
+					   : (const char *)&m->starts4[lo];
+	const char *end = family == AF_INET6 ? (const char *)&m->starts6[hi]
+					     : (const char *)&m->starts4[hi];
+	for (; p < end + 64; p += 64)
+		__builtin_prefetch(p);
+	for (p = (const char *)&m->sets[lo]; p < (const char *)&m->sets[hi] + 64; p += 64)
+		__builtin_prefetch(p);
 }
 
 /* Starts fetching the first-level entry of an address lookup. */
