@@ -40,7 +40,7 @@ test: build
 run: build
 	@sh scripts/run.sh $(BUILD)
 
-FUZZ_TARGETS ?= policy_json policy_yaml policy_e2b policy_sandbox0 sniff_tls sniff_http dns
+FUZZ_TARGETS ?= policy_json policy_yaml policy_e2b policy_sandbox0 sniff_tls sniff_http dns decide_name
 
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DSN_FUZZ=ON -DSN_SANITIZE=ON -DSN_TESTS=OFF \
