@@ -94,6 +94,7 @@ struct sn_dnsfwd {
 	struct sn_daemon *d;
 	int ep;
 	struct evsrc udp4, udp6, tcp4, tcp6, up, done;
+	struct sn_listener ltcp4, ltcp6; /* tcp4 and tcp6 paused when out of descriptors */
 	struct sockaddr_storage upstream;
 	socklen_t uplen;
 	struct pending *pend[65536];
@@ -560,8 +561,12 @@ static void on_tcp_listen(struct sn_dnsfwd *f, struct evsrc *e)
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		int fd = accept4(e->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			return;
+		if (fd < 0) {
+			if (sn_accept_failed(e == &f->tcp4 ? &f->ltcp4 : &f->ltcp6, errno) ==
+			    SN_ACCEPT_DONE)
+				return;
+			continue;
+		}
 		int family;
 		const uint8_t *a;
 		addr_of(&ss, &family, &a);
@@ -711,6 +716,8 @@ static void on_done(struct sn_dnsfwd *f)
 static void on_timer(struct sn_dnsfwd *f)
 {
 	int64_t now = sn_now_ms();
+	sn_listener_tick(&f->ltcp4, now);
+	sn_listener_tick(&f->ltcp6, now);
 	for (struct pending *p = f->pend_list, *next; p; p = next) {
 		next = p->next;
 		if (p->tev.fd >= 0) {
@@ -811,6 +818,8 @@ int sn_dnsfwd_start(struct sn_daemon *d, struct sn_dnsfwd **out, char *err, size
 			goto fail;
 		}
 	}
+	f->ltcp4 = (struct sn_listener){f->ep, f->tcp4.fd, &f->tcp4, "DNS over TCP"};
+	f->ltcp6 = (struct sn_listener){f->ep, f->tcp6.fd, &f->tcp6, "DNS over TCP"};
 	if ((rc = sn_elems_open(&f->elems))) {
 		snprintf(err, errsize, "netlink: %s", strerror(-rc));
 		goto fail;

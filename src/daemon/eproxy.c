@@ -78,6 +78,7 @@ struct worker {
 	struct sn_eproxy *p;
 	int ep;
 	struct evsrc l4, l6, wake;
+	struct sn_listener lst4, lst6; /* l4 and l6 paused when out of descriptors */
 	pthread_t thread;
 	struct pconn *conns;
 	size_t nconns;
@@ -506,8 +507,12 @@ static void accept_all(struct worker *w, struct evsrc *l)
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			return;
+		if (fd < 0) {
+			if (sn_accept_failed(l == &w->l4 ? &w->lst4 : &w->lst6, errno) ==
+			    SN_ACCEPT_DONE)
+				return;
+			continue;
+		}
 		int family = ss.ss_family;
 		const uint8_t *src = family == AF_INET6
 					     ? ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr
@@ -604,6 +609,8 @@ static void on_timer(struct worker *w)
 {
 	struct sn_daemon *d = w->p->d;
 	int64_t now = sn_now_ms(), idle = (int64_t)d->cfg.idle_timeout_s * 1000;
+	sn_listener_tick(&w->lst4, now);
+	sn_listener_tick(&w->lst6, now);
 	for (struct pconn *c = w->conns, *next; c; c = next) {
 		next = c->next;
 		if (c->state == ST_RELAY) {
@@ -631,6 +638,8 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	int64_t last_tick = sn_now_ms();
+	w->lst4 = (struct sn_listener){w->ep, w->l4.fd, &w->l4, "transparent proxy"};
+	w->lst6 = (struct sn_listener){w->ep, w->l6.fd, &w->l6, "transparent proxy"};
 	while (!w->p->stop) {
 		struct epoll_event ev[128];
 		int n = epoll_wait(w->ep, ev, 128, 50);

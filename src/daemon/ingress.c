@@ -79,6 +79,7 @@ struct iworker {
 	struct sn_ingress *g;
 	int ep;
 	struct evsrc listen, wake;
+	struct sn_listener lst; /* listen, paused when out of descriptors */
 	pthread_t thread;
 	uint64_t recheck_seen;
 	struct iconn *conns, *dead;
@@ -1005,8 +1006,11 @@ static void accept_all(struct iworker *w)
 		socklen_t len = sizeof(ss);
 		int fd = accept4(w->listen.fd, (struct sockaddr *)&ss, &len,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			return;
+		if (fd < 0) {
+			if (sn_accept_failed(&w->lst, errno) == SN_ACCEPT_DONE)
+				return;
+			continue;
+		}
 		struct iconn *c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);
@@ -1104,6 +1108,7 @@ static void on_timer(struct iworker *w)
 {
 	const struct sn_config *cfg = &w->g->d->cfg;
 	int64_t now = sn_now_ms();
+	sn_listener_tick(&w->lst, now);
 	int64_t idle = (int64_t)cfg->ingress_idle_timeout_s * 1000;
 	for (struct iconn *c = w->conns, *next; c; c = next) {
 		next = c->next;
@@ -1157,6 +1162,7 @@ static void *worker_main(void *arg)
 {
 	struct iworker *w = arg;
 	int64_t tick = sn_now_ms();
+	w->lst = (struct sn_listener){w->ep, w->listen.fd, &w->listen, "ingress"};
 	while (!w->g->stop) {
 		struct epoll_event ev[128];
 		int n = epoll_wait(w->ep, ev, 128, 100);

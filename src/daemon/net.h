@@ -147,6 +147,24 @@ int sn_listen(int family, int type, const char *addr, uint16_t port, bool reusep
 
 /* How many workers a pool has: configured, or one per online core. */
 unsigned sn_worker_count(unsigned configured);
+
+/* A listening socket in a worker's epoll set (level-triggered, EPOLLIN). When accept() runs out
+ * of descriptors or memory the connection stays queued, so the listener would wake its worker at
+ * once, again and again: it is unwatched for a while instead (the queue waits in the kernel), with
+ * one warning per episode at most every 10 s. */
+struct sn_listener {
+	int ep, fd;
+	void *tag;            /* the epoll data of the listener */
+	const char *what;     /* for the log: "ingress", ... */
+	int64_t paused_until; /* 0: watched */
+	int64_t warned;
+};
+enum sn_accept { SN_ACCEPT_NEXT, SN_ACCEPT_DONE };
+/* After accept4() failed with err: SN_ACCEPT_NEXT when that connection alone was lost (accept
+ * the next one), else SN_ACCEPT_DONE (none waits, or the listener is paused). */
+enum sn_accept sn_accept_failed(struct sn_listener *l, int err);
+/* From the worker's timer: watches a paused listener again once its pause is over. */
+void sn_listener_tick(struct sn_listener *l, int64_t now_ms);
 /* One worker of a proxy's pool: a new epoll set in *ep watching fds[0..n) for input, each with
  * tags[i] as its data, and a thread running fn(arg). 0 or -errno (then no thread runs; *ep, when
  * made, is for sn_worker_stop to close). */

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "net.h"
 
 int64_t sn_now_ms(void)
@@ -566,6 +567,52 @@ unsigned sn_worker_count(unsigned configured)
 {
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	return configured ? configured : (unsigned)(cores > 0 ? cores : 1);
+}
+
+#define ACCEPT_PAUSE_MS 100
+
+enum sn_accept sn_accept_failed(struct sn_listener *l, int err)
+{
+	switch (err) {
+	case EMFILE:
+	case ENFILE:
+	case ENOBUFS:
+	case ENOMEM: {
+		int64_t now = sn_now_ms();
+		struct epoll_event ev = {.events = 0, .data.ptr = l->tag};
+		epoll_ctl(l->ep, EPOLL_CTL_MOD, l->fd, &ev);
+		l->paused_until = now + ACCEPT_PAUSE_MS;
+		if (!l->warned || now - l->warned >= 10000) {
+			l->warned = now;
+			sn_log(SN_LOG_WARN, "%s: cannot accept connections (%s): pausing %d ms",
+			       l->what, strerror(err), ACCEPT_PAUSE_MS);
+		}
+		return SN_ACCEPT_DONE;
+	}
+	case ECONNABORTED: /* that connection only; accept(2) passes network errors on as well */
+	case EINTR:
+	case EPERM: /* a firewall */
+	case EPROTO:
+	case ENETDOWN:
+	case ENOPROTOOPT:
+	case EHOSTDOWN:
+	case ENONET:
+	case EHOSTUNREACH:
+	case EOPNOTSUPP:
+	case ENETUNREACH:
+		return SN_ACCEPT_NEXT;
+	default: /* EBADF, EINVAL...: the listener itself */
+		return SN_ACCEPT_DONE;
+	}
+}
+
+void sn_listener_tick(struct sn_listener *l, int64_t now_ms)
+{
+	if (!l->paused_until || now_ms < l->paused_until)
+		return;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l->tag};
+	epoll_ctl(l->ep, EPOLL_CTL_MOD, l->fd, &ev);
+	l->paused_until = 0;
 }
 
 int sn_worker_start(int *ep, pthread_t *thread, const int *fds, void *const *tags, size_t n,

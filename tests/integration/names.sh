@@ -78,9 +78,10 @@ sn_wait_ready "$tmp/dns.ready" "$tmp/world.ready" "$tmp/tls.ready" || exit 1
 
 mkdir -p "$tmp/state"
 echo "key-one team1" >"$tmp/keys"
-sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/sandnetd.log" --log-level debug \
-	--dns-upstream 192.0.2.53 --learn-ttl-min 1 --proxy-peek-timeout 500 --pool6 fd00:5c::/64 ||
-	exit 1
+FLAGS="--log-level debug --dns-upstream 192.0.2.53 --learn-ttl-min 1 --proxy-peek-timeout 500 \
+	--pool6 fd00:5c::/64"
+# shellcheck disable=SC2086
+sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/sandnetd.log" $FLAGS || exit 1
 
 api() { sn_api "$H" "key-one" "$@"; }
 pass=0 fail=0
@@ -271,6 +272,32 @@ case $body in *'"source":"kernel","protocol":"tcp","address":"192.0.2.1","port":
 key=key-one
 out=$(ip netns exec "$H" "$sandnet" --api-key $key denials $C)
 case $out in *other.test*"a deny rule matches the name"*) ok ;; *) bad "sandnet denials: $out" ;; esac
+
+step=fdlimit; echo "-- fdlimit"
+# out of descriptors, the proxy's workers stop watching their listeners for a while instead of
+# waking on them again and again, and serve again once descriptors are free
+kill -9 "$SN_PID"; sleep 0.3
+printf '#!/bin/sh\nexec prlimit --nofile=128:128 "%s" "$@"\n' "$sandnetd" >"$tmp/lowfd"
+chmod +x "$tmp/lowfd"
+# shellcheck disable=SC2086
+sn_start "$tmp/lowfd" "$H" "$tmp/state" "$tmp/keys" "$tmp/sandnetd.log" $FLAGS || exit 1
+# 300 connections that send nothing: each holds a descriptor for the peek timeout at least
+ip netns exec "sn-$C" python3 -c '
+import socket, time
+ss = [socket.create_connection(("198.51.100.1", 443), timeout=5) for _ in range(300)]
+print("open", len(ss), flush=True)
+time.sleep(3)' >"$tmp/fd" 2>&1 &
+i=0
+until grep -q open "$tmp/fd" || [ $i -gt 300 ]; do sleep 0.1; i=$((i + 1)); done
+t0=$(awk '{print $14 + $15}' /proc/$SN_PID/stat)
+sleep 1
+t1=$(awk '{print $14 + $15}' /proc/$SN_PID/stat)
+echo "300 proxied connections against 128 descriptors: sandnetd used $((t1 - t0)) ticks of CPU in 1 s"
+[ $((t1 - t0)) -le 20 ] && ok || bad "out of descriptors, sandnetd spun: $((t1 - t0)) ticks in 1 s"
+grep -q "transparent proxy: cannot accept connections (Too many open files)" "$tmp/sandnetd.log" &&
+	ok || bad "no warning about the descriptor limit"
+wait $!
+expect echo $C tls 198.51.100.1 443 allowed.test
 
 for id in $A $B $C; do api DELETE /v1/sandboxes/$id; done
 echo "names: $pass passed, $fail failed"
