@@ -16,7 +16,7 @@ bench_init() {
 }
 
 bench_cleanup() {
-	for _p in "$tmp"/*.pid; do [ -f "$_p" ] && kill "$(cat "$_p")" 2>/dev/null; done
+	for _p in "$tmp"/*.pid; do [ -f "$_p" ] && kill "$(cat "$_p" 2>/dev/null)" 2>/dev/null; done
 	sleep 0.3
 	# shellcheck disable=SC2086
 	sn_forget ${BENCH_SB:-}
