@@ -16,13 +16,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* exact names, wildcards at several depths, names past a slot's inline bytes, a port-bound deny */
 static const char *const policy =
-	"egress:\n  mode: block-all\n  rules:\n"
-	"  - {action: deny, to: [\"*.bad.example\"], ports: [443]}\n"
-	"  - {action: allow, to: [a.example, \"*.example\", \"*.b.c.d.e.f.g\"]}\n"
-	"  - {action: allow, to: [\"*.a-rather-long-label-to-overflow-the-slot.example.net\"]}\n"
-	"  - {action: deny, to: [10.0.0.0/8, \"2001:db8::/32\"]}\n"
-	"  - {action: allow, to: [x_y.example.org, \"*.org\"], protocol: udp}\n"
-	"  - {action: allow, to: [\"*\"], ports: [8080]}\n";
+    "egress:\n  mode: block-all\n  rules:\n"
+    "  - {action: deny, to: [\"*.bad.example\"], ports: [443]}\n"
+    "  - {action: allow, to: [a.example, \"*.example\", \"*.b.c.d.e.f.g\"]}\n"
+    "  - {action: allow, to: [\"*.a-rather-long-label-to-overflow-the-slot.example.net\"]}\n"
+    "  - {action: deny, to: [10.0.0.0/8, \"2001:db8::/32\"]}\n"
+    "  - {action: allow, to: [x_y.example.org, \"*.org\"], protocol: udp}\n"
+    "  - {action: allow, to: [\"*\"], ports: [8080]}\n";
 
 static struct sn_policy *p;
 static struct sn_snapshot *s;
@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!s) {
 		if (sn_policy_parse(policy, strlen(policy), SN_FORMAT_YAML, SN_DIALECT_NATIVE, &p,
-				    NULL) ||
+		                    NULL) ||
 		    !(s = sn_snapshot_compile(p)))
 			abort();
 	}
@@ -48,12 +48,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const uint8_t a4[4] = {10, 1, 2, 3}, b4[4] = {192, 0, 2, 1};
 	static const uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
 	struct sn_query q[6] = {
-		{SN_EGRESS, AF_INET, a4, 443, SN_PROTO_TCP, name},
-		{SN_EGRESS, AF_INET, b4, 443, SN_PROTO_TCP, name},
-		{SN_EGRESS, AF_INET, b4, 53, SN_PROTO_UDP, name},
-		{SN_EGRESS, AF_INET, b4, 8080, SN_PROTO_TCP, name},
-		{SN_EGRESS, AF_INET6, a6, 80, SN_PROTO_TCP, name},
-		{SN_EGRESS, AF_INET, b4, 443, SN_PROTO_TCP, NULL},
+	    {SN_EGRESS, AF_INET, a4, 443, SN_PROTO_TCP, name},
+	    {SN_EGRESS, AF_INET, b4, 443, SN_PROTO_TCP, name},
+	    {SN_EGRESS, AF_INET, b4, 53, SN_PROTO_UDP, name},
+	    {SN_EGRESS, AF_INET, b4, 8080, SN_PROTO_TCP, name},
+	    {SN_EGRESS, AF_INET6, a6, 80, SN_PROTO_TCP, name},
+	    {SN_EGRESS, AF_INET, b4, 443, SN_PROTO_TCP, NULL},
 	};
 	struct sn_decision d[6];
 	sn_decide_batch(s, q, 6, d);

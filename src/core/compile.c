@@ -53,10 +53,10 @@ struct lpm {
  * longer names continue in the arena. */
 #define NENT_INLINE 48
 struct nent {
-	uint32_t tag;  /* the hash's high half (its low bits chose the slot) */
+	uint32_t tag; /* the hash's high half (its low bits chose the slot) */
 	uint32_t list;
-	uint32_t off;  /* offset of the name's bytes past NENT_INLINE in names, +1; 0 = empty slot */
-	uint8_t len;   /* names are at most 253 bytes */
+	uint32_t off; /* offset of the name's bytes past NENT_INLINE in names, +1; 0 = empty slot */
+	uint8_t len;  /* names are at most 253 bytes */
 	uint8_t pad[3];
 	char inl[NENT_INLINE];
 } __attribute__((aligned(64)));

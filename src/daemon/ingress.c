@@ -4,8 +4,10 @@
  * Worker threads (one per core) each own an epoll set and a listening socket on --ingress-listen
  * (SO_REUSEPORT). The kernel's reuseport hash, not the load, picks the worker that accepts, so a
  * worker that serves two connections more than another hands a new one over to the least loaded
- * (a queue and its wake descriptor): keep-alive connections stay where they land. A client connection carries requests one after the other (keep-alive); each
- * request's head is parsed whole (src/proxy/http.c, at most 16 KiB: 431 beyond), routed by
+ * (a queue and its wake descriptor): keep-alive connections stay where they land.
+ *
+ * A client connection carries requests one after the other (keep-alive); each request's head is
+ * parsed whole (src/proxy/http.c, at most 16 KiB: 431 beyond), routed by
  * "Host: <port>-<id>.<ingress-domain>" or X-Sandnet-Sandbox + X-Sandnet-Port, decided with the
  * sandbox's snapshot in force for the client address (the peer's, or for a --trusted-proxy peer
  * the rightmost X-Forwarded-For entry that is not a trusted proxy) and the port, rewritten (Host
