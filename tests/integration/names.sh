@@ -281,10 +281,12 @@ printf '#!/bin/sh\nexec prlimit --nofile=128:128 "%s" "$@"\n' "$sandnetd" >"$tmp
 chmod +x "$tmp/lowfd"
 # shellcheck disable=SC2086
 sn_start "$tmp/lowfd" "$H" "$tmp/state" "$tmp/keys" "$tmp/sandnetd.log" $FLAGS || exit 1
-# 300 connections that send nothing: each holds a descriptor for the peek timeout at least
+# 300 proxied connections that send nothing (each holds a descriptor for the peek timeout at
+# least), then 100 to the DNS forwarder over TCP
 ip netns exec "sn-$C" python3 -c '
 import socket, time
 ss = [socket.create_connection(("198.51.100.1", 443), timeout=5) for _ in range(300)]
+ss += [socket.create_connection(("192.0.2.53", 53), timeout=5) for _ in range(100)]
 print("open", len(ss), flush=True)
 time.sleep(3)' >"$tmp/fd" 2>&1 &
 i=0
@@ -292,12 +294,15 @@ until grep -q open "$tmp/fd" || [ $i -gt 300 ]; do sleep 0.1; i=$((i + 1)); done
 t0=$(awk '{print $14 + $15}' /proc/$SN_PID/stat)
 sleep 1
 t1=$(awk '{print $14 + $15}' /proc/$SN_PID/stat)
-echo "300 proxied connections against 128 descriptors: sandnetd used $((t1 - t0)) ticks of CPU in 1 s"
+echo "400 connections against 128 descriptors: sandnetd used $((t1 - t0)) ticks of CPU in 1 s"
 [ $((t1 - t0)) -le 20 ] && ok || bad "out of descriptors, sandnetd spun: $((t1 - t0)) ticks in 1 s"
-grep -q "transparent proxy: cannot accept connections (Too many open files)" "$tmp/sandnetd.log" &&
-	ok || bad "no warning about the descriptor limit"
+for l in "transparent proxy" "DNS over TCP"; do
+	grep -q "$l: cannot accept connections (Too many open files)" "$tmp/sandnetd.log" &&
+		ok || bad "no warning about the descriptor limit ($l)"
+done
 wait $!
 expect echo $C tls 198.51.100.1 443 allowed.test
+expect "NOERROR 198.51.100.1" $C resolve allowed.test --tcp
 
 for id in $A $B $C; do api DELETE /v1/sandboxes/$id; done
 echo "names: $pass passed, $fail failed"
