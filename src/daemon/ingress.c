@@ -24,6 +24,8 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1165,6 +1167,12 @@ static void *worker_main(void *arg)
 	struct iworker *w = arg;
 	int64_t tick = sn_now_ms();
 	w->lst = (struct sn_listener){w->ep, w->listen.fd, &w->listen, "ingress"};
+	/* Throughput first: a worker woken by a client's or a sandbox's packet does not preempt the
+	 * thread that sent it, so both do more before a switch (docs/BENCHMARKS.md, bench/ingress). */
+	struct sched_param sp = {0};
+	int err = pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+	if (err)
+		sn_log(SN_LOG_DEBUG, "ingress: SCHED_BATCH: %s", strerror(err));
 	while (!w->g->stop) {
 		struct epoll_event ev[128];
 		int n = epoll_wait(w->ep, ev, 128, 100);

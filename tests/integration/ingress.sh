@@ -220,6 +220,9 @@ sets=$(awk '/^tfd:/ {n[FILENAME]++} END {for (f in n) print n[f]}' /proc/$SN_PID
 echo "connections per ingress worker (epoll set sizes): $(echo $sets)"
 echo "$sets" | awk 'NR == 1 {lo = $1} END {hi = $1; exit !(NR == 3 && lo >= 3000 && hi - lo <= 8)}' &&
 	ok || bad "ingress workers unevenly loaded: $(echo $sets)"
+# the three ingress workers, and they alone, run as SCHED_BATCH (3): woken, they do not preempt
+batch=$(awk '$41 == 3' /proc/$SN_PID/task/*/stat | wc -l)
+[ "$batch" -eq 3 ] && ok || bad "$batch threads of sandnetd run as SCHED_BATCH, want the 3 ingress workers"
 wait $ip
 grep -q "held 10000" "$tmp/idle" && ok || bad "10,000 idle connections: $(cat "$tmp/idle")"
 echo "10,000 idle ingress connections: sandnetd RSS $rss0 -> $rss1 KiB (+$((rss1 - rss0)) KiB)"
