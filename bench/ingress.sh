@@ -123,5 +123,11 @@ for name, v in rows:
 s, n, h = med[rows[0][0]], med[rows[1][0]], med[rows[2][0]]
 t = med[rows[3][0]]
 print("  sandnet / nginx: %.2fx req/s; p99 sandnet %.3f ms vs haproxy %.3f ms" % (s[0] / n[0], s[1], h[1]))
+# the runs are interleaved, so each run's pair shares the machine's state of the moment, which
+# drifts here within a run: the median of the per-run ratios
+sv, nv, hv = rows[0][1], rows[1][1], rows[2][1]
+print("  per-run pairs, median: sandnet / nginx %.2fx req/s; sandnet / haproxy p99 %.2f (%s)"
+      % (st.median(a[0] / b[0] for a, b in zip(sv, nv)), st.median(a[1] / c[1] for a, c in zip(sv, hv)),
+         " ".join("%.2f/%.2f" % (a[0] / b[0], a[1] / c[1]) for a, b, c in zip(sv, nv, hv))))
 print("  a proxy that only forwards bytes (haproxy mode tcp) / nginx: %.2fx req/s" % (t[0] / n[0]))
 PY
