@@ -962,7 +962,7 @@ static int name_probes(const struct cdir *cd, const char *name, char *buf, struc
 	memcpy(buf, name, n);
 	memset(buf + n, 0, NAME_PAD);
 	uint8_t dot[256];
-	size_t nd = 0;
+	size_t nd = 0, start = 0; /* start: where the current label begins */
 	uint64_t bad = 0;
 	for (size_t i = 0; i < n; i += 8) {
 		uint64_t w = load64(buf + i);
@@ -975,19 +975,15 @@ static int name_probes(const struct cdir *cd, const char *name, char *buf, struc
 			 bytes_eq(w, '_') | dots) &
 		       live;
 		memcpy(buf + i, &w, sizeof(w));
-		for (; dots; dots &= dots - 1)
-			dot[nd++] = (uint8_t)(i + (size_t)__builtin_ctzll(dots) / 8);
+		for (; dots; dots &= dots - 1) { /* labels of 1 to 63 bytes */
+			size_t at = i + (size_t)__builtin_ctzll(dots) / 8;
+			bad |= at == start || at - start > 63;
+			dot[nd++] = (uint8_t)at;
+			start = at + 1;
+		}
 	}
-	if (bad)
+	if (bad || n == start || n - start > 63)
 		return -1;
-	/* labels of 1 to 63 bytes */
-	size_t prev = 0;
-	for (size_t d = 0; d <= nd; d++) {
-		size_t end = d < nd ? dot[d] : n;
-		if (end == prev || end - prev > 63)
-			return -1;
-		prev = end + 1;
-	}
 	int k = 0;
 	for (size_t d = 0; d < nd; d++) /* "*.suffix": the suffix after dot d has nd - d labels */
 		if (cd->wild.labels >> label_bit(nd - d) & 1) {
