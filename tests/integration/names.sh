@@ -277,8 +277,7 @@ step=fdlimit; echo "-- fdlimit"
 # out of descriptors, the proxy's workers stop watching their listeners for a while instead of
 # waking on them again and again, and serve again once descriptors are free
 kill -9 "$SN_PID"; sleep 0.3
-printf '#!/bin/sh\nexec prlimit --nofile=128:128 "%s" "$@"\n' "$sandnetd" >"$tmp/lowfd"
-chmod +x "$tmp/lowfd"
+sn_lowfd "$sandnetd" "$tmp/lowfd" 128
 # shellcheck disable=SC2086
 sn_start "$tmp/lowfd" "$H" "$tmp/state" "$tmp/keys" "$tmp/sandnetd.log" $FLAGS || exit 1
 # 300 proxied connections that send nothing (each holds a descriptor for the peek timeout at
@@ -291,11 +290,9 @@ print("open", len(ss), flush=True)
 time.sleep(3)' >"$tmp/fd" 2>&1 &
 i=0
 until grep -q open "$tmp/fd" || [ $i -gt 300 ]; do sleep 0.1; i=$((i + 1)); done
-t0=$(awk '{print $14 + $15}' /proc/$SN_PID/stat)
-sleep 1
-t1=$(awk '{print $14 + $15}' /proc/$SN_PID/stat)
-echo "400 connections against 128 descriptors: sandnetd used $((t1 - t0)) ticks of CPU in 1 s"
-[ $((t1 - t0)) -le 20 ] && ok || bad "out of descriptors, sandnetd spun: $((t1 - t0)) ticks in 1 s"
+ticks=$(sn_spin "$SN_PID" 1)
+echo "400 connections against 128 descriptors: sandnetd used $ticks ticks of CPU in 1 s"
+[ "$ticks" -le 20 ] && ok || bad "out of descriptors, sandnetd spun: $ticks ticks in 1 s"
 for l in "transparent proxy" "DNS over TCP"; do
 	grep -q "$l: cannot accept connections (Too many open files)" "$tmp/sandnetd.log" &&
 		ok || bad "no warning about the descriptor limit ($l)"

@@ -90,3 +90,16 @@ sn_world6() {
 	ip -n "$1" -6 route add 2001:db8:1::/48 via 2001:db8:ff::2
 	ip -n "$2" -6 route add default via 2001:db8:ff::1
 }
+
+# sn_lowfd SANDNETD FILE N: FILE becomes a program that runs SANDNETD with at most N descriptors
+# (give it to sn_start in place of SANDNETD).
+sn_lowfd() {
+	printf '#!/bin/sh\nexec prlimit --nofile=%s:%s "%s" "$@"\n' "$3" "$3" "$1" >"$2" && chmod +x "$2"
+}
+
+# sn_spin PID SECONDS: the CPU time (user + system, clock ticks) PID spends in the next SECONDS.
+sn_spin() {
+	_t0=$(awk '{print $14 + $15}' "/proc/$1/stat")
+	sleep "$2"
+	echo $(($(awk '{print $14 + $15}' "/proc/$1/stat") - _t0))
+}
