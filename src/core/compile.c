@@ -1,12 +1,15 @@
 /* Policy compiler and decision engine. A direction compiles to:
  *  - per address family, a sorted array of disjoint address segments, each naming the ordered list
  *    of rules whose address entries cover it (truncated after the first rule that matches every
- *    port and protocol, since nothing after it can decide); an optional first-level table on the
- *    top 16 bits narrows the binary search;
- *  - hash tables of exact names and of "*.suffix" patterns, each naming a rule list;
+ *    port and protocol, since nothing after it can decide), rules without a destination included;
+ *    an optional first-level table on the top 16 bits narrows the binary search;
+ *  - hash tables of exact names and of "*.suffix" patterns, each naming a rule list that includes
+ *    the rules with "*";
  *  - the lists of rules with no destination, with "*", and with any name entry.
- * decide() merges the few lists that apply to a query in rule order and returns the first rule
- * whose ports and protocol match. Core layer: pure, immutable after compile. */
+ * decide() walks the address's list and the name's (usually one each) side by side in rule order
+ * and returns the first rule whose ports and protocol match. Core layer: pure, immutable after
+ * compile. */
+#include <emmintrin.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -15,8 +18,11 @@
 
 #include <sandnet/snapshot.h>
 
+#if !defined(__SSE2__)
+#error "the name scanner needs SSE2 (every x86-64 has it)"
+#endif
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "the name scanner reads eight bytes at a time, first byte lowest"
+#error "names are hashed and compared eight bytes at a time, first byte lowest"
 #endif
 
 typedef unsigned __int128 u128;
@@ -398,7 +404,7 @@ static bool build_family(struct cdir *cd, struct pool_builder *pb, int family, s
 	struct build_arg ba = {cd, pb, {0}};
 	bool ok = false;
 	struct seg_builder sb = {0};
-	if (!sweep(cd, family, 0, cd->nrules, false, build_segment, &ba))
+	if (!sweep(cd, family, 0, cd->nrules, true, build_segment, &ba))
 		goto out;
 	sb = ba.sb;
 	ba.sb = (struct seg_builder){0};
@@ -462,15 +468,32 @@ out:
 	return ok;
 }
 
-/* Narrows [lo, hi) with the first-level table; returns the rule list when that already decides,
- * UINT32_MAX otherwise. */
-static inline uint32_t l1_range(const struct lpm *m, u128 a, size_t *lo, size_t *hi)
+/* The first-level entry of an address: NULL when the address lies outside the prefix that all
+ * starts but the first share, *set then being the list of the first or the last segment. IPv4 is
+ * computed on 32 bits, IPv6 on 128. */
+static inline const struct l1e *l1_entry4(const struct lpm *m, uint32_t a, uint32_t *set)
 {
-	if (m->plen && (a >> (m->bits - m->plen)) != (m->base >> (m->bits - m->plen)))
-		/* outside the common prefix: before every start but the first, or after all */
-		return m->sets[a < m->base ? 0 : m->n - 1];
-	size_t b = (size_t)(a >> m->shift) & (((size_t)1 << m->l1bits) - 1);
-	const struct l1e *e = &m->l1[b];
+	uint32_t base = (uint32_t)m->base;
+	if (m->plen && (a ^ base) >> (32 - m->plen)) {
+		*set = m->sets[a < base ? 0 : m->n - 1];
+		return NULL;
+	}
+	return &m->l1[a >> m->shift & (((uint32_t)1 << m->l1bits) - 1)];
+}
+
+static inline const struct l1e *l1_entry6(const struct lpm *m, u128 a, uint32_t *set)
+{
+	if (m->plen && (a ^ m->base) >> (128 - m->plen)) {
+		*set = m->sets[a < m->base ? 0 : m->n - 1];
+		return NULL;
+	}
+	return &m->l1[(size_t)(a >> m->shift) & (((size_t)1 << m->l1bits) - 1)];
+}
+
+/* Narrows [lo, hi) with a first-level entry; returns the rule list when that already decides,
+ * UINT32_MAX otherwise. */
+static inline uint32_t l1_range(const struct lpm *m, const struct l1e *e, size_t *lo, size_t *hi)
+{
 	if (e->set != UINT32_MAX)
 		return e->set;
 	*lo = e->seg;
@@ -498,21 +521,30 @@ static inline size_t last_le6(const u128 *st, size_t n, u128 a)
 	return (size_t)(b - st);
 }
 
+static inline uint32_t load_addr4(const uint8_t *a)
+{
+	return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+}
+
+/* The rule list of the segment that holds the address. */
 static uint32_t lpm_lookup(const struct lpm *m, int family, const uint8_t *addr)
 {
 	if (!m->n)
 		return 0;
 	size_t lo = 0, hi = m->n;
-	uint32_t set;
+	uint32_t set = UINT32_MAX;
 	if (family == AF_INET) {
-		uint32_t a = (uint32_t)addr[0] << 24 | (uint32_t)addr[1] << 16 |
-			     (uint32_t)addr[2] << 8 | addr[3];
-		if (m->l1 && (set = l1_range(m, a, &lo, &hi)) != UINT32_MAX)
+		uint32_t a = load_addr4(addr);
+		const struct l1e *e;
+		if (m->l1 && ((e = l1_entry4(m, a, &set)) == NULL ||
+			      (set = l1_range(m, e, &lo, &hi)) != UINT32_MAX))
 			return set;
 		return m->sets[lo + last_le4(m->starts4 + lo, hi - lo, a)];
 	}
 	u128 a = load_addr(AF_INET6, addr);
-	if (m->l1 && (set = l1_range(m, a, &lo, &hi)) != UINT32_MAX)
+	const struct l1e *e;
+	if (m->l1 && ((e = l1_entry6(m, a, &set)) == NULL ||
+		      (set = l1_range(m, e, &lo, &hi)) != UINT32_MAX))
 		return set;
 	return m->sets[lo + last_le6(m->starts6 + lo, hi - lo, a)];
 }
@@ -531,8 +563,10 @@ static int name_item_cmp(const void *a, const void *b)
 	return c ? c : (x->rule > y->rule) - (x->rule < y->rule);
 }
 
-static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, struct pool_builder *pb,
-		       size_t *mem)
+/* Each name's list is its own rules merged with those of "*" (any_name, nany sorted rules), so
+ * that a name that hits one slot needs no other list. */
+static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, const uint32_t *any_name,
+		       size_t nany, struct pool_builder *pb, size_t *mem)
 {
 	if (!n)
 		return true;
@@ -550,7 +584,7 @@ static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, struct
 	if (t->v)
 		memset(t->v, 0, t->cap * sizeof(*t->v));
 	t->names = malloc(bytes + 1);
-	uint32_t *list = malloc(n * sizeof(*list));
+	uint32_t *list = malloc((n + nany) * sizeof(*list));
 	if (!t->v || !t->names || !list) {
 		free(list);
 		return false;
@@ -559,10 +593,17 @@ static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, struct
 	size_t noff = 1; /* offset 0 marks an empty slot */
 	t->names[0] = 0;
 	for (size_t i = 0; i < n;) {
-		size_t j = i, k = 0;
-		for (; j < n && strcmp(items[j].name, items[i].name) == 0; j++)
-			if (!k || list[k - 1] != items[j].rule)
-				list[k++] = items[j].rule;
+		size_t j = i, k = 0, a = 0;
+		for (; j < n && strcmp(items[j].name, items[i].name) == 0; j++) {
+			uint32_t r = items[j].rule;
+			for (; a < nany && any_name[a] < r; a++)
+				list[k++] = any_name[a];
+			a += a < nany && any_name[a] == r;
+			if (!k || list[k - 1] != r)
+				list[k++] = r;
+		}
+		for (; a < nany; a++)
+			list[k++] = any_name[a];
 		size_t len = strlen(items[i].name), labels = 1;
 		for (size_t c = 0; c < len; c++)
 			labels += items[i].name[c] == '.';
@@ -777,8 +818,8 @@ static bool compile_dir(struct cdir *cd, const struct sn_dir_policy *dp, size_t 
 	cd->any_name = pb_intern(&pb, any_name, (uint32_t)nany_name);
 	cd->named = pb_intern(&pb, named, (uint32_t)nnamed);
 	ok = !pb.nomem && build_family(cd, &pb, AF_INET, mem) &&
-	     build_family(cd, &pb, AF_INET6, mem) && build_ntab(&cd->exact, exact, nexact, &pb, mem) &&
-	     build_ntab(&cd->wild, wild, nwild, &pb, mem);
+	     build_family(cd, &pb, AF_INET6, mem) && build_ntab(&cd->exact, exact, nexact, any_name, nany_name, &pb, mem) &&
+	     build_ntab(&cd->wild, wild, nwild, any_name, nany_name, &pb, mem);
 	if (ok) {
 		cd->pool = pb.v;
 		cd->npool = pb.n;
@@ -926,30 +967,40 @@ struct name_probe {
 	uint64_t h;
 };
 
-/* Byte-wise tests on eight bytes at once; each sets the high bit of the bytes that pass. */
-#define ONES 0x0101010101010101ull
-#define HIGHS 0x8080808080808080ull
-
-/* the bytes equal to v */
-static inline uint64_t bytes_eq(uint64_t w, unsigned v)
-{
-	uint64_t x = w ^ ONES * v;
-	return ~(((x & ~HIGHS) + ~HIGHS) | x) & HIGHS;
-}
-
-/* the bytes in [lo, hi]; every byte of w must be below 0x80 (none carries into the next) */
-static inline uint64_t bytes_in(uint64_t w, unsigned lo, unsigned hi)
-{
-	return (w + ONES * (0x80 - lo)) & ~(w + ONES * (0x7f - hi)) & HIGHS;
-}
-
 /* One pass over name: lower-cases it into buf (one trailing dot dropped, NAME_PAD zero bytes
  * after it), validates it and notes where its dots are; then hashes the suffixes worth looking up
  * (those with as many labels as some pattern has) and prefetches their slots. Returns the number of
  * probes, -1 when name is not a valid domain name, -2 when more than cap probes are needed. It
- * reads eight bytes at a time, and branches on the dots alone. */
+ * reads sixteen bytes at a time (SSE2, part of every x86-64), and branches on the dots alone. */
 #define MAX_PROBES 128 /* a 253-byte name has at most 127 labels */
 #define NAME_BUF (256 + NAME_PAD)
+
+/* the bytes of v in [lo, hi], as 0xff; bytes of 0x80 and up are in no range */
+static inline __m128i in_range(__m128i v, char lo, char hi)
+{
+	return _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8((char)(lo - 1))),
+			     _mm_cmplt_epi8(v, _mm_set1_epi8((char)(hi + 1))));
+}
+
+/* The n < 16 bytes at s as the low bytes of a vector, the rest zero; every load stays inside s. */
+static inline __m128i load_short(const char *s, size_t n)
+{
+	uint64_t lo, hi = 0;
+	uint32_t a, b;
+	if (n >= 8) {
+		lo = load64(s);
+		if (n > 8)
+			hi = load64(s + n - 8) >> (8 * (16 - n));
+	} else if (n >= 4) {
+		memcpy(&a, s, 4);
+		memcpy(&b, s + n - 4, 4);
+		lo = a | (uint64_t)b << (8 * (n - 4));
+	} else {
+		lo = (uint8_t)s[0] | (uint64_t)(uint8_t)s[n / 2] << (8 * (n / 2)) |
+		     (uint64_t)(uint8_t)s[n - 1] << (8 * (n - 1));
+	}
+	return _mm_set_epi64x((long long)hi, (long long)lo);
+}
 
 static int name_probes(const struct cdir *cd, const char *name, char *buf, struct name_probe *pr,
 		       int cap)
@@ -959,29 +1010,43 @@ static int name_probes(const struct cdir *cd, const char *name, char *buf, struc
 		n--;
 	if (n == 0 || n > 253)
 		return -1;
-	memcpy(buf, name, n);
-	memset(buf + n, 0, NAME_PAD);
 	uint8_t dot[256];
 	size_t nd = 0, start = 0; /* start: where the current label begins */
-	uint64_t bad = 0;
-	for (size_t i = 0; i < n; i += 8) {
-		uint64_t w = load64(buf + i);
-		uint64_t live = n - i >= 8 ? HIGHS : HIGHS >> (8 * (8 - (n - i)));
-		bad |= w & HIGHS; /* not ASCII */
-		w &= ~HIGHS;
-		w |= bytes_in(w, 'A', 'Z') >> 2; /* lower case: set 0x20 */
-		uint64_t dots = bytes_eq(w, '.') & live;
-		bad |= ~(bytes_in(w, 'a', 'z') | bytes_in(w, '0', '9') | bytes_eq(w, '-') |
-			 bytes_eq(w, '_') | dots) &
-		       live;
-		memcpy(buf + i, &w, sizeof(w));
-		for (; dots; dots &= dots - 1) { /* labels of 1 to 63 bytes */
-			size_t at = i + (size_t)__builtin_ctzll(dots) / 8;
-			bad |= at == start || at - start > 63;
-			dot[nd++] = (uint8_t)at;
-			start = at + 1;
+	unsigned bad = 0;
+	/* Blocks of sixteen bytes read from name itself (copying it first would cost a stall on
+	 * every load); the last block is the name's last sixteen bytes, of which only those not yet
+	 * seen count, or, for a shorter name, the name padded with zeros. */
+	for (size_t i = 0; i < n; i += 16) {
+		size_t at = i;
+		unsigned live = 0xffff;
+		__m128i v;
+		if (n - i >= 16) {
+			v = _mm_loadu_si128((const __m128i *)(name + i));
+		} else if (n >= 16) {
+			at = n - 16;
+			v = _mm_loadu_si128((const __m128i *)(name + at));
+			live = 0xffff << (i - at) & 0xffff;
+		} else {
+			v = load_short(name, n);
+			live = (1u << n) - 1;
+		}
+		v = _mm_or_si128(v, _mm_and_si128(in_range(v, 'A', 'Z'), _mm_set1_epi8(0x20)));
+		__m128i dots = _mm_cmpeq_epi8(v, _mm_set1_epi8('.'));
+		__m128i ok = _mm_or_si128(
+			_mm_or_si128(in_range(v, 'a', 'z'), in_range(v, '0', '9')),
+			_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('-')),
+						  _mm_cmpeq_epi8(v, _mm_set1_epi8('_'))),
+				     dots));
+		bad |= ~(unsigned)_mm_movemask_epi8(ok) & live; /* also every byte of 0x80 and up */
+		_mm_storeu_si128((__m128i *)(buf + at), v);
+		for (unsigned dm = (unsigned)_mm_movemask_epi8(dots) & live; dm; dm &= dm - 1) {
+			size_t d = at + (size_t)__builtin_ctz(dm); /* labels of 1 to 63 bytes */
+			bad |= d == start || d - start > 63;
+			dot[nd++] = (uint8_t)d;
+			start = d + 1;
 		}
 	}
+	memset(buf + n, 0, NAME_PAD);
 	if (bad || n == start || n - start > 63)
 		return -1;
 	int k = 0;
@@ -1003,13 +1068,23 @@ static int name_probes(const struct cdir *cd, const char *name, char *buf, struc
 	return k;
 }
 
-/* Adds the lists of the name entries that match: exact, every "*.suffix", "*". */
+/* Adds the lists of the name entries that match: exact, every "*.suffix", and "*" (which every
+ * other name list includes). */
 static void add_name_lists(const struct cdir *cd, struct cursor *c, size_t *n,
 			   const struct name_probe *pr, int k)
 {
+	size_t n0 = *n;
 	for (int i = 0; i < k; i++)
 		add_list(c, n, cd->pool, ntab_get(pr[i].t, pr[i].s, pr[i].len, pr[i].h), true);
-	add_list(c, n, cd->pool, cd->any_name, true);
+	if (*n == n0)
+		add_list(c, n, cd->pool, cd->any_name, true);
+}
+
+static inline const struct l1e *l1_entry(const struct lpm *m, int family, const uint8_t *addr,
+					 uint32_t *set)
+{
+	return family == AF_INET6 ? l1_entry6(m, load_addr(AF_INET6, addr), set)
+				  : l1_entry4(m, load_addr4(addr), set);
 }
 
 /* Starts fetching the segment starts and rule lists of an address lookup whose first-level entry
@@ -1019,7 +1094,9 @@ static inline void lpm_prefetch2(const struct lpm *m, int family, const uint8_t 
 	if (!m->l1)
 		return;
 	size_t lo = 0, hi = 0;
-	if (l1_range(m, load_addr(family, addr), &lo, &hi) != UINT32_MAX)
+	uint32_t set;
+	const struct l1e *e = l1_entry(m, family, addr, &set);
+	if (!e || l1_range(m, e, &lo, &hi) != UINT32_MAX)
 		return;
 	/* every line of the bucket's starts and rule lists (a bucket holds a few segments) */
 	const char *p = family == AF_INET6 ? (const char *)&m->starts6[lo]
@@ -1035,12 +1112,10 @@ static inline void lpm_prefetch2(const struct lpm *m, int family, const uint8_t 
 /* Starts fetching the first-level entry of an address lookup. */
 static inline void lpm_prefetch(const struct lpm *m, int family, const uint8_t *addr)
 {
-	if (!m->l1)
-		return;
-	u128 a = load_addr(family, addr);
-	if (m->plen && (a >> (m->bits - m->plen)) != (m->base >> (m->bits - m->plen)))
-		return;
-	__builtin_prefetch(&m->l1[(size_t)(a >> m->shift) & (((size_t)1 << m->l1bits) - 1)]);
+	uint32_t set;
+	const struct l1e *e;
+	if (m->l1 && (e = l1_entry(m, family, addr, &set)) != NULL)
+		__builtin_prefetch(e);
 }
 
 /* Pops the smallest rule index across the cursors; *definite tells whether any list that held
@@ -1063,37 +1138,73 @@ static bool next_rule(struct cursor *c, size_t n, uint32_t *rule, bool *definite
 	return true;
 }
 
-/* The decision proper; nprobes is -1 without a (valid) name, else pr holds the name's probes. */
-static struct sn_decision decide(const struct cdir *cd, const struct sn_query *q, int nprobes,
-				 const struct name_probe *pr)
+static struct sn_decision verdict(const struct cdir *cd, uint32_t r, bool definite)
 {
-	struct cursor c[MAX_LISTS];
-	size_t n = 0;
-	const struct lpm *m = q->family == AF_INET6 ? &cd->v6 : &cd->v4;
-	add_list(c, &n, cd->pool, lpm_lookup(m, q->family, q->addr), true);
-	add_list(c, &n, cd->pool, cd->any_dest, true);
-	if (nprobes >= 0)
-		add_name_lists(cd, c, &n, pr, nprobes);
-	else if (!q->name)
-		add_list(c, &n, cd->pool, cd->named, false);
-	uint32_t r;
-	bool definite;
-	while (next_rule(c, n, &r, &definite)) {
-		const struct crule *cr = &cd->rules[r];
-		if (!proto_port_match(cr, q->proto, q->port))
-			continue;
-		if (!definite)
-			return (struct sn_decision){SN_VERDICT_NEED_NAME, (int)r,
-						    "a rule that matches names decides, and the "
-						    "connection's name is not known"};
-		return (struct sn_decision){cr->action == SN_DENY ? SN_VERDICT_DENY
-								  : SN_VERDICT_ALLOW,
-					    (int)r, "the first matching rule decides"};
-	}
+	if (!definite)
+		return (struct sn_decision){SN_VERDICT_NEED_NAME, (int)r,
+					    "a rule that matches names decides, and the "
+					    "connection's name is not known"};
+	return (struct sn_decision){cd->rules[r].action == SN_DENY ? SN_VERDICT_DENY
+								   : SN_VERDICT_ALLOW,
+				    (int)r, "the first matching rule decides"};
+}
+
+static struct sn_decision by_mode(const struct cdir *cd)
+{
 	if (cd->mode == SN_MODE_BLOCK_ALL)
 		return (struct sn_decision){SN_VERDICT_DENY, SN_RULE_NONE,
 					    "no rule matched: mode block-all"};
 	return (struct sn_decision){SN_VERDICT_ALLOW, SN_RULE_NONE, "no rule matched: mode allow-all"};
+}
+
+/* The decision over any number of lists, merged in rule order. */
+static struct sn_decision decide_merge(const struct cdir *cd, const struct sn_query *q,
+				       struct cursor *c, size_t n)
+{
+	uint32_t r;
+	bool definite;
+	while (next_rule(c, n, &r, &definite))
+		if (proto_port_match(&cd->rules[r], q->proto, q->port))
+			return verdict(cd, r, definite);
+	return by_mode(cd);
+}
+
+/* The decision proper; nprobes is -1 without a (valid) name, else pr holds the name's probes.
+ * The address's list (which holds the rules without a destination) and at most one list for the
+ * name (which holds those of "*") are walked side by side; a name that matches several entries
+ * takes the general merge. */
+static struct sn_decision decide(const struct cdir *cd, const struct sn_query *q, int nprobes,
+				 const struct name_probe *pr)
+{
+	const uint32_t *pool = cd->pool;
+	uint32_t a = lpm_lookup(q->family == AF_INET6 ? &cd->v6 : &cd->v4, q->family, q->addr);
+	uint32_t b = q->name ? 0 : cd->named;
+	bool bdef = false;
+	if (nprobes >= 0) {
+		b = cd->any_name, bdef = true;
+		for (int i = 0, hits = 0; i < nprobes; i++) {
+			uint32_t l = ntab_get(pr[i].t, pr[i].s, pr[i].len, pr[i].h);
+			if (l && hits++) {
+				struct cursor c[MAX_LISTS];
+				size_t n = 0;
+				add_list(c, &n, pool, a, true);
+				add_name_lists(cd, c, &n, pr, nprobes);
+				return decide_merge(cd, q, c, n);
+			}
+			b = l ? l : b;
+		}
+	}
+	const uint32_t *x = pool + a + 1, *xe = x + pool[a], *y = pool + b + 1, *ye = y + pool[b];
+	while (x < xe || y < ye) {
+		uint32_t rx = x < xe ? *x : UINT32_MAX, ry = y < ye ? *y : UINT32_MAX;
+		uint32_t r = rx < ry ? rx : ry;
+		bool definite = rx == r || bdef;
+		x += rx == r;
+		y += ry == r;
+		if (proto_port_match(&cd->rules[r], q->proto, q->port))
+			return verdict(cd, r, definite);
+	}
+	return by_mode(cd);
 }
 
 static const struct cdir *query_dir(const struct sn_snapshot *s, const struct sn_query *q)
