@@ -38,34 +38,60 @@ struct crule {
 	const struct sn_port_range *ports;
 };
 
+/* A first-level entry is 32 bits: L1_ONE and the rule list when the whole bucket lies in one
+ * segment; else the bucket's first segment (the one holding its first address) << L1_SEG and the
+ * number of segments to search, or, for a bucket of more than L1_CNT, an index into big[] << L1_SEG
+ * and 0. Segments number at most 2^25 (a policy holds at most 1,000,000 entries). */
+#define L1_ONE 0x80000000u
+#define L1_SEG 6
+#define L1_CNT 63u
+#define L1_MAX_SEGMENTS ((size_t)1 << (31 - L1_SEG))
+
 struct lpm {
 	size_t n;
 	uint32_t *starts4; /* IPv4 */
 	u128 *starts6;     /* IPv6 */
-	uint32_t *sets;    /* rule list (pool offset) per segment */
+	/* the rule list (pool offset) per segment: 16 bits when every offset fits, else 32 */
+	uint16_t *sets16;
+	uint32_t *sets32;
 	/* First-level table over the l1bits address bits that follow the prefix (of plen bits) that
-	 * every segment start but the first shares: l1[b].seg is the segment holding base | b << shift;
-	 * l1[b].set is that segment's rule list when the whole bucket lies in it, else UINT32_MAX. A
-	 * lookup then usually costs one cache line. */
-	struct l1e {
-		uint32_t seg, set;
-	} *l1; /* NULL or 2^l1bits + 1 entries */
+	 * every segment start but the first shares; bucket b holds base | b << shift and up. A lookup
+	 * then usually costs one cache line. */
+	uint32_t *l1; /* NULL or 2^l1bits entries */
+	struct big {
+		uint32_t lo, hi;
+	} *big;
 	u128 base;
 	int plen, shift, bits, l1bits;
 };
 
-/* One cache line a slot: a name of up to NENT_INLINE bytes is compared in place, a word at a time
- * (the bytes past its end are zero, as they are in a query's buffer), so a hit costs one miss;
- * longer names continue in the arena. */
-#define NENT_INLINE 48
+static inline uint32_t seg_set(const struct lpm *m, size_t i)
+{
+	return m->sets16 ? m->sets16[i] : m->sets32[i];
+}
+
+/* Half a cache line a slot. A name of up to NENT_SHORT bytes sits in place, padded with zeros,
+ * and is compared a word at a time (a query's name is padded the same way, and names hold no zero
+ * byte, so equal words mean equal names); a longer one keeps its first NENT_LONG bytes in place, its
+ * length, and the offset of the rest in the table's arena. The tag's low bit tells the two apart. */
+#define NENT_SHORT 24
+#define NENT_LONG 16
 struct nent {
-	uint32_t tag; /* the hash's high half (its low bits chose the slot) */
-	uint32_t list;
-	uint32_t off; /* offset of the name's bytes past NENT_INLINE in names, +1; 0 = empty slot */
-	uint8_t len;  /* names are at most 253 bytes */
-	uint8_t pad[3];
-	char inl[NENT_INLINE];
-} __attribute__((aligned(64)));
+	uint32_t tag;  /* the hash's high half (its low bits chose the slot), low bit: a long name */
+	uint32_t list; /* 0: empty slot (a name's list is never empty) */
+	union {
+		char name[NENT_SHORT];
+		struct {
+			char head[NENT_LONG];
+			uint32_t off, len;
+		} lng;
+	} u;
+} __attribute__((aligned(32)));
+
+static inline uint32_t nent_tag(uint64_t h, size_t len)
+{
+	return ((uint32_t)(h >> 32) & ~1u) | (len > NENT_SHORT);
+}
 
 struct ntab {
 	struct nent *v;
@@ -409,33 +435,49 @@ static bool build_family(struct cdir *cd, struct pool_builder *pb, int family, s
 	sb = ba.sb;
 	ba.sb = (struct seg_builder){0};
 	m->n = sb.n;
-	m->sets = realloc(sb.sets, sb.n * sizeof(*sb.sets));
-	if (!m->sets)
+	if (sb.n >= L1_MAX_SEGMENTS)
 		goto out;
-	sb.sets = NULL;
+	uint32_t maxset = 0;
+	for (size_t i = 0; i < sb.n; i++)
+		maxset = sb.sets[i] > maxset ? sb.sets[i] : maxset;
+	if (maxset >= L1_ONE)
+		goto out;
+	size_t setsize = maxset <= UINT16_MAX ? sizeof(uint16_t) : sizeof(uint32_t);
+	if (setsize == sizeof(uint16_t)) {
+		if (!(m->sets16 = malloc(sb.n * sizeof(*m->sets16))))
+			goto out;
+		for (size_t i = 0; i < sb.n; i++)
+			m->sets16[i] = (uint16_t)sb.sets[i];
+	} else {
+		m->sets32 = sb.sets;
+		sb.sets = NULL;
+	}
 	if (family == AF_INET6) {
 		m->starts6 = malloc(sb.n * sizeof(*m->starts6));
 		if (!m->starts6)
 			goto out;
 		memcpy(m->starts6, sb.starts, sb.n * sizeof(*sb.starts));
-		*mem += sb.n * (sizeof(u128) + sizeof(uint32_t));
+		*mem += sb.n * (sizeof(u128) + setsize);
 	} else {
 		m->starts4 = malloc(sb.n * sizeof(*m->starts4));
 		if (!m->starts4)
 			goto out;
 		for (size_t i = 0; i < sb.n; i++)
 			m->starts4[i] = (uint32_t)sb.starts[i];
-		*mem += sb.n * 2 * sizeof(uint32_t);
+		*mem += sb.n * (sizeof(uint32_t) + setsize);
 	}
 	if (m->n >= L1_MIN_SEGMENTS) {
 		int l1bits = 1;
 		while (l1bits < L1_MAX_BITS && ((size_t)1 << l1bits) < 2 * m->n)
 			l1bits++;
 		size_t nb = (size_t)1 << l1bits;
-		m->l1 = malloc((nb + 1) * sizeof(*m->l1));
-		if (!m->l1)
+		uint32_t *first_seg = malloc((nb + 1) * sizeof(*first_seg));
+		m->l1 = malloc(nb * sizeof(*m->l1));
+		if (!m->l1 || !first_seg) {
+			free(first_seg);
 			goto out;
-		*mem += (nb + 1) * sizeof(*m->l1);
+		}
+		*mem += nb * sizeof(*m->l1);
 		/* the common prefix of starts[1] .. starts[n-1] */
 		u128 first = sb.starts[1], last = sb.starts[sb.n - 1], diff = first ^ last;
 		int plen = 0;
@@ -446,18 +488,36 @@ static bool build_family(struct cdir *cd, struct pool_builder *pb, int family, s
 		m->l1bits = l1bits;
 		m->shift = bits - plen - l1bits;
 		m->base = plen ? first >> (bits - plen) << (bits - plen) : 0;
-		size_t seg = 0;
+		size_t seg = 0, nbig = 0;
 		for (size_t b = 0; b < nb; b++) {
 			u128 a = m->base | (u128)b << m->shift;
 			while (seg + 1 < m->n && sb.starts[seg + 1] <= a)
 				seg++;
-			m->l1[b].seg = (uint32_t)seg;
+			first_seg[b] = (uint32_t)seg;
 		}
-		m->l1[nb].seg = (uint32_t)(m->n - 1);
-		m->l1[nb].set = UINT32_MAX;
+		first_seg[nb] = (uint32_t)(m->n - 1);
+		/* a bucket's segments: from the one holding its first address to the one holding the
+		 * next bucket's first address */
 		for (size_t b = 0; b < nb; b++)
-			m->l1[b].set = m->l1[b].seg == m->l1[b + 1].seg ? m->sets[m->l1[b].seg]
-									: UINT32_MAX;
+			nbig += first_seg[b + 1] + 1 - first_seg[b] > L1_CNT;
+		if (nbig && !(m->big = malloc(nbig * sizeof(*m->big)))) {
+			free(first_seg);
+			goto out;
+		}
+		*mem += nbig * sizeof(*m->big);
+		nbig = 0;
+		for (size_t b = 0; b < nb; b++) {
+			uint32_t lo = first_seg[b], cnt = first_seg[b + 1] + 1 - lo;
+			if (lo == first_seg[b + 1]) {
+				m->l1[b] = L1_ONE | seg_set(m, lo);
+			} else if (cnt <= L1_CNT) {
+				m->l1[b] = lo << L1_SEG | cnt;
+			} else {
+				m->big[nbig] = (struct big){lo, lo + cnt};
+				m->l1[b] = (uint32_t)nbig++ << L1_SEG;
+			}
+		}
+		free(first_seg);
 	}
 	ok = true;
 out:
@@ -471,20 +531,20 @@ out:
 /* The first-level entry of an address: NULL when the address lies outside the prefix that all
  * starts but the first share, *set then being the list of the first or the last segment. IPv4 is
  * computed on 32 bits, IPv6 on 128. */
-static inline const struct l1e *l1_entry4(const struct lpm *m, uint32_t a, uint32_t *set)
+static inline const uint32_t *l1_entry4(const struct lpm *m, uint32_t a, uint32_t *set)
 {
 	uint32_t base = (uint32_t)m->base;
 	if (m->plen && (a ^ base) >> (32 - m->plen)) {
-		*set = m->sets[a < base ? 0 : m->n - 1];
+		*set = seg_set(m, a < base ? 0 : m->n - 1);
 		return NULL;
 	}
 	return &m->l1[a >> m->shift & (((uint32_t)1 << m->l1bits) - 1)];
 }
 
-static inline const struct l1e *l1_entry6(const struct lpm *m, u128 a, uint32_t *set)
+static inline const uint32_t *l1_entry6(const struct lpm *m, u128 a, uint32_t *set)
 {
 	if (m->plen && (a ^ m->base) >> (128 - m->plen)) {
-		*set = m->sets[a < m->base ? 0 : m->n - 1];
+		*set = seg_set(m, a < m->base ? 0 : m->n - 1);
 		return NULL;
 	}
 	return &m->l1[(size_t)(a >> m->shift) & (((size_t)1 << m->l1bits) - 1)];
@@ -492,14 +552,15 @@ static inline const struct l1e *l1_entry6(const struct lpm *m, u128 a, uint32_t 
 
 /* Narrows [lo, hi) with a first-level entry; returns the rule list when that already decides,
  * UINT32_MAX otherwise. */
-static inline uint32_t l1_range(const struct lpm *m, const struct l1e *e, size_t *lo, size_t *hi)
+static inline uint32_t l1_range(const struct lpm *m, uint32_t e, size_t *lo, size_t *hi)
 {
-	if (e->set != UINT32_MAX)
-		return e->set;
-	*lo = e->seg;
-	*hi = (size_t)e[1].seg + 1;
+	if (e & L1_ONE)
+		return e & ~L1_ONE;
+	size_t first = e >> L1_SEG, cnt = e & L1_CNT;
+	*lo = cnt ? first : m->big[first].lo;
+	*hi = cnt ? first + cnt : m->big[first].hi;
 	/* the bucket holds a few segments: fetch their rule lists while the starts are searched */
-	__builtin_prefetch(&m->sets[*lo]);
+	__builtin_prefetch(m->sets16 ? (const void *)&m->sets16[*lo] : (const void *)&m->sets32[*lo]);
 	return UINT32_MAX;
 }
 
@@ -535,18 +596,18 @@ static uint32_t lpm_lookup(const struct lpm *m, int family, const uint8_t *addr)
 	uint32_t set = UINT32_MAX;
 	if (family == AF_INET) {
 		uint32_t a = load_addr4(addr);
-		const struct l1e *e;
+		const uint32_t *e;
 		if (m->l1 && ((e = l1_entry4(m, a, &set)) == NULL ||
-			      (set = l1_range(m, e, &lo, &hi)) != UINT32_MAX))
+			      (set = l1_range(m, *e, &lo, &hi)) != UINT32_MAX))
 			return set;
-		return m->sets[lo + last_le4(m->starts4 + lo, hi - lo, a)];
+		return seg_set(m, lo + last_le4(m->starts4 + lo, hi - lo, a));
 	}
 	u128 a = load_addr(AF_INET6, addr);
-	const struct l1e *e;
+	const uint32_t *e;
 	if (m->l1 && ((e = l1_entry6(m, a, &set)) == NULL ||
-		      (set = l1_range(m, e, &lo, &hi)) != UINT32_MAX))
+		      (set = l1_range(m, *e, &lo, &hi)) != UINT32_MAX))
 		return set;
-	return m->sets[lo + last_le6(m->starts6 + lo, hi - lo, a)];
+	return seg_set(m, lo + last_le6(m->starts6 + lo, hi - lo, a));
 }
 
 /* ---- names ---- */
@@ -590,7 +651,7 @@ static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, const 
 		return false;
 	}
 	*mem += t->cap * sizeof(*t->v) + bytes + 1;
-	size_t noff = 1; /* offset 0 marks an empty slot */
+	size_t noff = 0;
 	t->names[0] = 0;
 	for (size_t i = 0; i < n;) {
 		size_t j = i, k = 0, a = 0;
@@ -612,17 +673,19 @@ static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, const 
 		memcpy(padded, items[i].name, len);
 		uint64_t h = nhash(padded, len);
 		size_t s = h & (t->cap - 1);
-		while (t->v[s].off)
+		while (t->v[s].list)
 			s = (s + 1) & (t->cap - 1);
 		struct nent *e = &t->v[s];
-		e->tag = (uint32_t)(h >> 32);
-		e->off = (uint32_t)noff;
-		e->len = (uint8_t)len;
+		e->tag = nent_tag(h, len);
 		e->list = pb_intern(pb, list, (uint32_t)k);
-		memcpy(e->inl, items[i].name, len < NENT_INLINE ? len : NENT_INLINE);
-		if (len > NENT_INLINE) {
-			memcpy(t->names + noff, items[i].name + NENT_INLINE, len - NENT_INLINE);
-			noff += len - NENT_INLINE;
+		if (len <= NENT_SHORT) {
+			memcpy(e->u.name, items[i].name, len);
+		} else {
+			memcpy(e->u.lng.head, items[i].name, NENT_LONG);
+			e->u.lng.off = (uint32_t)noff;
+			e->u.lng.len = (uint32_t)len;
+			memcpy(t->names + noff, items[i].name + NENT_LONG, len - NENT_LONG);
+			noff += len - NENT_LONG;
 		}
 		i = j;
 	}
@@ -635,19 +698,20 @@ static uint32_t ntab_get(const struct ntab *t, const char *name, size_t len, uin
 {
 	if (!t->cap)
 		return 0;
-	uint32_t tag = (uint32_t)(h >> 32);
-	size_t in = len < NENT_INLINE ? len : NENT_INLINE;
-	for (size_t s = h & (t->cap - 1); t->v[s].off; s = (s + 1) & (t->cap - 1)) {
+	uint32_t tag = nent_tag(h, len);
+	for (size_t s = h & (t->cap - 1); t->v[s].list; s = (s + 1) & (t->cap - 1)) {
 		const struct nent *e = &t->v[s];
-		if (e->tag != tag || e->len != len)
+		if (e->tag != tag)
 			continue;
-		uint64_t diff = 0;
-		for (size_t w = 0; w < in; w += 8)
-			diff |= load64(e->inl + w) ^ load64(name + w);
-		if (diff == 0 &&
-		    (len <= NENT_INLINE ||
-		     memcmp(t->names + e->off, name + NENT_INLINE, len - NENT_INLINE) == 0))
+		uint64_t diff = (load64(e->u.name) ^ load64(name)) |
+				(load64(e->u.name + 8) ^ load64(name + 8));
+		if (len <= NENT_SHORT) {
+			if (!(diff | (load64(e->u.name + 16) ^ load64(name + 16))))
+				return e->list;
+		} else if (!diff && e->u.lng.len == len &&
+			   memcmp(t->names + e->u.lng.off, name + NENT_LONG, len - NENT_LONG) == 0) {
 			return e->list;
+		}
 	}
 	return 0;
 }
@@ -841,8 +905,10 @@ static void lpm_clear(struct lpm *m)
 {
 	free(m->starts4);
 	free(m->starts6);
-	free(m->sets);
+	free(m->sets16);
+	free(m->sets32);
 	free(m->l1);
+	free(m->big);
 }
 
 static void cdir_clear(struct cdir *cd)
@@ -1080,8 +1146,8 @@ static void add_name_lists(const struct cdir *cd, struct cursor *c, size_t *n,
 		add_list(c, n, cd->pool, cd->any_name, true);
 }
 
-static inline const struct l1e *l1_entry(const struct lpm *m, int family, const uint8_t *addr,
-					 uint32_t *set)
+static inline const uint32_t *l1_entry(const struct lpm *m, int family, const uint8_t *addr,
+				       uint32_t *set)
 {
 	return family == AF_INET6 ? l1_entry6(m, load_addr(AF_INET6, addr), set)
 				  : l1_entry4(m, load_addr4(addr), set);
@@ -1095,8 +1161,8 @@ static inline void lpm_prefetch2(const struct lpm *m, int family, const uint8_t 
 		return;
 	size_t lo = 0, hi = 0;
 	uint32_t set;
-	const struct l1e *e = l1_entry(m, family, addr, &set);
-	if (!e || l1_range(m, e, &lo, &hi) != UINT32_MAX)
+	const uint32_t *e = l1_entry(m, family, addr, &set);
+	if (!e || l1_range(m, *e, &lo, &hi) != UINT32_MAX)
 		return;
 	/* every line of the bucket's starts and rule lists (a bucket holds a few segments) */
 	const char *p = family == AF_INET6 ? (const char *)&m->starts6[lo]
@@ -1105,7 +1171,9 @@ static inline void lpm_prefetch2(const struct lpm *m, int family, const uint8_t 
 					     : (const char *)&m->starts4[hi];
 	for (; p < end + 64; p += 64)
 		__builtin_prefetch(p);
-	for (p = (const char *)&m->sets[lo]; p < (const char *)&m->sets[hi] + 64; p += 64)
+	size_t size = m->sets16 ? sizeof(*m->sets16) : sizeof(*m->sets32);
+	const char *sets = m->sets16 ? (const char *)m->sets16 : (const char *)m->sets32;
+	for (p = sets + lo * size; p < sets + hi * size + 64; p += 64)
 		__builtin_prefetch(p);
 }
 
@@ -1113,7 +1181,7 @@ static inline void lpm_prefetch2(const struct lpm *m, int family, const uint8_t 
 static inline void lpm_prefetch(const struct lpm *m, int family, const uint8_t *addr)
 {
 	uint32_t set;
-	const struct l1e *e;
+	const uint32_t *e;
 	if (m->l1 && (e = l1_entry(m, family, addr, &set)) != NULL)
 		__builtin_prefetch(e);
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -286,7 +287,7 @@ static void test_batch_many_labels(void **state)
 	sn_policy_free(p);
 }
 
-/* The name scanner reads eight bytes at a time: every byte class, at every position of a word,
+/* The name scanner reads sixteen bytes at a time: every byte class, at every position of a block,
  * in names of every length around the limits, must read as the naive evaluator reads it. */
 static void test_name_bytes(void **state)
 {
@@ -395,6 +396,170 @@ static void test_render(void **state)
 	sn_policy_free(p);
 }
 
+/* ---- policies big enough for the first-level table ---- */
+
+struct doc {
+	char *p;
+	size_t n, cap;
+};
+
+static void put(struct doc *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct doc *d, const char *fmt, ...)
+{
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int w = vsnprintf(d->p + d->n, d->cap - d->n, fmt, ap);
+		va_end(ap);
+		if ((size_t)w < d->cap - d->n) {
+			d->n += (size_t)w;
+			return;
+		}
+		d->cap = 2 * d->cap + (size_t)w;
+		d->p = realloc(d->p, d->cap);
+		assert_non_null(d->p);
+	}
+}
+
+static uint32_t lrng = 12345;
+static uint32_t lrnd(uint32_t n)
+{
+	lrng = lrng * 1103515245u + 12345u;
+	return (lrng >> 8) % n;
+}
+
+/* a += delta (+1 or -1) on a big-endian address of len bytes, wrapping */
+static void addr_step(uint8_t *a, int len, int delta)
+{
+	for (int i = len - 1; i >= 0; i--) {
+		a[i] = (uint8_t)(a[i] + delta);
+		if (a[i] != (delta > 0 ? 0 : 0xff))
+			break;
+	}
+}
+
+/* Every query shape at addr against the naive evaluator, one at a time and in a batch. */
+static void check_addr(const struct sn_policy *p, const struct sn_snapshot *s, int family,
+		       const uint8_t *addr)
+{
+	static const uint16_t ports[] = {443, 5, 1003, 2017};
+	static const char *const names[] = {NULL, "a.example", "x.b.example", "c.example"};
+	struct sn_query q[32];
+	struct sn_decision d[32];
+	size_t n = 0;
+	for (int i = 0; i < 4; i++)
+		for (int j = 0; j < 4; j++)
+			for (int k = 0; k < 2; k++)
+				q[n++] = (struct sn_query){SN_EGRESS, family, addr, ports[i],
+							   k ? SN_PROTO_UDP : SN_PROTO_TCP,
+							   names[j]};
+	sn_decide_batch(s, q, n, d);
+	for (size_t i = 0; i < n; i++) {
+		struct sn_decision got = sn_decide(s, &q[i]), ref = naive_decide(p, &q[i]);
+		if (got.verdict != ref.verdict || got.rule != ref.rule || d[i].rule != ref.rule ||
+		    d[i].verdict != ref.verdict) {
+			char t[INET6_ADDRSTRLEN];
+			inet_ntop(family, addr, t, sizeof(t));
+			fail_msg("%s port %u %s name %s: got %d rule %d (batch %d), want %d rule %d", t,
+				 q[i].port, q[i].proto == SN_PROTO_UDP ? "udp" : "tcp",
+				 q[i].name ? q[i].name : "-", got.verdict, got.rule, d[i].rule,
+				 ref.verdict, ref.rule);
+		}
+	}
+}
+
+/* The first and last address and their neighbours of every every-th address entry, and nrandom
+ * random addresses. */
+static void check_policy(const struct sn_policy *p, const struct sn_snapshot *s, size_t every,
+			 int nrandom)
+{
+	size_t count = 0;
+	for (size_t r = 0; r < p->egress.nrules; r++)
+		for (size_t e = 0; e < p->egress.rules[r].npeers; e++) {
+			const struct sn_entry *x = &p->egress.rules[r].peers[e];
+			if (x->kind != SN_ENTRY_CIDR || count++ % every)
+				continue;
+			int len = x->cidr.family == AF_INET6 ? 16 : 4;
+			uint8_t a[16], b[16];
+			memcpy(a, x->cidr.addr, 16);
+			memcpy(b, a, 16);
+			for (int bit = x->cidr.plen; bit < len * 8; bit++)
+				b[bit / 8] |= (uint8_t)(0x80 >> bit % 8);
+			check_addr(p, s, x->cidr.family, a);
+			check_addr(p, s, x->cidr.family, b);
+			addr_step(a, len, -1);
+			addr_step(b, len, 1);
+			check_addr(p, s, x->cidr.family, a);
+			check_addr(p, s, x->cidr.family, b);
+		}
+	for (int i = 0; i < nrandom; i++) {
+		uint8_t a[16] = {0x20, 0x01, 0x0d, 0xb8};
+		for (int k = i % 4 ? 4 : 0; k < 16; k++)
+			a[k] = (uint8_t)lrnd(256);
+		check_addr(p, s, i % 2 ? AF_INET6 : AF_INET, a);
+	}
+}
+
+/* A bucket of the first-level table with more than 63 segments: hosts next to each other that
+ * alternate between two rules, among a few thousand random prefixes of both families. */
+static void test_large_bucket(void **state)
+{
+	(void)state;
+	struct doc d = {malloc(1 << 16), 0, 1 << 16};
+	put(&d, "{\"egress\":{\"mode\":\"block-all\",\"rules\":[");
+	for (int r = 0; r < 2; r++) {
+		put(&d, "%s{\"action\":\"%s\",%s\"to\":[", r ? "," : "", r ? "deny" : "allow",
+		    r ? "" : "\"ports\":[443],");
+		for (int i = 0; i < 150; i++)
+			put(&d, "%s\"10.1.%d.%d\",\"2001:db8::%x\"", i ? "," : "", (2 * i + r) / 256,
+			    (2 * i + r) % 256, 2 * i + r);
+		put(&d, "]}");
+	}
+	for (int r = 2; r < 10; r++) {
+		put(&d, ",{\"action\":\"%s\",%s\"to\":[", r % 2 ? "deny" : "allow",
+		    r % 3 ? "" : "\"ports\":[\"1000-1010\"],\"protocol\":\"tcp\",");
+		for (int i = 0; i < 250; i++)
+			put(&d, "%s\"%u.%u.%u.0/24\",\"2001:db8:%x:%x00::/56\"", i ? "," : "",
+			    lrnd(224), lrnd(256), lrnd(256), lrnd(65536), lrnd(256));
+		put(&d, "]}");
+	}
+	put(&d, ",{\"action\":\"allow\",\"to\":[\"a.example\",\"*.b.example\"],\"ports\":[443]}]}}");
+	struct sn_policy *p;
+	struct sn_snapshot *s = parse_compile(d.p, &p);
+	check_policy(p, s, 5, 2000);
+	sn_snapshot_unref(s);
+	sn_policy_free(p);
+	free(d.p);
+}
+
+/* Rule lists past 16-bit pool offsets: 24 nested prefixes in rules with ports, inside a /8 that
+ * 3,000 more rules with ports hold, make 24 distinct lists of about 3,000 rules each. */
+static void test_large_pool(void **state)
+{
+	(void)state;
+	struct doc d = {malloc(1 << 16), 0, 1 << 16};
+	put(&d, "{\"egress\":{\"mode\":\"allow-all\",\"rules\":[");
+	for (int r = 0; r < 3024; r++)
+		put(&d, "%s{\"action\":\"%s\",\"to\":[\"10.0.0.0/%d\"],\"ports\":[%d]}", r ? "," : "",
+		    r % 3 ? "deny" : "allow", r < 24 ? 9 + r : 8, r < 24 ? 1000 + r : 2000 + r % 50);
+	put(&d, ",{\"action\":\"deny\",\"to\":[");
+	for (int i = 0; i < 100; i++)
+		put(&d, "%s\"%u.%u.%u.%u\"", i ? "," : "", 11 + lrnd(200), lrnd(256), lrnd(256),
+		    lrnd(256));
+	put(&d, "]}]}}");
+	struct sn_policy *p;
+	struct sn_snapshot *s = parse_compile(d.p, &p);
+	check_policy(p, s, 97, 100);
+	for (int j = 0; j < 24; j++) {
+		uint8_t a[16] = {10};
+		a[1 + j / 8] = (uint8_t)(0x80 >> j % 8);
+		check_addr(p, s, AF_INET, a);
+	}
+	sn_snapshot_unref(s);
+	sn_policy_free(p);
+	free(d.p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -404,6 +569,8 @@ int main(void)
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_batch_many_labels),
 		cmocka_unit_test(test_name_bytes),
+		cmocka_unit_test(test_large_bucket),
+		cmocka_unit_test(test_large_pool),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
