@@ -635,8 +635,9 @@ static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, const 
 	size_t distinct = 0, bytes = 0;
 	for (size_t i = 0; i < n; i++)
 		if (i == 0 || strcmp(items[i].name, items[i - 1].name)) {
+			size_t len = strlen(items[i].name);
 			distinct++;
-			bytes += strlen(items[i].name) + 1;
+			bytes += len > NENT_SHORT ? len - NENT_LONG : 0; /* the arena: long names' tails */
 		}
 	t->cap = 16;
 	while (t->cap < distinct + distinct / 2)
@@ -652,7 +653,6 @@ static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, const 
 	}
 	*mem += t->cap * sizeof(*t->v) + bytes + 1;
 	size_t noff = 0;
-	t->names[0] = 0;
 	for (size_t i = 0; i < n;) {
 		size_t j = i, k = 0, a = 0;
 		for (; j < n && strcmp(items[j].name, items[i].name) == 0; j++) {
