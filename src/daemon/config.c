@@ -51,7 +51,7 @@ static void usage(FILE *f)
 	      "  --proxy-idle-timeout S      proxied connections idle longer are closed (300)\n"
 	      "  --learn-ttl-min S           learned addresses live at least (5)\n"
 	      "  --learn-ttl-max S           and at most (3600) seconds, else their DNS TTL\n"
-	      "  --workers N                 proxy worker threads (one per core)\n"
+	      "  --workers N                 proxy worker threads (one per core it may run on)\n"
 	      "  --nflog-group N             NFLOG group of kernel rejects, per netns (5301)\n"
 	      "  --ingress-header-timeout S  a request head must arrive within (10)\n"
 	      "  --ingress-idle-timeout S    idle ingress connections are closed after (60)\n"

@@ -145,7 +145,7 @@ void sn_recheck_done(struct sn_recheck *r, uint64_t req);
  * worker have its own. The descriptor, or -errno. */
 int sn_listen(int family, int type, const char *addr, uint16_t port, bool reuseport);
 
-/* How many workers a pool has: configured, or one per online core. */
+/* How many workers a pool has: configured, or one per core the process may run on. */
 unsigned sn_worker_count(unsigned configured);
 
 /* A listening socket in a worker's epoll set (level-triggered, EPOLLIN). When accept() runs out

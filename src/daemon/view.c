@@ -1,7 +1,9 @@
 /* Sandbox views and the sandboxes by address: see net.h. Daemon layer. */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -565,8 +567,14 @@ void sn_recheck_done(struct sn_recheck *r, uint64_t req)
 
 unsigned sn_worker_count(unsigned configured)
 {
+	if (configured)
+		return configured;
+	/* the cores this process may run on (a container's cpuset, taskset), not the host's */
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	return configured ? configured : (unsigned)(cores > 0 ? cores : 1);
+	return cores > 0 ? (unsigned)cores : 1;
 }
 
 #define ACCEPT_PAUSE_MS 100

@@ -255,6 +255,17 @@ grep -q "ingress: cannot accept connections (Too many open files)" "$tmp/sandnet
 wait $ip
 want 200 1 8080
 
+step=cpus; echo "-- $step"
+# without --workers, a pool has a worker per core the daemon may run on (its affinity: a
+# container's cpuset, taskset), not one per core of the host
+kill -9 "$SN_PID"; sleep 0.3
+printf '#!/bin/sh\nexec taskset -c 0 "%s" "$@"\n' "$sandnetd" >"$tmp/onecpu" && chmod +x "$tmp/onecpu"
+# shellcheck disable=SC2086
+sn_start "$tmp/onecpu" "$H" "$tmp/state" "$tmp/keys" "$tmp/sandnetd.log" ${FLAGS%--workers 3} || exit 1
+batch=$(awk '$41 == 3' /proc/$SN_PID/task/*/stat | wc -l)
+[ "$batch" -eq 1 ] && ok || bad "bound to one core, sandnetd runs $batch ingress workers, want 1"
+want 200 1 8080
+
 api DELETE /v1/sandboxes/$I
 echo "ingress: $pass passed, $fail failed"
 [ $fail -eq 0 ] || { echo "--- sandnetd log (tail)"; tail -n 30 "$tmp/sandnetd.log"; }
