@@ -9,7 +9,6 @@
  * decide() walks the address's list and the name's (usually one each) side by side in rule order
  * and returns the first rule whose ports and protocol match. Core layer: pure, immutable after
  * compile. */
-#include <emmintrin.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -18,8 +17,11 @@
 
 #include <sandnet/snapshot.h>
 
-#if !defined(__SSE2__)
-#error "the name scanner needs SSE2 (every x86-64 has it)"
+/* The name scanner reads sixteen bytes at a time with SSE2 (every x86-64 has it), else a byte at
+ * a time; SN_SCALAR_NAMES forces the latter (a unit test holds it to the same cases). */
+#if defined(__SSE2__) && !defined(SN_SCALAR_NAMES)
+#define SN_SSE2_NAMES 1
+#include <emmintrin.h>
 #endif
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "names are hashed and compared eight bytes at a time, first byte lowest"
@@ -1041,6 +1043,7 @@ struct name_probe {
 #define MAX_PROBES 128 /* a 253-byte name has at most 127 labels */
 #define NAME_BUF (256 + NAME_PAD)
 
+#ifdef SN_SSE2_NAMES
 /* the bytes of v in [lo, hi], as 0xff; bytes of 0x80 and up are in no range */
 static inline __m128i in_range(__m128i v, char lo, char hi)
 {
@@ -1067,6 +1070,7 @@ static inline __m128i load_short(const char *s, size_t n)
 	}
 	return _mm_set_epi64x((long long)hi, (long long)lo);
 }
+#endif
 
 static int name_probes(const struct cdir *cd, const char *name, char *buf, struct name_probe *pr,
 		       int cap)
@@ -1079,6 +1083,7 @@ static int name_probes(const struct cdir *cd, const char *name, char *buf, struc
 	uint8_t dot[256];
 	size_t nd = 0, start = 0; /* start: where the current label begins */
 	unsigned bad = 0;
+#ifdef SN_SSE2_NAMES
 	/* Blocks of sixteen bytes read from name itself (copying it first would cost a stall on
 	 * every load); the last block is the name's last sixteen bytes, of which only those not yet
 	 * seen count, or, for a shorter name, the name padded with zeros. */
@@ -1112,6 +1117,20 @@ static int name_probes(const struct cdir *cd, const char *name, char *buf, struc
 			start = d + 1;
 		}
 	}
+#else
+	for (size_t i = 0; i < n; i++) {
+		unsigned c = (unsigned char)name[i];
+		c |= (unsigned)(c >= 'A' && c <= 'Z') << 5;
+		bad |= !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+			 c == '.');
+		buf[i] = (char)c;
+		if (c == '.') { /* labels of 1 to 63 bytes */
+			bad |= i == start || i - start > 63;
+			dot[nd++] = (uint8_t)i;
+			start = i + 1;
+		}
+	}
+#endif
 	memset(buf + n, 0, NAME_PAD);
 	if (bad || n == start || n - start > 63)
 		return -1;
