@@ -72,6 +72,17 @@ static inline uint32_t seg_set(const struct lpm *m, size_t i)
 	return m->sets16 ? m->sets16[i] : m->sets32[i];
 }
 
+/* Where segment i's rule list and start are, for prefetches. */
+static inline const char *seg_set_at(const struct lpm *m, size_t i)
+{
+	return m->sets16 ? (const char *)&m->sets16[i] : (const char *)&m->sets32[i];
+}
+
+static inline const char *seg_start_at(const struct lpm *m, size_t i)
+{
+	return m->starts6 ? (const char *)&m->starts6[i] : (const char *)&m->starts4[i];
+}
+
 /* Half a cache line a slot. A name of up to NENT_SHORT bytes sits in place, padded with zeros,
  * and is compared a word at a time (a query's name is padded the same way, and names hold no zero
  * byte, so equal words mean equal names); a longer one keeps its first NENT_LONG bytes in place, its
@@ -136,10 +147,15 @@ static inline uint64_t load64(const void *p)
 	return v;
 }
 
+static inline uint32_t load_addr4(const uint8_t *a)
+{
+	return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+}
+
 static u128 load_addr(int family, const uint8_t *a)
 {
 	if (family != AF_INET6)
-		return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+		return load_addr4(a);
 	return (u128)__builtin_bswap64(load64(a)) << 64 | __builtin_bswap64(load64(a + 8));
 }
 
@@ -562,7 +578,7 @@ static inline uint32_t l1_range(const struct lpm *m, uint32_t e, size_t *lo, siz
 	*lo = cnt ? first : m->big[first].lo;
 	*hi = cnt ? first + cnt : m->big[first].hi;
 	/* the bucket holds a few segments: fetch their rule lists while the starts are searched */
-	__builtin_prefetch(m->sets16 ? (const void *)&m->sets16[*lo] : (const void *)&m->sets32[*lo]);
+	__builtin_prefetch(seg_set_at(m, *lo));
 	return UINT32_MAX;
 }
 
@@ -582,11 +598,6 @@ static inline size_t last_le6(const u128 *st, size_t n, u128 a)
 	for (; n > 1; n -= n / 2)
 		b = b[n / 2] <= a ? b + n / 2 : b;
 	return (size_t)(b - st);
-}
-
-static inline uint32_t load_addr4(const uint8_t *a)
-{
-	return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
 }
 
 /* The rule list of the segment that holds the address. */
@@ -1184,15 +1195,9 @@ static inline void lpm_prefetch2(const struct lpm *m, int family, const uint8_t 
 	if (!e || l1_range(m, *e, &lo, &hi) != UINT32_MAX)
 		return;
 	/* every line of the bucket's starts and rule lists (a bucket holds a few segments) */
-	const char *p = family == AF_INET6 ? (const char *)&m->starts6[lo]
-					   : (const char *)&m->starts4[lo];
-	const char *end = family == AF_INET6 ? (const char *)&m->starts6[hi]
-					     : (const char *)&m->starts4[hi];
-	for (; p < end + 64; p += 64)
+	for (const char *p = seg_start_at(m, lo); p < seg_start_at(m, hi) + 64; p += 64)
 		__builtin_prefetch(p);
-	size_t size = m->sets16 ? sizeof(*m->sets16) : sizeof(*m->sets32);
-	const char *sets = m->sets16 ? (const char *)m->sets16 : (const char *)m->sets32;
-	for (p = sets + lo * size; p < sets + hi * size + 64; p += 64)
+	for (const char *p = seg_set_at(m, lo); p < seg_set_at(m, hi) + 64; p += 64)
 		__builtin_prefetch(p);
 }
 
@@ -1302,7 +1307,10 @@ static const struct cdir *query_dir(const struct sn_snapshot *s, const struct sn
 struct sn_decision sn_decide(const struct sn_snapshot *s, const struct sn_query *q)
 {
 	const struct cdir *cd = query_dir(s, q);
-	lpm_prefetch(q->family == AF_INET6 ? &cd->v6 : &cd->v4, q->family, q->addr);
+	/* the first-level entry arrives while the name is scanned (without a name, the lookup
+	 * itself follows at once) */
+	if (q->name)
+		lpm_prefetch(q->family == AF_INET6 ? &cd->v6 : &cd->v4, q->family, q->addr);
 	char buf[NAME_BUF];
 	struct name_probe pr[MAX_PROBES];
 	int nprobes = q->name ? name_probes(cd, q->name, buf, pr, MAX_PROBES) : -1;
