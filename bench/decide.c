@@ -18,6 +18,7 @@
 
 #include <sandnet/snapshot.h>
 
+#include "docbuf.h"
 #include "naive.h"
 
 #define NCIDR_RULES 100
@@ -57,31 +58,6 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-struct buf {
-	char *p;
-	size_t n, cap;
-};
-
-static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#include <stdarg.h>
-static void put(struct buf *b, const char *fmt, ...)
-{
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int w = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
-		va_end(ap);
-		if ((size_t)w < b->cap - b->n) {
-			b->n += (size_t)w;
-			return;
-		}
-		b->cap = b->cap * 2 + (size_t)w;
-		b->p = realloc(b->p, b->cap);
-		if (!b->p)
-			abort();
-	}
-}
-
 static void cidr_text(char *s, size_t size, int v6, int host)
 {
 	uint8_t a[16] = {0};
@@ -112,31 +88,32 @@ static char names[NNAME_RULES * NAMES_PER_RULE][48];
 
 static char *make_policy(void)
 {
-	struct buf b = {malloc(1 << 20), 0, 1 << 20};
-	put(&b, "{\"egress\":{\"mode\":\"block-all\",\"rules\":[");
+	struct docbuf b = {0};
+	docbuf_put(&b, "{\"egress\":{\"mode\":\"block-all\",\"rules\":[");
 	int rule = 0;
 	for (int r = 0; r < NCIDR_RULES; r++, rule++) {
-		put(&b, "%s{\"action\":\"%s\",\"to\":[", rule ? "," : "", r % 3 ? "allow" : "deny");
+		docbuf_put(&b, "%s{\"action\":\"%s\",\"to\":[", rule ? "," : "",
+		           r % 3 ? "allow" : "deny");
 		for (int i = 0; i < CIDRS_PER_RULE; i++) {
 			char s[64];
 			cidr_text(s, sizeof(s), i % 2, i % 4 < 2);
-			put(&b, "%s\"%s\"", i ? "," : "", s);
+			docbuf_put(&b, "%s\"%s\"", i ? "," : "", s);
 		}
-		put(&b, "]");
+		docbuf_put(&b, "]");
 		if (r % 4 == 1)
-			put(&b, ",\"ports\":[443,\"8000-8100\"],\"protocol\":\"tcp\"");
-		put(&b, "}");
+			docbuf_put(&b, ",\"ports\":[443,\"8000-8100\"],\"protocol\":\"tcp\"");
+		docbuf_put(&b, "}");
 	}
 	for (int r = 0; r < NNAME_RULES; r++, rule++) {
-		put(&b, ",{\"action\":\"%s\",\"to\":[", r % 5 ? "allow" : "deny");
+		docbuf_put(&b, ",{\"action\":\"%s\",\"to\":[", r % 5 ? "allow" : "deny");
 		for (int i = 0; i < NAMES_PER_RULE; i++) {
 			char *n = names[r * NAMES_PER_RULE + i];
 			snprintf(n, sizeof(names[0]), "svc%u.zone%u.example", rnd(100000), rnd(1000));
-			put(&b, "%s\"%s%s\"", i ? "," : "", i % 2 ? "*." : "", n);
+			docbuf_put(&b, "%s\"%s%s\"", i ? "," : "", i % 2 ? "*." : "", n);
 		}
-		put(&b, "]%s}", r % 2 ? ",\"ports\":[443]" : "");
+		docbuf_put(&b, "]%s}", r % 2 ? ",\"ports\":[443]" : "");
 	}
-	put(&b, "]}}");
+	docbuf_put(&b, "]}}");
 	return b.p;
 }
 

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <sandnet/snapshot.h>
 
+#include "docbuf.h"
 #include "naive.h"
 
 enum { A = SN_VERDICT_ALLOW, D = SN_VERDICT_DENY, N = SN_VERDICT_NEED_NAME };
@@ -398,29 +399,6 @@ static void test_render(void **state)
 
 /* ---- policies big enough for the first-level table ---- */
 
-struct doc {
-	char *p;
-	size_t n, cap;
-};
-
-static void put(struct doc *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct doc *d, const char *fmt, ...)
-{
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int w = vsnprintf(d->p + d->n, d->cap - d->n, fmt, ap);
-		va_end(ap);
-		if ((size_t)w < d->cap - d->n) {
-			d->n += (size_t)w;
-			return;
-		}
-		d->cap = 2 * d->cap + (size_t)w;
-		d->p = realloc(d->p, d->cap);
-		assert_non_null(d->p);
-	}
-}
-
 static uint32_t lrng = 12345;
 static uint32_t lrnd(uint32_t n)
 {
@@ -505,25 +483,28 @@ static void check_policy(const struct sn_policy *p, const struct sn_snapshot *s,
 static void test_large_bucket(void **state)
 {
 	(void)state;
-	struct doc d = {malloc(1 << 16), 0, 1 << 16};
-	put(&d, "{\"egress\":{\"mode\":\"block-all\",\"rules\":[");
+	struct docbuf d = {0};
+	docbuf_put(&d, "{\"egress\":{\"mode\":\"block-all\",\"rules\":[");
 	for (int r = 0; r < 2; r++) {
-		put(&d, "%s{\"action\":\"%s\",%s\"to\":[", r ? "," : "", r ? "deny" : "allow",
-		    r ? "" : "\"ports\":[443],");
+		docbuf_put(&d, "%s{\"action\":\"%s\",%s\"to\":[", r ? "," : "",
+		           r ? "deny" : "allow", r ? "" : "\"ports\":[443],");
 		for (int i = 0; i < 150; i++)
-			put(&d, "%s\"10.1.%d.%d\",\"2001:db8::%x\"", i ? "," : "", (2 * i + r) / 256,
-			    (2 * i + r) % 256, 2 * i + r);
-		put(&d, "]}");
+			docbuf_put(&d, "%s\"10.1.%d.%d\",\"2001:db8::%x\"", i ? "," : "",
+			           (2 * i + r) / 256, (2 * i + r) % 256, 2 * i + r);
+		docbuf_put(&d, "]}");
 	}
 	for (int r = 2; r < 10; r++) {
-		put(&d, ",{\"action\":\"%s\",%s\"to\":[", r % 2 ? "deny" : "allow",
-		    r % 3 ? "" : "\"ports\":[\"1000-1010\"],\"protocol\":\"tcp\",");
+		docbuf_put(&d, ",{\"action\":\"%s\",%s\"to\":[", r % 2 ? "deny" : "allow",
+		           r % 3 ? "" : "\"ports\":[\"1000-1010\"],\"protocol\":\"tcp\",");
 		for (int i = 0; i < 250; i++)
-			put(&d, "%s\"%u.%u.%u.0/24\",\"2001:db8:%x:%x00::/56\"", i ? "," : "",
-			    lrnd(224), lrnd(256), lrnd(256), lrnd(65536), lrnd(256));
-		put(&d, "]}");
+			docbuf_put(&d, "%s\"%u.%u.%u.0/24\",\"2001:db8:%x:%x00::/56\"",
+			           i ? "," : "", lrnd(224), lrnd(256), lrnd(256), lrnd(65536),
+			           lrnd(256));
+		docbuf_put(&d, "]}");
 	}
-	put(&d, ",{\"action\":\"allow\",\"to\":[\"a.example\",\"*.b.example\"],\"ports\":[443]}]}}");
+	docbuf_put(
+	    &d,
+	    ",{\"action\":\"allow\",\"to\":[\"a.example\",\"*.b.example\"],\"ports\":[443]}]}}");
 	struct sn_policy *p;
 	struct sn_snapshot *s = parse_compile(d.p, &p);
 	check_policy(p, s, 5, 2000);
@@ -537,16 +518,17 @@ static void test_large_bucket(void **state)
 static void test_large_pool(void **state)
 {
 	(void)state;
-	struct doc d = {malloc(1 << 16), 0, 1 << 16};
-	put(&d, "{\"egress\":{\"mode\":\"allow-all\",\"rules\":[");
+	struct docbuf d = {0};
+	docbuf_put(&d, "{\"egress\":{\"mode\":\"allow-all\",\"rules\":[");
 	for (int r = 0; r < 3024; r++)
-		put(&d, "%s{\"action\":\"%s\",\"to\":[\"10.0.0.0/%d\"],\"ports\":[%d]}", r ? "," : "",
-		    r % 3 ? "deny" : "allow", r < 24 ? 9 + r : 8, r < 24 ? 1000 + r : 2000 + r % 50);
-	put(&d, ",{\"action\":\"deny\",\"to\":[");
+		docbuf_put(&d, "%s{\"action\":\"%s\",\"to\":[\"10.0.0.0/%d\"],\"ports\":[%d]}",
+		           r ? "," : "", r % 3 ? "deny" : "allow", r < 24 ? 9 + r : 8,
+		           r < 24 ? 1000 + r : 2000 + r % 50);
+	docbuf_put(&d, ",{\"action\":\"deny\",\"to\":[");
 	for (int i = 0; i < 100; i++)
-		put(&d, "%s\"%u.%u.%u.%u\"", i ? "," : "", 11 + lrnd(200), lrnd(256), lrnd(256),
-		    lrnd(256));
-	put(&d, "]}]}}");
+		docbuf_put(&d, "%s\"%u.%u.%u.%u\"", i ? "," : "", 11 + lrnd(200), lrnd(256),
+		           lrnd(256), lrnd(256));
+	docbuf_put(&d, "]}]}}");
 	struct sn_policy *p;
 	struct sn_snapshot *s = parse_compile(d.p, &p);
 	check_policy(p, s, 97, 100);
