@@ -50,11 +50,6 @@ size_t sn_snapshot_memory(const struct sn_snapshot *s);
  * pass such a name at all. q->proto is TCP, UDP or ICMP; a rule with ports never matches ICMP. */
 struct sn_decision sn_decide(const struct sn_snapshot *s, const struct sn_query *q);
 
-/* Decides n queries into out[0..n-1], with the same answers as n calls of sn_decide(), but faster
- * when the snapshot is larger than the caches: the memory reads of several queries overlap. */
-void sn_decide_batch(const struct sn_snapshot *s, const struct sn_query *q, size_t n,
-		     struct sn_decision *out);
-
 /* DNS rules of DESIGN.md section 1: may this sandbox resolve name? *rule receives the deciding
  * rule's egress index or SN_RULE_NONE when the mode decided (rule may be NULL). A name that is not
  * a valid domain is refused. */

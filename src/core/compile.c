@@ -72,15 +72,10 @@ static inline uint32_t seg_set(const struct lpm *m, size_t i)
 	return m->sets16 ? m->sets16[i] : m->sets32[i];
 }
 
-/* Where segment i's rule list and start are, for prefetches. */
+/* Where segment i's rule list is, for a prefetch. */
 static inline const char *seg_set_at(const struct lpm *m, size_t i)
 {
 	return m->sets16 ? (const char *)&m->sets16[i] : (const char *)&m->sets32[i];
-}
-
-static inline const char *seg_start_at(const struct lpm *m, size_t i)
-{
-	return m->starts6 ? (const char *)&m->starts6[i] : (const char *)&m->starts4[i];
 }
 
 /* Half a cache line a slot. A name of up to NENT_SHORT bytes sits in place, padded with zeros,
@@ -1183,24 +1178,6 @@ static inline const uint32_t *l1_entry(const struct lpm *m, int family, const ui
 				  : l1_entry4(m, load_addr4(addr), set);
 }
 
-/* Starts fetching the segment starts and rule lists of an address lookup whose first-level entry
- * is (or is about to be) in the cache. */
-static inline void lpm_prefetch2(const struct lpm *m, int family, const uint8_t *addr)
-{
-	if (!m->l1)
-		return;
-	size_t lo = 0, hi = 0;
-	uint32_t set;
-	const uint32_t *e = l1_entry(m, family, addr, &set);
-	if (!e || l1_range(m, *e, &lo, &hi) != UINT32_MAX)
-		return;
-	/* every line of the bucket's starts and rule lists (a bucket holds a few segments) */
-	for (const char *p = seg_start_at(m, lo); p < seg_start_at(m, hi) + 64; p += 64)
-		__builtin_prefetch(p);
-	for (const char *p = seg_set_at(m, lo); p < seg_set_at(m, hi) + 64; p += 64)
-		__builtin_prefetch(p);
-}
-
 /* Starts fetching the first-level entry of an address lookup. */
 static inline void lpm_prefetch(const struct lpm *m, int family, const uint8_t *addr)
 {
@@ -1315,45 +1292,6 @@ struct sn_decision sn_decide(const struct sn_snapshot *s, const struct sn_query 
 	struct name_probe pr[MAX_PROBES];
 	int nprobes = q->name ? name_probes(cd, q->name, buf, pr, MAX_PROBES) : -1;
 	return decide(cd, q, nprobes, pr);
-}
-
-#define BATCH 8
-#define BATCH_PROBES 8
-
-void sn_decide_batch(const struct sn_snapshot *s, const struct sn_query *q, size_t n,
-		     struct sn_decision *out)
-{
-	struct prep {
-		int nprobes;
-		struct name_probe pr[BATCH_PROBES];
-		char buf[NAME_BUF];
-	} p[BATCH];
-	for (size_t i = 0; i < n; i += BATCH) {
-		size_t g = n - i < BATCH ? n - i : BATCH;
-		/* 1: first-level entries and name slots */
-		for (size_t j = 0; j < g; j++) {
-			const struct sn_query *x = &q[i + j];
-			const struct cdir *cd = query_dir(s, x);
-			lpm_prefetch(x->family == AF_INET6 ? &cd->v6 : &cd->v4, x->family, x->addr);
-			p[j].nprobes = x->name ? name_probes(cd, x->name, p[j].buf, p[j].pr,
-							     BATCH_PROBES)
-					       : -1;
-		}
-		/* 2: segment starts */
-		for (size_t j = 0; j < g; j++) {
-			const struct sn_query *x = &q[i + j];
-			const struct cdir *cd = query_dir(s, x);
-			lpm_prefetch2(x->family == AF_INET6 ? &cd->v6 : &cd->v4, x->family, x->addr);
-		}
-		/* 3: the decisions, from the cache */
-		for (size_t j = 0; j < g; j++) {
-			if (p[j].nprobes == -2)
-				out[i + j] = sn_decide(s, &q[i + j]); /* more suffixes than prepared */
-			else
-				out[i + j] = decide(query_dir(s, &q[i + j]), &q[i + j], p[j].nprobes,
-						    p[j].pr);
-		}
-	}
 }
 
 bool sn_dns_allowed(const struct sn_snapshot *s, const char *name, int *rule)
