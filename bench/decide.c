@@ -140,10 +140,11 @@ int main(int argc, char **argv)
 			nq = atol(argv[i + 1]);
 		else if (strcmp(argv[i], "--naive") == 0)
 			nnaive = atol(argv[i + 1]);
-		else if (strcmp(argv[i], "--scale") == 0 && atoi(argv[i + 1]) > 0) {
-			int d = atoi(argv[i + 1]);
-			cidrs_per_rule = (CIDRS_PER_RULE + d - 1) / d;
-			names_per_rule = (NAMES_PER_RULE + d - 1) / d;
+		else if (strcmp(argv[i], "--scale") == 0) {
+			long d = strtol(argv[i + 1], NULL, 10);
+			d = d > 0 ? d : 1;
+			cidrs_per_rule = (int)((CIDRS_PER_RULE + d - 1) / d);
+			names_per_rule = (int)((NAMES_PER_RULE + d - 1) / d);
 		}
 	}
 	if (nnaive > nq)
