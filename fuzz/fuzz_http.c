@@ -1,7 +1,9 @@
 /* libFuzzer target for the HTTP/1 message wrapper (src/proxy/http.c, on http-parser): the input
  * is read as a request (head, then its body given in pieces whose sizes come from the input) and
  * as a response to a GET and to a HEAD. Properties: a head's length is within the input; fields
- * and the target lie inside the head; a body never claims more bytes than it was given. */
+ * and the target lie inside the head; no accepted head has a line that starts with white space or
+ * a field name with white space or a colon in it; a body never claims more bytes than it was
+ * given. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,16 +25,22 @@ static void one(const uint8_t *data, size_t size, bool response, bool head_req)
 	sn_http_init(&m, response, head_req);
 	ssize_t n = sn_http_head(&m, &h, data, size);
 	if (n <= 0) {
-		if (n != 0 && n != -EINVAL && n != -E2BIG)
+		if (n != 0 && n != -EINVAL && n != -E2BIG && !(n == -EPROTONOSUPPORT && !response))
 			abort();
 		return;
 	}
 	if ((size_t)n > size)
 		abort();
+	for (size_t i = 0; i + 1 < (size_t)n; i++)
+		if (data[i] == '\n' && (data[i + 1] == ' ' || data[i + 1] == '\t'))
+			abort();
 	within(h.target, h.tlen, data, (size_t)n);
 	for (size_t i = 0; i < h.nf; i++) {
 		within(h.f[i].name, h.f[i].nlen, data, (size_t)n);
 		within(h.f[i].value, h.f[i].vlen, data, (size_t)n);
+		if (!h.f[i].nlen || memchr(h.f[i].name, ' ', h.f[i].nlen) ||
+		    memchr(h.f[i].name, '\t', h.f[i].nlen) || memchr(h.f[i].name, ':', h.f[i].nlen))
+			abort();
 	}
 	(void)sn_http_field(&h, "host");
 	size_t off = (size_t)n, step = 1 + (data[0] % 7);

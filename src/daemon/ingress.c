@@ -277,6 +277,7 @@ static const char *reason_phrase(int status)
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
 	}
 	return "Error";
 }
@@ -828,6 +829,9 @@ static void process(struct iconn *c)
 				respond(c, 431, false, "header_too_large",
 					"the request head is over %d bytes or %d fields",
 					SN_HTTP_HEAD_MAX, SN_HTTP_FIELDS_MAX);
+			else if (r == -EPROTONOSUPPORT)
+				respond(c, 505, false, "http_version_not_supported",
+					"the ingress speaks HTTP/1.0 and HTTP/1.1");
 			else
 				respond(c, 400, false, "bad_request", "malformed request");
 			return;

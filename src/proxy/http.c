@@ -42,7 +42,10 @@ static int on_head_done(http_parser *p)
 {
 	struct sn_http_msg *m = p->data;
 	http_parser_pause(p, 1);
-	return m->skip_body ? 1 : 0;
+	/* No body, whatever Content-Length says: a response to HEAD, 1xx, 204 and 304 (RFC 9112
+	 * 6.3; a 304 may give the length of the representation it stands for). */
+	unsigned st = p->status_code;
+	return m->skip_body || (m->response && (st / 100 == 1 || st == 204 || st == 304)) ? 1 : 0;
 }
 
 static int on_done(http_parser *p)
@@ -65,6 +68,79 @@ static const http_parser_settings head_settings = {
 static const http_parser_settings body_settings = {
 	.on_message_complete = on_done,
 };
+
+/* RFC 9110 5.6.2: the bytes of a token (a field name); letters, digits and '-' first */
+static bool tchar(uint8_t c)
+{
+	uint8_t l = c | 0x20;
+	return (l >= 'a' && l <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+	       (c && strchr("!#$%&'*+.^_`|~", c));
+}
+
+static bool ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Transfer-Encoding over all its fields, a list of codings: -EINVAL when an element is not a bare
+ * token (parameters and empty elements are refused too, as http-parser does not read them),
+ * when "chunked" comes twice or before another coding, or, in a request, when the last coding is
+ * not "chunked" (RFC 9112 6.1, 6.3). */
+static int check_codings(const struct sn_http_head *h, bool request)
+{
+	bool any = false, last_chunked = false;
+	int chunked = 0;
+	for (size_t i = 0; i < h->nf; i++) {
+		const struct sn_http_field *f = &h->f[i];
+		if (f->nlen != 17 || strncasecmp(f->name, "transfer-encoding", 17) != 0)
+			continue;
+		any = true;
+		const char *v = f->value;
+		for (size_t p = 0, e; p <= f->vlen; p = e + 1) {
+			for (e = p; e < f->vlen && v[e] != ',';)
+				e++;
+			size_t a = p, b, c;
+			while (a < e && ows(v[a]))
+				a++;
+			for (b = a; b < e && tchar((uint8_t)v[b]);)
+				b++;
+			for (c = b; c < e && ows(v[c]);)
+				c++;
+			if (b == a || c != e)
+				return -EINVAL;
+			last_chunked = b - a == 7 && strncasecmp(v + a, "chunked", 7) == 0;
+			chunked += last_chunked;
+			if (chunked > 1 || (chunked && !last_chunked))
+				return -EINVAL;
+		}
+	}
+	return request && any && !last_chunked ? -EINVAL : 0;
+}
+
+/* What http-parser lets through and the next hop could read otherwise. The head goes on
+ * unchanged, so the proxy and the server behind it must agree on where each message ends: a line
+ * that starts with white space (obs-fold, or a first field line that a server may join to the start
+ * line, RFC 9112 2.2, 5.2) and a field name with anything but token bytes, such as white space
+ * before the colon (RFC 9112 5.1), are refused, as is a coding list that a server could frame
+ * differently. A request's major version must be 1. */
+static int check_head(const struct sn_http_msg *m, const struct sn_http_head *h, const uint8_t *buf,
+		      size_t n)
+{
+	const uint8_t *end = buf + n;
+	for (const uint8_t *p = buf; (p = memchr(p, '\n', (size_t)(end - p))) != NULL;)
+		if (++p < end && (*p == ' ' || *p == '\t'))
+			return -EINVAL;
+	for (size_t i = 0; i < h->nf; i++) {
+		if (!h->f[i].nlen)
+			return -EINVAL;
+		for (size_t k = 0; k < h->f[i].nlen; k++)
+			if (!tchar((uint8_t)h->f[i].name[k]))
+				return -EINVAL;
+	}
+	if (check_codings(h, !m->response))
+		return -EINVAL;
+	return !m->response && m->p.http_major != 1 ? -EPROTONOSUPPORT : 0;
+}
 
 void sn_http_init(struct sn_http_msg *m, bool response, bool head_request)
 {
@@ -91,6 +167,9 @@ ssize_t sn_http_head(struct sn_http_msg *m, struct sn_http_head *h, const uint8_
 		/* stopped at the head's end, before its last byte (LF) */
 		if (n >= len || buf[n] != '\n')
 			return -EINVAL;
+		int bad = check_head(m, h, buf, n);
+		if (bad)
+			return bad;
 		m->lf_pending = true;
 		m->status = h->status = response ? (int)m->p.status_code : 0;
 		h->method = response ? NULL : http_method_str((enum http_method)m->p.method);

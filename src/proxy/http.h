@@ -52,8 +52,12 @@ struct sn_http_msg {
 void sn_http_init(struct sn_http_msg *m, bool response, bool head_request);
 
 /* Parses the head in buf[0..len). Returns the head's length (> 0) when it is complete, 0 when
- * more bytes are needed, -E2BIG when the head is over SN_HTTP_HEAD_MAX bytes or fields, -EINVAL
- * when it is malformed (including a request with both Content-Length and chunked encoding). */
+ * more bytes are needed, -E2BIG when the head is over SN_HTTP_HEAD_MAX bytes or fields,
+ * -EPROTONOSUPPORT for a request whose HTTP major version is not 1, -EINVAL when it is malformed
+ * or framed in a way a server behind the proxy could read otherwise: Content-Length with chunked
+ * encoding, several Content-Length fields, a line that starts with white space (obs-fold), a field
+ * name with white space or other bytes outside a token, "chunked" twice or not last, a request's
+ * Transfer-Encoding without "chunked" last. */
 ssize_t sn_http_head(struct sn_http_msg *m, struct sn_http_head *h, const uint8_t *buf, size_t len);
 
 /* Gives the bytes after the head, in order, as they come: returns how many of buf[0..len) belong

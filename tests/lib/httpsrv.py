@@ -6,6 +6,8 @@
   POST /upload  reads the body (Content-Length or chunked) and answers {"bytes": N}
   GET /ws       a WebSocket handshake, then echoes every text frame
   GET /slow     answers after 30 s (for upstream timeouts)
+  GET /304      304 Not Modified with the Content-Length of the representation it stands for, and
+                no body (RFC 9110 8.6)
 usage: httpsrv.py PORT[,PORT...] [--ready FILE] [--lifetime S]"""
 import base64
 import hashlib
@@ -72,6 +74,11 @@ class H(BaseHTTPRequestHandler):
                     self.wfile.flush()
             except OSError:
                 return
+        elif self.path.startswith("/304"):
+            self.send_response(304)
+            self.send_header("ETag", '"v1"')
+            self.send_header("Content-Length", "1234")
+            self.end_headers()
         elif self.path.startswith("/slow"):
             time.sleep(30)
             self.send_json({"slow": True})

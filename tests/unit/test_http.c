@@ -1,0 +1,222 @@
+/* Tests of the HTTP/1 message wrapper (src/proxy/http.c): which heads pass and which are refused,
+ * above all the framings a server behind the proxy could read otherwise (request smuggling), and
+ * where bodies end: Content-Length, chunked, until close, HEAD responses, bytes given one at a
+ * time, and heads that arrive in pieces. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "http.h"
+
+static struct sn_http_head head;
+
+static ssize_t parse(struct sn_http_msg *m, bool response, bool head_req, const char *text)
+{
+	sn_http_init(m, response, head_req);
+	return sn_http_head(m, &head, (const uint8_t *)text, strlen(text));
+}
+
+struct head_case {
+	const char *text;
+	ssize_t want; /* > 0: accepted, its length being the whole text */
+};
+
+#define OK   1
+#define R(x) "POST / HTTP/1.1\r\nHost: a\r\n" x "\r\n"
+
+static const struct head_case requests[] = {
+    {"GET / HTTP/1.1\r\nHost: a\r\n\r\n", OK},
+    {"GET / HTTP/1.0\r\n\r\n", OK},
+    {"GET http://a/x HTTP/1.1\r\nHost: a\r\n\r\n", OK},
+    {"GET / HTTP/1.1\nHost: a\n\n", OK}, /* bare LF: read the same by both hops */
+    {R("Content-Length: 3\r\n"), OK},
+    {R("Transfer-Encoding: chunked\r\n"), OK},
+    {R("Transfer-Encoding: CHUNKED \r\n"), OK},
+    {R("Transfer-Encoding: gzip, chunked\r\n"), OK},
+    {R("Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"), OK},
+    {R("X-Weird: a b\tc \r\n"), OK},
+    {R("!#$%&'*+-.^_`|~09azAZ: x\r\n"), OK},
+    /* framing a server could read otherwise */
+    {R("Content-Length: 3\r\nTransfer-Encoding: chunked\r\n"), -EINVAL},
+    {R("Transfer-Encoding: chunked\r\nContent-Length: 3\r\n"), -EINVAL},
+    {R("Content-Length: 3\r\nContent-Length: 3\r\n"), -EINVAL},
+    {R("Content-Length: 3\r\nContent-Length: 4\r\n"), -EINVAL},
+    {R("Content-Length: 3, 3\r\n"), -EINVAL},
+    {R("Content-Length: 3x\r\n"), -EINVAL},
+    {R("Content-Length: -1\r\n"), -EINVAL},
+    {R("Content-Length: +3\r\n"), -EINVAL},
+    {R("Content-Length : 3\r\n"), -EINVAL},
+    {R("Transfer-Encoding : chunked\r\n"), -EINVAL},
+    {R("Transfer-Encoding\t: chunked\r\n"), -EINVAL},
+    {R("Transfer-Encoding:\r\n chunked\r\n"), -EINVAL},
+    {R("X-A: b\r\n c\r\n"), -EINVAL},
+    {R("X-A: b\r\n\tc\r\n"), -EINVAL},
+    {"GET / HTTP/1.1\r\n Host: a\r\n\r\n", -EINVAL},
+    {R("Transfer-Encoding: gzip\r\n"), -EINVAL},
+    {R("Transfer-Encoding: chunked, gzip\r\n"), -EINVAL},
+    {R("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"), -EINVAL},
+    {R("Transfer-Encoding: chunked, chunked\r\n"), -EINVAL},
+    {R("Transfer-Encoding: xchunked\r\n"), -EINVAL},
+    {R("Transfer-Encoding: chunked x\r\n"), -EINVAL},
+    {R("Transfer-Encoding: chunked;q=1\r\n"), -EINVAL},
+    {R("Transfer-Encoding: , chunked\r\n"), -EINVAL},
+    {R("Transfer-Encoding: chunked,\r\n"), -EINVAL},
+    {R("Transfer-Encoding: \r\n"), -EINVAL},
+    {R("Transfer-Encoding: \vchunked\r\n"), -EINVAL},
+    {R("X-A: b\rc\r\n"), -EINVAL},
+    {R("X-A: b\001c\r\n"), -EINVAL},
+    {R("X A: b\r\n"), -EINVAL},
+    {R("X\"A: b\r\n"), -EINVAL},
+    {R(": b\r\n"), -EINVAL},
+    {"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", -EINVAL},
+    {"GET / HTTP/2.0\r\nHost: a\r\n\r\n", -EPROTONOSUPPORT},
+    {"GET / HTTP/0.9\r\nHost: a\r\n\r\n", -EPROTONOSUPPORT},
+};
+
+static void check_heads(const struct head_case *c, size_t n, bool response)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct sn_http_msg m;
+		ssize_t got = parse(&m, response, false, c[i].text);
+		ssize_t want = c[i].want == OK ? (ssize_t)strlen(c[i].text) : c[i].want;
+		if (got != want)
+			fail_msg("%s %zu: got %zd, want %zd: %s", response ? "response" : "request",
+			         i, got, want, c[i].text);
+	}
+}
+
+static void test_request_heads(void **state)
+{
+	(void)state;
+	check_heads(requests, sizeof(requests) / sizeof(requests[0]), false);
+}
+
+/* Responses come from a sandbox's server, as untrusted as any client. */
+static void test_response_heads(void **state)
+{
+	(void)state;
+	static const struct head_case responses[] = {
+	    {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", OK},
+	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", OK}, /* until close */
+	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", OK},
+	    {"HTTP/1.0 200 OK\r\n\r\n", OK},
+	    {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n", -EINVAL},
+	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", -EINVAL},
+	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+	     -EINVAL},
+	    {"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\n", -EINVAL},
+	    {"HTTP/1.1 200 OK\r\nX-A: b\r\n c\r\n\r\n", -EINVAL},
+	    {"HTTP/1.1 2000 OK\r\n\r\n", -EINVAL},
+	};
+	check_heads(responses, sizeof(responses) / sizeof(responses[0]), true);
+}
+
+/* A head that arrives in pieces: 0 (more needed) until the last byte, then its length. */
+static void test_head_in_pieces(void **state)
+{
+	(void)state;
+	const char *text = "GET /x HTTP/1.1\r\nHost: 8080-a.example\r\nX-A: 1\r\n\r\n";
+	size_t len = strlen(text);
+	for (size_t k = 1; k < len; k++) {
+		struct sn_http_msg m;
+		sn_http_init(&m, false, false);
+		assert_int_equal(sn_http_head(&m, &head, (const uint8_t *)text, k), 0);
+	}
+	struct sn_http_msg m;
+	assert_int_equal(parse(&m, false, false, text), (ssize_t)len);
+	assert_int_equal(head.nf, 2);
+	assert_string_equal(head.method, "GET");
+	assert_int_equal(head.tlen, 2);
+	const struct sn_http_field *f = sn_http_field(&head, "HOST");
+	assert_non_null(f);
+	assert_int_equal(f->vlen, strlen("8080-a.example"));
+	assert_memory_equal(f->value, "8080-a.example", f->vlen);
+	assert_null(sn_http_field(&head, "x-b"));
+}
+
+/* Feeds body to a parsed head, step bytes at a time; returns the bytes that belonged to the
+ * message, or -1 when it was refused. */
+static ssize_t feed(struct sn_http_msg *m, const char *body, size_t step)
+{
+	size_t len = strlen(body), off = 0;
+	while (off < len && !m->done) {
+		size_t k = len - off < step ? len - off : step;
+		ssize_t n = sn_http_body(m, (const uint8_t *)body + off, k);
+		if (n < 0)
+			return -1;
+		assert_true((size_t)n <= k);
+		off += (size_t)n;
+		if ((size_t)n < k)
+			assert_true(m->done);
+	}
+	if (!m->done && sn_http_body(m, (const uint8_t *)"", 0) < 0)
+		return -1;
+	return (ssize_t)off;
+}
+
+static void test_bodies(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *head, *body;
+		bool response, head_req;
+		ssize_t want; /* bytes of body that belong to the message; -1 refused */
+		bool done;
+	} cases[] = {
+	    {R("Content-Length: 3\r\n"), "abcGET / HTTP/1.1\r\n", false, false, 3, true},
+	    {R("Transfer-Encoding: chunked\r\n"), "3\r\nabc\r\n0\r\n\r\nNEXT", false, false, 13,
+	     true},
+	    {R("Transfer-Encoding: chunked\r\n"), "3;ext=1\r\nabc\r\n0\r\nT: x\r\n\r\nN", false,
+	     false, 25, true},
+	    {R("Transfer-Encoding: chunked\r\n"), "g\r\nabc\r\n0\r\n\r\n", false, false, -1, false},
+	    {R("Transfer-Encoding: chunked\r\n"), "fffffffffffffffff\r\n", false, false, -1, false},
+	    {R("Transfer-Encoding: chunked\r\n"), "3\r\nabcd\r\n", false, false, -1, false},
+	    {"GET / HTTP/1.1\r\nHost: a\r\n\r\n", "GET / HTTP/1.1\r\n", false, false, 0, true},
+	    {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", "okHTTP", true, false, 2, true},
+	    {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", "HTTP/1.1 204", true, true, 0, true},
+	    {"HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 200", true, false, 0, true},
+	    {"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", "HTTP/1.1 200", true, false, 0,
+	     true},
+	    {"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", "HTTP", true, false, 0,
+	     true},
+	    {"HTTP/1.1 200 OK\r\n\r\n", "until the end", true, false, 13, false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		for (size_t step = 1; step <= 64; step *= 4) {
+			struct sn_http_msg m;
+			ssize_t h = parse(&m, cases[i].response, cases[i].head_req, cases[i].head);
+			assert_int_equal(h, (ssize_t)strlen(cases[i].head));
+			ssize_t got = feed(&m, cases[i].body, step);
+			if (got != cases[i].want || (got >= 0 && m.done != cases[i].done))
+				fail_msg("body %zu, step %zu: got %zd done %d, want %zd done %d", i,
+				         step, got, m.done, cases[i].want, cases[i].done);
+		}
+	/* a body that runs until close ends when the peer closes */
+	struct sn_http_msg m;
+	parse(&m, true, false, "HTTP/1.1 200 OK\r\n\r\n");
+	assert_int_equal(sn_http_body(&m, (const uint8_t *)"ab", 2), 2);
+	assert_false(m.done);
+	assert_int_equal(sn_http_body(&m, NULL, 0), 0);
+	assert_true(m.done);
+	/* a Content-Length body cut by the peer is malformed */
+	parse(&m, false, false, R("Content-Length: 3\r\n"));
+	assert_int_equal(sn_http_body(&m, (const uint8_t *)"ab", 2), 2);
+	assert_int_equal(sn_http_body(&m, NULL, 0), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_request_heads),
+	    cmocka_unit_test(test_response_heads),
+	    cmocka_unit_test(test_head_in_pieces),
+	    cmocka_unit_test(test_bodies),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
