@@ -145,6 +145,28 @@ for path in ("/304", "/echo"):
         f.read(n)
 print(" ".join(codes))' $I 2>&1)
 [ "$out" = "304 200" ] && ok || bad "304 with Content-Length, then a request on the same connection: $out"
+# pipelined requests (three in one write, one with a body) are answered in order
+out=$(ip netns exec ti-$$-c1 python3 -c '
+import socket, sys
+s = socket.create_connection(("10.99.1.1", 7081), timeout=5)
+f = s.makefile("rb")
+h = "Host: 8080-%s.sandnet.localhost\r\n" % sys.argv[1]
+s.sendall(("GET /echo HTTP/1.1\r\n" + h + "\r\nPOST /upload HTTP/1.1\r\n" + h +
+           "Content-Length: 5\r\n\r\nhelloGET /nothing HTTP/1.1\r\n" + h + "\r\n").encode())
+got = []
+for _ in range(3):
+    code = f.readline().split()[1].decode()
+    n = 0
+    while True:
+        line = f.readline()
+        if line in (b"\r\n", b""):
+            break
+        if line.lower().startswith(b"content-length:"):
+            n = int(line.split(b":")[1])
+    body = f.read(n)
+    got.append(code + (":5" if b"\"bytes\": 5" in body else ""))
+print(" ".join(got))' $I 2>&1)
+[ "$out" = "200 200:5 404" ] && ok || bad "pipelined requests: $out"
 want 502 1 8099
 
 step=ports; echo "-- $step"
