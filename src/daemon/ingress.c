@@ -66,6 +66,7 @@ struct iconn {
 	bool resp_head;   /* the response's head went to the client */
 	bool c_eof, u_eof, u_shut, c_shut;
 	bool c_readable, u_readable; /* an edge said so, and no short read since */
+	bool c_hup, u_hup; /* the peer shut its side: read until recv() says so, short reads or not */
 	bool up_reusable;
 	bool tunnel; /* counted in the view's tunnels */
 	struct sn_view *view; /* the sandbox of the upstream connection */
@@ -147,9 +148,10 @@ static void buf_free(struct buf *b)
 
 /* Reads what fd has into b while b holds less than max; -1 on error, else bytes read (*eof set
  * when the peer closed). A short read means the socket is drained (*readable cleared): the next
- * bytes bring a new edge. */
+ * bytes bring a new edge. Not once the peer has shut its side (hup): its last bytes and its end
+ * came with one edge, and no other follows, so reading goes on until recv() returns 0. */
 static ssize_t read_into(struct iworker *w, int fd, struct buf *b, size_t max, bool *eof,
-			 bool *readable)
+			 bool *readable, bool hup)
 {
 	ssize_t total = 0;
 	while (b->len < max) {
@@ -167,7 +169,7 @@ static ssize_t read_into(struct iworker *w, int fd, struct buf *b, size_t max, b
 			if (!buf_add(b, w->scratch, (size_t)n))
 				return -1;
 			total += n;
-			if ((size_t)n < want) {
+			if ((size_t)n < want && !hup) {
 				*readable = false;
 				return total;
 			}
@@ -197,7 +199,7 @@ static ssize_t read_into(struct iworker *w, int fd, struct buf *b, size_t max, b
 		}
 		b->len += (size_t)n;
 		total += n;
-		if ((size_t)n < want) {
+		if ((size_t)n < want && !hup) {
 			*readable = false;
 			return total;
 		}
@@ -234,7 +236,7 @@ static void close_upstream(struct iconn *c)
 	c->uev.fd = -1;
 	buf_free(&c->uin);
 	buf_free(&c->uout);
-	c->u_eof = c->u_shut = false;
+	c->u_eof = c->u_shut = c->u_hup = false;
 	c->up_reusable = false;
 }
 
@@ -900,11 +902,13 @@ static void pump(struct iconn *c)
 		ssize_t moved = 0, n;
 		if (c->c_readable && want_client(c)) {
 			size_t max = c->state == I_HEAD ? SN_HTTP_HEAD_MAX + 1 : HIGH_WATER;
-			if ((n = read_into(w, c->cev.fd, &c->in, max, &c->c_eof, &c->c_readable)) < 0) {
+			bool eof = c->c_eof;
+			if ((n = read_into(w, c->cev.fd, &c->in, max, &c->c_eof, &c->c_readable,
+					   c->c_hup)) < 0) {
 				conn_close(c);
 				return;
 			}
-			moved += n;
+			moved += n + (c->c_eof != eof); /* an end is news too */
 		}
 		int before = c->state;
 		size_t ib = c->in.len, ub = c->uin.len;
@@ -923,12 +927,13 @@ static void pump(struct iconn *c)
 			moved += n;
 		}
 		if (up && c->u_readable && !c->u_eof && c->cout.len < HIGH_WATER) {
+			bool eof = c->u_eof;
 			if ((n = read_into(w, c->uev.fd, &c->uin, HIGH_WATER, &c->u_eof,
-					   &c->u_readable)) < 0) {
+					   &c->u_readable, c->u_hup)) < 0) {
 				c->u_eof = true;
 				n = 1;
 			}
-			moved += n;
+			moved += n + (c->u_eof != eof);
 		}
 		if (c->cout.len) {
 			if ((n = flush(c->cev.fd, &c->cout)) < 0) {
@@ -1196,11 +1201,14 @@ static void *worker_main(void *arg)
 			if (c->state == I_DEAD)
 				continue;
 			bool in = ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+			bool hup = ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR);
 			if (e->kind == EV_UPSTREAM) {
 				c->u_readable |= in;
+				c->u_hup |= hup;
 				on_upstream(c);
 			} else {
 				c->c_readable |= in;
+				c->c_hup |= hup;
 				pump(c);
 			}
 		}

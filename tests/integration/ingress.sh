@@ -167,6 +167,35 @@ for _ in range(3):
     got.append(code + (":5" if b"\"bytes\": 5" in body else ""))
 print(" ".join(got))' $I 2>&1)
 [ "$out" = "200 200:5 404" ] && ok || bad "pipelined requests: $out"
+# a response that ends when the sandbox closes ends the client's connection too
+out=$(ip netns exec ti-$$-c1 python3 -c '
+import socket, sys
+s = socket.create_connection(("10.99.1.1", 7081), timeout=5)
+s.sendall(("GET /eof HTTP/1.1\r\nHost: 8080-%s.sandnet.localhost\r\n\r\n" % sys.argv[1]).encode())
+data = b""
+while True:
+    d = s.recv(4096)
+    if not d:
+        break
+    data += d
+print(data.split(b" ")[1].decode(), data.split(b"\r\n\r\n", 1)[1].decode())' $I 2>&1)
+[ "$out" = "200 until close" ] && ok || bad "a response until close: $out"
+# a client that sends its request and shuts its side at once (one segment: corked) gets the
+# answer, then the end
+out=$(ip netns exec ti-$$-c1 python3 -c '
+import socket, sys
+s = socket.create_connection(("10.99.1.1", 7081), timeout=5)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+s.sendall(("GET /echo HTTP/1.1\r\nHost: 8080-%s.sandnet.localhost\r\n\r\n" % sys.argv[1]).encode())
+s.shutdown(socket.SHUT_WR)
+data = b""
+while True:
+    d = s.recv(4096)
+    if not d:
+        break
+    data += d
+print(data.split(b" ")[1].decode(), b"\"port\": 8080" in data)' $I 2>&1)
+[ "$out" = "200 True" ] && ok || bad "a request with the client side shut at once: $out"
 want 502 1 8099
 
 step=ports; echo "-- $step"

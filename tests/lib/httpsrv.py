@@ -6,6 +6,7 @@
   POST /upload  reads the body (Content-Length or chunked) and answers {"bytes": N}
   GET /ws       a WebSocket handshake, then echoes every text frame
   GET /slow     answers after 30 s (for upstream timeouts)
+  GET /eof      a body without a length, ended by closing the connection
   GET /304      304 Not Modified with the Content-Length of the representation it stands for, and
                 no body (RFC 9110 8.6)
 usage: httpsrv.py PORT[,PORT...] [--ready FILE] [--lifetime S]"""
@@ -74,6 +75,12 @@ class H(BaseHTTPRequestHandler):
                     self.wfile.flush()
             except OSError:
                 return
+        elif self.path.startswith("/eof"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"until close")
+            self.close_connection = True
         elif self.path.startswith("/304"):
             self.send_response(304)
             self.send_header("ETag", '"v1"')
