@@ -66,7 +66,7 @@ struct iconn {
 	bool resp_head;   /* the response's head went to the client */
 	bool c_eof, u_eof, u_shut, c_shut;
 	bool c_readable, u_readable; /* an edge said so, and no short read since */
-	bool c_hup, u_hup; /* the peer shut its side: read until recv() says so, short reads or not */
+	bool c_hup, u_hup;           /* the peer shut its side: read to the end, short reads or not */
 	bool up_reusable;
 	bool tunnel; /* counted in the view's tunnels */
 	struct sn_view *view; /* the sandbox of the upstream connection */
