@@ -277,6 +277,8 @@ PY
 
 step=websocket; echo "-- $step"
 out=$(probe 1 ws "$H8080"); [ "$out" = echo ] && ok || bad "websocket: $out"
+# the server ends the tunnel: its end reaches the client
+out=$(probe 1 ws "$H8080" --close); [ "$out" = "echo ended" ] && ok || bad "websocket closed by the server: $out"
 probe 1 ws "$H8080" --hold 8 >"$tmp/ws" &
 wp=$!
 i=0; until grep -q echo "$tmp/ws" || [ $i -gt 100 ]; do sleep 0.05; i=$((i + 1)); done

@@ -5,7 +5,9 @@
         status codes, comma-separated (after each request it waits for the file
         ./step<i> when --steps DIR is given, so the test can change the policy in between)
   ingressprobe.py ws ADDR PORT HOST [--hold S]   WebSocket handshake and an echoed text frame:
-        "echo", then (with --hold) a frame every 0.1 s until the connection ends: "closed MS"
+        "echo", then (with --hold) a frame every 0.1 s until the connection ends: "closed MS";
+        with --close, a close frame, after which the server closes: "echo ended" when the end
+        reaches the client
   ingressprobe.py slowloris ADDR PORT HOST       a request head, one byte a second: "cut MS"
   ingressprobe.py idle ADDR PORT COUNT SECONDS   COUNT open connections that sent nothing;
         prints "open N" when all are open, then "held N" (still open after SECONDS)"""
@@ -22,6 +24,7 @@ ap.add_argument("kind")
 ap.add_argument("args", nargs="*")
 ap.add_argument("--steps")
 ap.add_argument("--hold", type=float, default=0)
+ap.add_argument("--close", action="store_true")
 a = ap.parse_args()
 t0 = time.monotonic()
 
@@ -100,6 +103,12 @@ if a.kind == "ws":
 
     if echo("hello") != "hello":
         out("no-echo")
+    if a.close:
+        s.sendall(bytes([0x88, 0x80]) + os.urandom(4))
+        try:
+            out("echo ended" if f.read(1) == b"" else "echo more")
+        except OSError as e:
+            out("echo", type(e).__name__)
     if not a.hold:
         out("echo")
     print("echo", flush=True)
