@@ -55,6 +55,8 @@ struct tcp_client {
 	size_t inlen;
 	uint8_t *out;
 	size_t outlen, outoff;
+	unsigned owed; /* queries read and not answered yet */
+	bool closing;  /* the client shut its side: close once nothing is owed or unsent */
 	int64_t last;
 	struct tcp_client *prev, *next;
 };
@@ -192,13 +194,16 @@ static void client_close(struct sn_dnsfwd *f, struct tcp_client *c)
 	free(c);
 }
 
+/* Sends what c has to send; may close c. A closing client is not read (its end would wake the
+ * loop for ever), and goes once its answers are out. */
 static void client_flush(struct sn_dnsfwd *f, struct tcp_client *c)
 {
+	uint32_t in = c->closing ? 0 : EPOLLIN;
 	while (c->outoff < c->outlen) {
 		ssize_t w = send(c->ev.fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				ep_mod(f, &c->ev, EPOLLIN | EPOLLOUT);
+				ep_mod(f, &c->ev, in | EPOLLOUT);
 				return;
 			}
 			client_close(f, c);
@@ -207,7 +212,10 @@ static void client_flush(struct sn_dnsfwd *f, struct tcp_client *c)
 		c->outoff += (size_t)w;
 	}
 	c->outoff = c->outlen = 0;
-	ep_mod(f, &c->ev, EPOLLIN);
+	if (c->closing && !c->owed)
+		client_close(f, c);
+	else
+		ep_mod(f, &c->ev, in);
 }
 
 static void send_reply(struct sn_dnsfwd *f, const struct reply_to *to, const uint8_t *m, size_t n)
@@ -218,8 +226,13 @@ static void send_reply(struct sn_dnsfwd *f, const struct reply_to *to, const uin
 		return;
 	}
 	struct tcp_client *c = client_by_id(f, to->conn);
-	if (!c || n > TCP_MSG_MAX)
+	if (!c)
 		return;
+	c->owed -= c->owed > 0;
+	if (n > TCP_MSG_MAX) {
+		client_flush(f, c);
+		return;
+	}
 	uint8_t *p = realloc(c->out, c->outlen + 2 + n);
 	if (!p)
 		return;
@@ -608,6 +621,12 @@ static void on_tcp_client(struct sn_dnsfwd *f, struct tcp_client *c, uint32_t ev
 	ssize_t r = recv(c->ev.fd, c->in + c->inlen, 2 + TCP_MSG_MAX - c->inlen, 0);
 	if (r < 0 && errno == EAGAIN)
 		return;
+	if (r == 0 && !c->closing) {
+		/* the client shut its side: what it asked is still answered */
+		c->closing = true;
+		client_flush(f, c);
+		return;
+	}
 	if (r <= 0) {
 		client_close(f, c);
 		return;
@@ -621,7 +640,11 @@ static void on_tcp_client(struct sn_dnsfwd *f, struct tcp_client *c, uint32_t ev
 		if (c->inlen - off - 2 < len)
 			break;
 		struct reply_to to = {.fd = -1, .conn = c->id};
+		uint64_t id = c->id;
+		c->owed++;
 		query(f, c->view, c->in + off + 2, len, &to, IPPROTO_TCP);
+		if (!client_by_id(f, id))
+			return; /* an answer could not be sent: closed */
 		off += 2 + len;
 	}
 	memmove(c->in, c->in + off, c->inlen - off);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Sandbox-side probes for names (DNS, TLS SNI, HTTP Host). Prints one line: a word, then details.
 
-  nameprobe.py resolve NAME [--server ADDR] [--tcp] [--type A|AAAA]
+  nameprobe.py resolve NAME [--server ADDR] [--tcp [--half-close]] [--type A|AAAA]
         NOERROR addr,addr | NXDOMAIN | SERVFAIL | timeout
   nameprobe.py tls ADDR PORT NAME [--segments N --pause S] [--big]
         sends a real ClientHello for NAME (N segments, S seconds apart; --big: about 1.6 KB like a
@@ -33,6 +33,7 @@ ap.add_argument("kind")
 ap.add_argument("args", nargs="*")
 ap.add_argument("--server", default="192.0.2.53")
 ap.add_argument("--tcp", action="store_true")
+ap.add_argument("--half-close", action="store_true")
 ap.add_argument("--type", default="A")
 ap.add_argument("--segments", type=int, default=1)
 ap.add_argument("--pause", type=float, default=0)
@@ -97,6 +98,8 @@ try:
             s.settimeout(a.timeout)
             s.connect((a.server, 53))
             s.sendall(struct.pack("!H", len(q)) + q)
+            if a.half_close:
+                s.shutdown(socket.SHUT_WR)
             n = struct.unpack("!H", recv_exact(s, 2))[0]
             m = recv_exact(s, n)
         else:
