@@ -62,6 +62,7 @@ struct iconn {
 	int family; /* the peer's */
 	uint8_t peer[16];
 	struct buf in, uin, uout, cout; /* from the client, from upstream, to upstream, to client */
+	struct buf replay; /* a request sent on a kept upstream connection, until its answer starts */
 	struct sn_http_msg req, resp;
 	bool resp_head;   /* the response's head went to the client */
 	bool c_eof, u_eof, u_shut, c_shut;
@@ -249,6 +250,7 @@ static void conn_close(struct iconn *c)
 	close_upstream(c);
 	buf_free(&c->in);
 	buf_free(&c->cout);
+	buf_free(&c->replay);
 	if (c->tunnel) {
 		pthread_mutex_lock(&c->view->mu);
 		c->view->tunnels--;
@@ -496,6 +498,17 @@ static void start_upstream(struct iconn *c)
 	c->state = I_CONNECT;
 }
 
+/* Idempotent and without a body (RFC 9110 9.2.2): a request that may go again when the server
+ * closed a kept connection before answering it. */
+static bool may_retry(const struct iconn *c, const struct sn_http_head *h)
+{
+	static const char *const idem[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+	for (size_t i = 0; i < sizeof(idem) / sizeof(idem[0]); i++)
+		if (strcmp(h->method, idem[i]) == 0)
+			return !c->req.body;
+	return false;
+}
+
 static void handle_request(struct iconn *c, size_t headlen)
 {
 	struct iworker *w = c->w;
@@ -583,6 +596,7 @@ static void handle_request(struct iconn *c, size_t headlen)
 	}
 	const char *mask = w->mask;
 	struct buf *o = &c->uout;
+	size_t start = o->len;
 	bool ok = buf_str(o, h->method) && buf_str(o, " ") && buf_add(o, h->target, h->tlen);
 	snprintf(line, sizeof(line), " HTTP/%u.%u\r\n", c->req.p.http_major, c->req.p.http_minor);
 	ok = ok && buf_str(o, line) && buf_str(o, "Host: ");
@@ -635,11 +649,16 @@ static void handle_request(struct iconn *c, size_t headlen)
 	c->deadline = sn_now_ms() + (int64_t)cfg->ingress_upstream_timeout_s * 1000;
 	sn_http_init(&c->resp, true, strcmp(h->method, "HEAD") == 0);
 	c->resp_head = false;
-	/* the upstream connection: the one kept from the last request, or a new one */
-	bool reuse = c->uev.fd >= 0 && c->up_reusable && c->view == v && c->port == port;
+	/* the upstream connection: the one kept from the last request, unless the server has
+	 * closed it since (its keep-alive timeout), or a new one */
+	bool reuse = c->uev.fd >= 0 && c->up_reusable && !c->u_eof && !c->u_hup && c->view == v &&
+		     c->port == port;
+	c->replay.len = 0;
 	if (reuse) {
 		sn_view_unref(v);
 		c->state = I_EXCHANGE;
+		if (!start && may_retry(c, h))
+			(void)buf_add(&c->replay, c->uout.p, c->uout.len); /* no memory: no retry */
 	} else {
 		struct buf keep = c->uout;
 		c->uout = (struct buf){0};
@@ -682,6 +701,21 @@ static void feed_request_body(struct iconn *c)
 
 /* ---- responses ---- */
 
+/* The server closed the kept connection that a request went on, before a byte of an answer
+ * (its keep-alive timeout crossed the request): the request goes again on a new connection,
+ * once, as nginx and haproxy do. False when it cannot. */
+static bool retry_fresh(struct iconn *c)
+{
+	if (!c->replay.len || c->uin.len || c->resp_head)
+		return false;
+	struct buf r = c->replay;
+	c->replay = (struct buf){0};
+	close_upstream(c);
+	c->uout = r;
+	start_upstream(c);
+	return true;
+}
+
 /* Bytes for the client: sent at once when nothing waits before them, the rest queued. */
 static bool to_client(struct iconn *c, const uint8_t *p, size_t n)
 {
@@ -720,9 +754,13 @@ static void feed_response(struct iconn *c)
 	struct iworker *w = c->w;
 	/* heads pass unchanged: a head and the body bytes after it leave in one send */
 	size_t ready = 0;
+	if (c->uin.len)
+		c->replay.len = 0; /* an answer has started */
 	while (!c->resp_head) {
 		if (ready == c->uin.len) {
 			if (c->u_eof && !ready) {
+				if (retry_fresh(c))
+					return;
 				respond(c, 502, false, "bad_gateway",
 					"port %u of sandbox %s closed the connection without a response",
 					c->port, c->view->id);
@@ -919,6 +957,8 @@ static void pump(struct iconn *c)
 		bool up = c->uev.fd >= 0 && c->state != I_CONNECT;
 		if (up && c->uout.len) {
 			if ((n = flush(c->uev.fd, &c->uout)) < 0) {
+				if (retry_fresh(c))
+					continue;
 				respond(c, 502, false, "bad_gateway",
 					"port %u of sandbox %s closed the connection", c->port,
 					c->view->id);
@@ -1135,6 +1175,8 @@ static void on_timer(struct iworker *w)
 				buf_free(&c->uin);
 			if (c->uout.cap && !c->uout.len)
 				buf_free(&c->uout);
+			if (c->replay.cap && !c->replay.len)
+				buf_free(&c->replay);
 		}
 		switch (c->state) {
 		case I_HEAD:

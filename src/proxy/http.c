@@ -2,6 +2,7 @@
 #include "http.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <string.h>
 #include <strings.h>
@@ -117,12 +118,13 @@ static int check_codings(const struct sn_http_head *h, bool request)
 	return request && any && !last_chunked ? -EINVAL : 0;
 }
 
-/* What http-parser lets through and the next hop could read otherwise. The head goes on
- * unchanged, so the proxy and the server behind it must agree on where each message ends: a line
- * that starts with white space (obs-fold, or a first field line that a server may join to the start
- * line, RFC 9112 2.2, 5.2) and a field name with anything but token bytes, such as white space
- * before the colon (RFC 9112 5.1), are refused, as is a coding list that a server could frame
- * differently. A request's major version must be 1. */
+/* What http-parser lets through and the next hop could read otherwise. The head goes on (a
+ * request's rebuilt from its fields as parsed, a response's unchanged), so the proxy and the
+ * server behind it must agree on where each message ends. Refused: a line that starts with white
+ * space (obs-fold, or a first field line that a server may join to the start line, RFC 9112 2.2,
+ * 5.2), a field name with anything but token bytes, such as white space before the colon (RFC
+ * 9112 5.1), and a coding list that a server could frame otherwise. A request's major version
+ * must be 1. */
 static int check_head(const struct sn_http_msg *m, const struct sn_http_head *h, const uint8_t *buf,
 		      size_t n)
 {
@@ -175,6 +177,8 @@ ssize_t sn_http_head(struct sn_http_msg *m, struct sn_http_head *h, const uint8_
 		h->method = response ? NULL : http_method_str((enum http_method)m->p.method);
 		m->upgrade = m->p.upgrade;
 		m->keep_alive = http_should_keep_alive(&m->p);
+		m->body = (m->p.flags & F_CHUNKED) ||
+			  (m->p.content_length > 0 && m->p.content_length != ULLONG_MAX);
 		return (ssize_t)(n + 1);
 	}
 	if (e != HPE_OK)

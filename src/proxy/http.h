@@ -43,6 +43,7 @@ struct sn_http_msg {
 	bool keep_alive; /* the connection may carry another message after this one */
 	bool upgrade;    /* a request asking to switch protocols, or a 101 response */
 	bool head_only;  /* the message ended with its head (no body) */
+	bool body;       /* a request's head announced a body (Content-Length > 0 or chunked) */
 	bool done;
 	bool lf_pending; /* the head's last byte, not yet given to the parser */
 	int status;

@@ -102,100 +102,40 @@ print(s.recv(100).split()[1].decode())' $I)
 [ "$c" = 400 ] && ok || bad "two Host fields: HTTP $c, want 400"
 # heads whose framing a server could read otherwise (request smuggling) are refused before they
 # reach the sandbox; a version other than 1.x gets 505
-out=$(ip netns exec ti-$$-c1 python3 -c '
-import socket, sys
-h = "Host: 8080-%s.sandnet.localhost\r\n" % sys.argv[1]
-cases = [("400", "POST /upload HTTP/1.1\r\n" + h + x + "\r\n0\r\n\r\n") for x in (
-    "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
-    "Transfer-Encoding : chunked\r\n",
-    "Content-Length : 5\r\n",
-    "Transfer-Encoding:\r\n chunked\r\n",
-    "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
-    "Transfer-Encoding: chunked, gzip\r\n",
-    "Transfer-Encoding: gzip\r\n",
-    "Content-Length: 5\r\nContent-Length: 5\r\n")]
-cases.append(("505", "GET /echo HTTP/2.0\r\n" + h + "\r\n"))
-for want, req in cases:
-    s = socket.create_connection(("10.99.1.1", 7081), timeout=5)
-    s.sendall(req.encode())
-    got = s.recv(200).split(b" ")[1].decode()
-    if got != want:
-        print("%s for %r" % (got, req))
-    s.close()
-print("done")' $I)
-[ "$out" = done ] && ok || bad "smuggling-shaped heads: $out"
+R="Host: 8080-$I.sandnet.localhost\r\n"
+P="POST /upload HTTP/1.1\r\n$R"
+out=$(probe 1 seq --each "${P}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" \
+	"${P}Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n" "${P}Content-Length : 5\r\n\r\nhello" \
+	"${P}Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n" \
+	"${P}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" \
+	"${P}Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n" "${P}Transfer-Encoding: gzip\r\n\r\nhello" \
+	"${P}Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello" "GET /echo HTTP/2.0\r\n$R\r\n")
+[ "$out" = "400 400 400 400 400 400 400 400 505" ] && ok || bad "smuggling-shaped heads: $out"
 # a 304 that gives its representation's length has no body: the next request on the same
 # connection is answered
-out=$(ip netns exec ti-$$-c1 python3 -c '
-import socket, sys
-s = socket.create_connection(("10.99.1.1", 7081), timeout=5)
-f = s.makefile("rb")
-codes = []
-for path in ("/304", "/echo"):
-    s.sendall(("GET %s HTTP/1.1\r\nHost: 8080-%s.sandnet.localhost\r\n\r\n" % (path, sys.argv[1])).encode())
-    codes.append(f.readline().split()[1].decode())
-    n = 0
-    while True:
-        line = f.readline()
-        if line in (b"\r\n", b""):
-            break
-        if line.lower().startswith(b"content-length:"):
-            n = int(line.split(b":")[1])
-    if codes[-1] != "304":
-        f.read(n)
-print(" ".join(codes))' $I 2>&1)
+out=$(probe 1 seq "GET /304 HTTP/1.1\r\n$R\r\n" "GET /echo HTTP/1.1\r\n$R\r\n")
 [ "$out" = "304 200" ] && ok || bad "304 with Content-Length, then a request on the same connection: $out"
 # pipelined requests (three in one write, one with a body) are answered in order
-out=$(ip netns exec ti-$$-c1 python3 -c '
-import socket, sys
-s = socket.create_connection(("10.99.1.1", 7081), timeout=5)
-f = s.makefile("rb")
-h = "Host: 8080-%s.sandnet.localhost\r\n" % sys.argv[1]
-s.sendall(("GET /echo HTTP/1.1\r\n" + h + "\r\nPOST /upload HTTP/1.1\r\n" + h +
-           "Content-Length: 5\r\n\r\nhelloGET /nothing HTTP/1.1\r\n" + h + "\r\n").encode())
-got = []
-for _ in range(3):
-    code = f.readline().split()[1].decode()
-    n = 0
-    while True:
-        line = f.readline()
-        if line in (b"\r\n", b""):
-            break
-        if line.lower().startswith(b"content-length:"):
-            n = int(line.split(b":")[1])
-    body = f.read(n)
-    got.append(code + (":5" if b"\"bytes\": 5" in body else ""))
-print(" ".join(got))' $I 2>&1)
+out=$(probe 1 seq --pipeline "GET /echo HTTP/1.1\r\n$R\r\n" "${P}Content-Length: 5\r\n\r\nhello" \
+	"GET /nothing HTTP/1.1\r\n$R\r\n")
 [ "$out" = "200 200:5 404" ] && ok || bad "pipelined requests: $out"
 # a response that ends when the sandbox closes ends the client's connection too
-out=$(ip netns exec ti-$$-c1 python3 -c '
-import socket, sys
-s = socket.create_connection(("10.99.1.1", 7081), timeout=5)
-s.sendall(("GET /eof HTTP/1.1\r\nHost: 8080-%s.sandnet.localhost\r\n\r\n" % sys.argv[1]).encode())
-data = b""
-while True:
-    d = s.recv(4096)
-    if not d:
-        break
-    data += d
-print(data.split(b" ")[1].decode(), data.split(b"\r\n\r\n", 1)[1].decode())' $I 2>&1)
+out=$(probe 1 seq --to-end "GET /eof HTTP/1.1\r\n$R\r\n")
 [ "$out" = "200 until close" ] && ok || bad "a response until close: $out"
+# the server closes a kept-alive connection after an answer: the next request of the client's
+# connection goes on a new one
+out=$(probe 1 seq --pause 0.3 "GET /bye HTTP/1.1\r\n$R\r\n" "GET /bye HTTP/1.1\r\n$R\r\n" \
+	"GET /echo HTTP/1.1\r\n$R\r\n")
+[ "$out" = "200 200 200" ] && ok || bad "requests after the server closed a kept-alive connection: $out"
+# the server closes a kept connection as the next request arrives: a GET goes again on a new
+# connection, a POST (not idempotent) gets a 502
+out=$(probe 1 seq "GET /drop-next HTTP/1.1\r\n$R\r\n" "GET /echo HTTP/1.1\r\n$R\r\n" \
+	"GET /drop-next HTTP/1.1\r\n$R\r\n" "${P}Content-Length: 5\r\n\r\nhello")
+[ "$out" = "200 200 200 502" ] && ok || bad "a kept connection closed as a request arrives: $out"
 # a client that sends its request and shuts its side at once (one segment: corked) gets the
 # answer, then the end
-out=$(ip netns exec ti-$$-c1 python3 -c '
-import socket, sys
-s = socket.create_connection(("10.99.1.1", 7081), timeout=5)
-s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
-s.sendall(("GET /echo HTTP/1.1\r\nHost: 8080-%s.sandnet.localhost\r\n\r\n" % sys.argv[1]).encode())
-s.shutdown(socket.SHUT_WR)
-data = b""
-while True:
-    d = s.recv(4096)
-    if not d:
-        break
-    data += d
-print(data.split(b" ")[1].decode(), b"\"port\": 8080" in data)' $I 2>&1)
-[ "$out" = "200 True" ] && ok || bad "a request with the client side shut at once: $out"
+out=$(probe 1 seq --to-end --shut "GET /echo HTTP/1.1\r\n$R\r\n")
+case $out in '200 {"port": 8080'*) ok ;; *) bad "a request with the client side shut at once: $out" ;; esac
 want 502 1 8099
 
 step=ports; echo "-- $step"

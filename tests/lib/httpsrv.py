@@ -6,7 +6,11 @@
   POST /upload  reads the body (Content-Length or chunked) and answers {"bytes": N}
   GET /ws       a WebSocket handshake, then echoes every text frame
   GET /slow     answers after 30 s (for upstream timeouts)
+  GET /drop-next  an answer; the next request on this connection gets none: the connection
+                closes when it arrives (a keep-alive timeout crossing a request)
   GET /eof      a body without a length, ended by closing the connection
+  GET /bye      a complete answer (with a length and no "Connection: close"), then the connection
+                closes, as a server's keep-alive timeout does
   GET /304      304 Not Modified with the Content-Length of the representation it stands for, and
                 no body (RFC 9110 8.6)
 usage: httpsrv.py PORT[,PORT...] [--ready FILE] [--lifetime S]"""
@@ -42,8 +46,19 @@ class H(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b)
 
+    def dropped(self):
+        if getattr(self, "drop_next", False):
+            self.close_connection = True
+            return True
+        return False
+
     def do_GET(self):
-        if self.path.startswith("/echo"):
+        if self.dropped():
+            return
+        if self.path.startswith("/drop-next"):
+            self.drop_next = True
+            self.send_json({"conn": self.conn_id})
+        elif self.path.startswith("/echo"):
             self.send_json({"port": self.server.server_address[1], "host": self.headers.get("Host"),
                             "xff": self.headers.get("X-Forwarded-For"),
                             "xfp": self.headers.get("X-Forwarded-Proto"),
@@ -75,6 +90,9 @@ class H(BaseHTTPRequestHandler):
                     self.wfile.flush()
             except OSError:
                 return
+        elif self.path.startswith("/bye"):
+            self.send_json({"bye": self.conn_id})
+            self.close_connection = True
         elif self.path.startswith("/eof"):
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
@@ -93,6 +111,8 @@ class H(BaseHTTPRequestHandler):
             self.send_json({"error": "no such path"}, 404)
 
     def do_POST(self):
+        if self.dropped():
+            return
         n = 0
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             while True:

@@ -8,12 +8,20 @@
         "echo", then (with --hold) a frame every 0.1 s until the connection ends: "closed MS";
         with --close, a close frame, after which the server closes: "echo ended" when the end
         reaches the client
+  ingressprobe.py seq ADDR PORT REQUEST... [--pause S] [--pipeline | --each]
+        raw requests ("\r\n" written as such) on one connection, each after the last answer (S
+        seconds later), or all at once (--pipeline), or each on a connection of its own (--each):
+        the status codes, space-separated; "CODE:N" when an answer says {"bytes": N}
+  ingressprobe.py seq ADDR PORT REQUEST --to-end [--shut]
+        one request (with --shut, corked together with the end of the client's side), then
+        everything until the proxy closes: "CODE BODY"
   ingressprobe.py slowloris ADDR PORT HOST       a request head, one byte a second: "cut MS"
   ingressprobe.py idle ADDR PORT COUNT SECONDS   COUNT open connections that sent nothing;
         prints "open N" when all are open, then "held N" (still open after SECONDS)"""
 import argparse
 import base64
 import os
+import re
 import resource
 import socket
 import sys
@@ -25,7 +33,12 @@ ap.add_argument("args", nargs="*")
 ap.add_argument("--steps")
 ap.add_argument("--hold", type=float, default=0)
 ap.add_argument("--close", action="store_true")
-a = ap.parse_args()
+ap.add_argument("--pause", type=float, default=0)
+ap.add_argument("--pipeline", action="store_true")
+ap.add_argument("--each", action="store_true")
+ap.add_argument("--to-end", action="store_true")
+ap.add_argument("--shut", action="store_true")
+a = ap.parse_intermixed_args()
 t0 = time.monotonic()
 
 
@@ -44,7 +57,7 @@ def read_response(f):
     if not line:
         return None, b""
     status = int(line.split()[1])
-    length, chunked = 0, False
+    length = 0
     while True:
         h = f.readline()
         if h in (b"\r\n", b"\n", b""):
@@ -52,7 +65,59 @@ def read_response(f):
         k, _, v = h.decode().partition(":")
         if k.lower() == "content-length":
             length = int(v)
+    if status < 200 or status in (204, 304):  # no body, whatever the length says
+        length = 0
     return status, f.read(length)
+
+
+if a.kind == "seq":
+    addr, port = a.args[0], a.args[1]
+    reqs = [r.encode().decode("unicode_escape").encode("latin-1") for r in a.args[2:]]
+    codes = []
+
+    def note(st, body):
+        m = re.search(rb'"bytes": (\d+)', body)
+        codes.append(str(st) + (":" + m.group(1).decode() if m else ""))
+
+    if a.to_end:
+        s = conn(addr, port)
+        if a.shut:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        s.sendall(reqs[0])
+        if a.shut:
+            s.shutdown(socket.SHUT_WR)
+        data = b""
+        try:
+            while True:
+                d = s.recv(4096)
+                if not d:
+                    break
+                data += d
+        except OSError as e:
+            out(type(e).__name__)
+        head, _, body = data.partition(b"\r\n\r\n")
+        out(head.split(b" ")[1].decode() if b" " in head else "-", body.decode())
+    if a.each:
+        for r in reqs:
+            s = conn(addr, port)
+            s.sendall(r)
+            note(*read_response(s.makefile("rb")))
+            s.close()
+        out(" ".join(codes))
+    s = conn(addr, port)
+    f = s.makefile("rb")
+    if a.pipeline:
+        s.sendall(b"".join(reqs))
+    for r in reqs:
+        if not a.pipeline:
+            s.sendall(r)
+        try:
+            note(*read_response(f))
+        except (OSError, ValueError, IndexError) as e:
+            codes.append(type(e).__name__)
+            break
+        time.sleep(a.pause)
+    out(" ".join(codes))
 
 
 if a.kind == "keepalive":

@@ -97,6 +97,26 @@ static void test_request_heads(void **state)
 	check_heads(requests, sizeof(requests) / sizeof(requests[0]), false);
 }
 
+/* Whether a request's head announces a body: what decides if it may be sent again. */
+static void test_request_body_known(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		bool body;
+	} cases[] = {
+	    {"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false},
+	    {R("Content-Length: 0\r\n"), false},
+	    {R("Content-Length: 3\r\n"), true},
+	    {R("Transfer-Encoding: chunked\r\n"), true},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sn_http_msg m;
+		assert_int_equal(parse(&m, false, false, cases[i].text), strlen(cases[i].text));
+		assert_int_equal(m.body, cases[i].body);
+	}
+}
+
 /* Responses come from a sandbox's server, as untrusted as any client. */
 static void test_response_heads(void **state)
 {
@@ -214,6 +234,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_request_heads),
+	    cmocka_unit_test(test_request_body_known),
 	    cmocka_unit_test(test_response_heads),
 	    cmocka_unit_test(test_head_in_pieces),
 	    cmocka_unit_test(test_bodies),
