@@ -237,6 +237,19 @@ echo "100 MB chunked upload: sandnetd peak RSS $hwm0 -> $hwm1 KiB"
 if grep -qa __asan_init "$sandnetd"; then
 	echo "(sanitizer build: the memory bound is not checked)"
 elif [ $((hwm1 - hwm0)) -le 4096 ]; then ok; else bad "upload grew sandnetd by $((hwm1 - hwm0)) KiB"; fi
+# a 100 MB chunked download, the first 40 MB of it to a client reading at 20 MB/s: the proxy
+# reads from the sandbox only as fast as the client takes
+out=$(ip netns exec ti-$$-c1 curl -s -m 60 -o /dev/null -w '%{http_code} %{size_download}' \
+	--limit-rate 20M -H "Host: $H8080" "http://10.99.1.1:7081/big?40000000")
+[ "$out" = "200 40000000" ] && ok || bad "40 MB download at 20 MB/s: $out"
+out=$(ip netns exec ti-$$-c1 curl -s -m 60 -o /dev/null -w '%{http_code} %{size_download}' \
+	-H "Host: $H8080" "http://10.99.1.1:7081/big?100000000")
+[ "$out" = "200 100000000" ] && ok || bad "100 MB download: $out"
+hwm2=$(awk '/VmHWM/ {print $2}' /proc/$SN_PID/status)
+echo "downloads: sandnetd peak RSS $hwm1 -> $hwm2 KiB"
+if grep -qa __asan_init "$sandnetd"; then
+	:
+elif [ $((hwm2 - hwm1)) -le 4096 ]; then ok; else bad "downloads grew sandnetd by $((hwm2 - hwm1)) KiB"; fi
 
 step=slowloris; echo "-- $step"
 out=$(probe 1 slowloris "$H8080")

@@ -8,6 +8,7 @@
   GET /slow     answers after 30 s (for upstream timeouts)
   GET /drop-next  an answer; the next request on this connection gets none: the connection
                 closes when it arrives (a keep-alive timeout crossing a request)
+  GET /big?N    N zero bytes, chunked, written as fast as the connection takes them
   GET /eof      a body without a length, ended by closing the connection
   GET /bye      a complete answer (with a length and no "Connection: close"), then the connection
                 closes, as a server's keep-alive timeout does
@@ -93,6 +94,17 @@ class H(BaseHTTPRequestHandler):
         elif self.path.startswith("/bye"):
             self.send_json({"bye": self.conn_id})
             self.close_connection = True
+        elif self.path.startswith("/big?"):
+            left = int(self.path[5:])
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            block = b"\0" * 65536
+            while left:
+                k = min(left, len(block))
+                self.wfile.write(b"%x\r\n" % k + block[:k] + b"\r\n")
+                left -= k
+            self.wfile.write(b"0\r\n\r\n")
         elif self.path.startswith("/eof"):
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
