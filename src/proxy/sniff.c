@@ -138,6 +138,21 @@ static int lower(int c)
 	return c >= 'A' && c <= 'Z' ? c + 32 : c;
 }
 
+/* The length of the "http://" or "https://" (any case) that p[0..n) starts with and goes past,
+ * or 0. */
+static size_t scheme_len(const uint8_t *p, size_t n)
+{
+	static const char *const schemes[] = {"http://", "https://"};
+	for (size_t s = 0; s < 2; s++) {
+		size_t l = strlen(schemes[s]), k = 0;
+		while (k < l && k < n && lower(p[k]) == schemes[s][k])
+			k++;
+		if (k == l && n > l)
+			return l;
+	}
+	return 0;
+}
+
 int sn_sniff_http_host(const uint8_t *buf, size_t len, char *name, size_t size)
 {
 	/* the request line: METHOD SP target SP HTTP/1.x CRLF; the method is a token */
@@ -206,6 +221,29 @@ int sn_sniff_http_host(const uint8_t *buf, size_t len, char *name, size_t size)
 			}
 		}
 		p = e + 2;
+	}
+	if (found < 0 && found != -ENOENT && found != -EEXIST)
+		return found;
+	/* an absolute-form target names the host itself, and a server must then ignore Host (RFC
+	 * 9112 3.2.2): its authority is the name */
+	size_t t = i + 1, te = eol - 9; /* the target, before " HTTP/1.x" */
+	size_t a = te > t ? t + scheme_len(buf + t, te - t) : t;
+	if (a > t) {
+		size_t b = a;
+		while (b < te && buf[b] != '/' && buf[b] != '?' && buf[b] != '#')
+			b++;
+		for (size_t k = a; k < b; k++) /* after any userinfo */
+			if (buf[k] == '@')
+				a = k + 1;
+		if (a < b && buf[a] == '[')
+			return -ENOENT; /* an IPv6 literal: no name */
+		size_t c = a;
+		while (c < b && buf[c] != ':')
+			c++;
+		for (size_t k = c + 1; k < b; k++)
+			if (buf[k] < '0' || buf[k] > '9')
+				return -EINVAL;
+		return put_name(buf + a, c - a, name, size);
 	}
 	return found == -EEXIST ? -ENOENT : found;
 }

@@ -155,6 +155,21 @@ static void test_http(void **state)
 	assert_int_equal(http("GET / HTTP/1.1\r\nHost: a.com:x\r\n\r\n", name), -EINVAL);
 	assert_int_equal(http("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", name), -EINVAL);
 	assert_int_equal(http("GET / FTP/1.0\r\nHost: a.com\r\n\r\n", name), -EINVAL);
+	/* an absolute-form target: its authority, not Host, names the host (RFC 9112 3.2.2) */
+	assert_int_equal(http("GET http://Other.Test/x HTTP/1.1\r\nHost: a.com\r\n\r\n", name), 10);
+	assert_string_equal(name, "other.test");
+	assert_int_equal(http("GET HTTPS://u:p@b.c:8080?q HTTP/1.1\r\nHost: a.com\r\n\r\n", name), 3);
+	assert_string_equal(name, "b.c");
+	assert_int_equal(http("GET http://b.c HTTP/1.1\r\n\r\n", name), 3);
+	assert_int_equal(http("GET http://[::1]/ HTTP/1.1\r\nHost: a.com\r\n\r\n", name), -ENOENT);
+	assert_int_equal(http("GET http:///x HTTP/1.1\r\nHost: a.com\r\n\r\n", name), -EINVAL);
+	assert_int_equal(http("GET http://b.c:8x/ HTTP/1.1\r\nHost: a.com\r\n\r\n", name), -EINVAL);
+	assert_int_equal(http("GET http://b.c/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", name),
+			 -EINVAL);
+	assert_int_equal(http("GET http:// HTTP/1.1\r\nHost: a.com\r\n\r\n", name), 5);
+	assert_string_equal(name, "a.com"); /* "http://" alone is no absolute-form */
+	assert_int_equal(http("GET HTTP/1.1\r\nHost: a.com\r\n\r\n", name), 5);
+	assert_int_equal(http("GET /http://b.c HTTP/1.1\r\nHost: a.com\r\n\r\n", name), 5);
 	assert_int_equal(http("\x16\x03\x01", name), -EPROTO);
 	assert_int_equal(http("get / HTTP/1.1\r\n\r\n", name), -EPROTO);
 	static char big[SN_SNIFF_HTTP_MAX + 100];
