@@ -224,11 +224,12 @@ int sn_sniff_http_host(const uint8_t *buf, size_t len, char *name, size_t size)
 	}
 	if (found < 0 && found != -ENOENT && found != -EEXIST)
 		return found;
-	/* an absolute-form target names the host itself, and a server must then ignore Host (RFC
-	 * 9112 3.2.2): its authority is the name */
+	/* An absolute-form target names the host itself, and a server must then ignore Host (RFC
+	 * 9112 3.2.2): its authority is the name. So is CONNECT's authority-form target (3.2.3). */
 	size_t t = i + 1, te = eol - 9; /* the target, before " HTTP/1.x" */
+	bool connect = i == 7 && memcmp(buf, "CONNECT", 7) == 0;
 	size_t a = te > t ? t + scheme_len(buf + t, te - t) : t;
-	if (a > t) {
+	if (a > t || connect) {
 		size_t b = a;
 		while (b < te && buf[b] != '/' && buf[b] != '?' && buf[b] != '#')
 			b++;

@@ -1,7 +1,7 @@
 /* The name a client says it wants, read from the first bytes of a connection: the SNI of a TLS
  * ClientHello (reassembled across records and segments) or the host of an HTTP/1 request head: the
  * authority of an absolute-form target ("GET http://name/ HTTP/1.1", which a server must obey over
- * Host), else the Host field (which must be there once, even then).
+ * Host) or of CONNECT's target, else the Host field (which must be there once, even then).
  * Proxy layer; pure, allocation-free, resumable: call again with more bytes.
  *
  * Return convention (STYLE.md, incremental parsers): > 0 the name's length, written to name

@@ -187,6 +187,7 @@ expect echo $C tls 198.51.100.2 443 allowed.test --timeout 2
 # an absolute-form target names the host, whatever Host says (a server must obey it)
 expect reset $C http 198.51.100.2 80 allowed.test --target http://other.test/
 expect echo $C http 198.51.100.2 80 other.test --target http://allowed.test/x
+expect reset $C http 198.51.100.2 80 allowed.test --method CONNECT --target other.test:443
 expect banner $C banner 198.51.100.1 2222
 
 step=ipv6; echo "-- ipv6"

@@ -7,8 +7,8 @@
         sends a real ClientHello for NAME (N segments, S seconds apart; --big: about 1.6 KB like a
         post-quantum hello) to an echo server: echo | reset | closed | timeout
   nameprobe.py handshake ADDR PORT NAME   a full TLS handshake: tls-ok CN | reset | ...
-  nameprobe.py http ADDR PORT HOST [--target T]   a request head with Host (and target T, "/"
-        by default): echo | reset | ...
+  nameprobe.py http ADDR PORT HOST [--target T] [--method M]   a request head with Host (and
+        target T, "/" by default; method M, GET by default): echo | reset | ...
   nameprobe.py banner ADDR PORT           a server-first server: banner | reset | ...
   nameprobe.py slow ADDR PORT NAME        the ClientHello one byte a second: reset MS | ...
   nameprobe.py hold ADDR PORT NAME SECONDS  echo, "ready", then a byte every 0.1 s until an error
@@ -36,6 +36,7 @@ ap.add_argument("--server", default="192.0.2.53")
 ap.add_argument("--tcp", action="store_true")
 ap.add_argument("--half-close", action="store_true")
 ap.add_argument("--target", default="/")
+ap.add_argument("--method", default="GET")
 ap.add_argument("--type", default="A")
 ap.add_argument("--segments", type=int, default=1)
 ap.add_argument("--pause", type=float, default=0)
@@ -153,7 +154,8 @@ try:
         s.sendall(b"ping")
         out("tls-ok", len(cert), s.recv(4).decode())
     if a.kind == "http":
-        req = ("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: nameprobe\r\n\r\n" % (a.target, a.args[2])).encode()
+        req = ("%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: nameprobe\r\n\r\n"
+               % (a.method, a.target, a.args[2])).encode()
         s = connect(addr, port)
         s.sendall(req)
         out("echo" if recv_exact(s, len(req)) == req else "garbled")

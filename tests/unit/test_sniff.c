@@ -170,6 +170,12 @@ static void test_http(void **state)
 	assert_string_equal(name, "a.com"); /* "http://" alone is no absolute-form */
 	assert_int_equal(http("GET HTTP/1.1\r\nHost: a.com\r\n\r\n", name), 5);
 	assert_int_equal(http("GET /http://b.c HTTP/1.1\r\nHost: a.com\r\n\r\n", name), 5);
+	/* so does CONNECT's authority-form target (RFC 9112 3.2.3) */
+	assert_int_equal(http("CONNECT Other.Test:443 HTTP/1.1\r\nHost: a.com\r\n\r\n", name), 10);
+	assert_string_equal(name, "other.test");
+	assert_int_equal(http("CONNECT [::1]:443 HTTP/1.1\r\nHost: a.com\r\n\r\n", name), -ENOENT);
+	assert_int_equal(http("CONNECT HTTP/1.1\r\nHost: a.com\r\n\r\n", name), -EINVAL);
+	assert_int_equal(http("CONNECT b.c:x HTTP/1.1\r\nHost: a.com\r\n\r\n", name), -EINVAL);
 	assert_int_equal(http("\x16\x03\x01", name), -EPROTO);
 	assert_int_equal(http("get / HTTP/1.1\r\n\r\n", name), -EPROTO);
 	static char big[SN_SNIFF_HTTP_MAX + 100];
