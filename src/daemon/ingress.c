@@ -396,7 +396,7 @@ static bool client_from_xff(const struct sn_config *cfg, const struct sn_http_he
 	return true;
 }
 
-/* "<port>-<id>.<domain>[:port]" */
+/* "<port>-<id>.<domain>[.][:port]", any case */
 static bool route_host(const struct sn_config *cfg, const struct sn_http_field *host, char *id,
 		       size_t idsize, uint16_t *port)
 {
@@ -407,6 +407,8 @@ static bool route_host(const struct sn_config *cfg, const struct sn_http_field *
 	const char *colon = memchr(v, ':', n);
 	if (colon)
 		n = (size_t)(colon - v);
+	if (n && v[n - 1] == '.') /* a fully qualified name */
+		n--;
 	size_t dl = strlen(cfg->ingress_domain);
 	if (n < dl + 4 || v[n - dl - 1] != '.' || strncasecmp(v + n - dl, cfg->ingress_domain, dl))
 		return false;

@@ -88,6 +88,11 @@ has "\"xff\": \"1.2.3.4, 10.99.1.2\""; has '"xfp": "http"'; has "\"xfh\": \"$H80
 out=$(ip netns exec ti-$$-c1 curl -s -m 5 -H "X-Sandnet-Sandbox: $I" -H "X-Sandnet-Port: 8081" \
 	http://10.99.1.1:7081/echo)
 case $out in *'"port": 8081'*) ok ;; *) bad "routing by headers: $out" ;; esac
+# any case, a fully qualified name and a port in Host route the same
+for h in "8081-$I.Sandnet.LOCALHOST" "8081-$I.sandnet.localhost." "8081-$I.sandnet.localhost.:7081"; do
+	out=$(ip netns exec ti-$$-c1 curl -s -m 5 -H "Host: $h" http://10.99.1.1:7081/echo)
+	case $out in *'"port": 8081'*) ok ;; *) bad "Host $h: $out" ;; esac
+done
 for h in 8080-nosuch.sandnet.localhost example.com 99999-$I.sandnet.localhost; do
 	c=$(ip netns exec ti-$$-c1 curl -s -o /dev/null -m 5 -H "Host: $h" -w '%{http_code}' \
 		http://10.99.1.1:7081/echo)
