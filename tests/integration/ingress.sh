@@ -132,6 +132,9 @@ out=$(probe 1 seq --to-end "GET /eof HTTP/1.1\r\n$R\r\n")
 out=$(probe 1 seq --pause 0.3 "GET /bye HTTP/1.1\r\n$R\r\n" "GET /bye HTTP/1.1\r\n$R\r\n" \
 	"GET /echo HTTP/1.1\r\n$R\r\n")
 [ "$out" = "200 200 200" ] && ok || bad "requests after the server closed a kept-alive connection: $out"
+# nor one on which the server sent something unasked (a 408 before closing)
+out=$(probe 1 seq --pause 0.5 "GET /408-next HTTP/1.1\r\n$R\r\n" "GET /echo HTTP/1.1\r\n$R\r\n")
+[ "$out" = "200 200" ] && ok || bad "a request after an unasked 408 on the kept connection: $out"
 # the server closes a kept connection as the next request arrives: a GET goes again on a new
 # connection, a POST (not idempotent) gets a 502
 out=$(probe 1 seq "GET /drop-next HTTP/1.1\r\n$R\r\n" "GET /echo HTTP/1.1\r\n$R\r\n" \

@@ -10,6 +10,8 @@
                 closes when it arrives (a keep-alive timeout crossing a request)
   GET /big?N    N zero bytes, chunked, written as fast as the connection takes them
   GET /eof      a body without a length, ended by closing the connection
+  GET /408-next  an answer, then 0.2 s later an unasked 408 on the same connection (as servers
+                send before closing an idle one)
   GET /bye      a complete answer (with a length and no "Connection: close"), then the connection
                 closes, as a server's keep-alive timeout does
   GET /304      304 Not Modified with the Content-Length of the representation it stands for, and
@@ -91,6 +93,17 @@ class H(BaseHTTPRequestHandler):
                     self.wfile.flush()
             except OSError:
                 return
+        elif self.path.startswith("/408-next"):
+            self.send_json({"conn": self.conn_id})
+            w = self.wfile
+
+            def late():
+                try:
+                    w.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
+                            b"Connection: close\r\n\r\n")
+                except (OSError, ValueError):
+                    pass
+            threading.Timer(0.2, late).start()
         elif self.path.startswith("/bye"):
             self.send_json({"bye": self.conn_id})
             self.close_connection = True
