@@ -127,6 +127,9 @@ out=$(probe 1 seq --pipeline "GET /echo HTTP/1.1\r\n$R\r\n" "${P}Content-Length:
 # a response that ends when the sandbox closes ends the client's connection too
 out=$(probe 1 seq --to-end "GET /eof HTTP/1.1\r\n$R\r\n")
 [ "$out" = "200 until close" ] && ok || bad "a response until close: $out"
+# an HTTP/1.0 request without keep-alive: the answer, then the end
+out=$(probe 1 seq --to-end "GET /echo HTTP/1.0\r\n$R\r\n")
+case $out in '200 {"port": 8080'*) ok ;; *) bad "an HTTP/1.0 request: $out" ;; esac
 # the server closes a kept-alive connection after an answer: the next request of the client's
 # connection goes on a new one
 out=$(probe 1 seq --pause 0.3 "GET /bye HTTP/1.1\r\n$R\r\n" "GET /bye HTTP/1.1\r\n$R\r\n" \
