@@ -188,6 +188,8 @@ expect echo $C tls 198.51.100.2 443 allowed.test --timeout 2
 expect reset $C http 198.51.100.2 80 allowed.test --target http://other.test/
 expect echo $C http 198.51.100.2 80 other.test --target http://allowed.test/x
 expect reset $C http 198.51.100.2 80 allowed.test --method CONNECT --target other.test:443
+# a client that shuts its side right after its head: the proxy passes the end on both ways
+expect echo-end $C http 198.51.100.2 80 allowed.test --half-close
 expect banner $C banner 198.51.100.1 2222
 
 step=ipv6; echo "-- ipv6"

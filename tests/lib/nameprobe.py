@@ -8,7 +8,9 @@
         post-quantum hello) to an echo server: echo | reset | closed | timeout
   nameprobe.py handshake ADDR PORT NAME   a full TLS handshake: tls-ok CN | reset | ...
   nameprobe.py http ADDR PORT HOST [--target T] [--method M]   a request head with Host (and
-        target T, "/" by default; method M, GET by default): echo | reset | ...
+        target T, "/" by default; method M, GET by default): echo | reset | ...; with
+        --half-close, the client's side shut after the head: echo-end when the echo and then the
+        end come back
   nameprobe.py banner ADDR PORT           a server-first server: banner | reset | ...
   nameprobe.py slow ADDR PORT NAME        the ClientHello one byte a second: reset MS | ...
   nameprobe.py hold ADDR PORT NAME SECONDS  echo, "ready", then a byte every 0.1 s until an error
@@ -158,7 +160,11 @@ try:
                % (a.method, a.target, a.args[2])).encode()
         s = connect(addr, port)
         s.sendall(req)
-        out("echo" if recv_exact(s, len(req)) == req else "garbled")
+        if a.half_close:
+            s.shutdown(socket.SHUT_WR)
+        if recv_exact(s, len(req)) != req:
+            out("garbled")
+        out("echo-end" if a.half_close and s.recv(1) == b"" else "echo")
     if a.kind == "banner":
         s = connect(addr, port)
         out("banner" if s.recv(7) == b"banner\n" else "other")
