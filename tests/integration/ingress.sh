@@ -248,6 +248,11 @@ echo "100 MB chunked upload: sandnetd peak RSS $hwm0 -> $hwm1 KiB"
 if grep -qa __asan_init "$sandnetd"; then
 	echo "(sanitizer build: the memory bound is not checked)"
 elif [ $((hwm1 - hwm0)) -le 4096 ]; then ok; else bad "upload grew sandnetd by $((hwm1 - hwm0)) KiB"; fi
+# Expect: 100-continue: the server's 100 reaches the client (curl waits for it up to 30 s, past -m 10),
+# then the body goes, then the answer
+out=$(head -c 300000 /dev/zero | ip netns exec ti-$$-c1 curl -s -m 10 --expect100-timeout 30 -X POST \
+	-H "Host: $H8080" -H "Expect: 100-continue" --data-binary @- -w " %{http_code}" http://10.99.1.1:7081/upload)
+case $out in *'"bytes": 300000} 200') ok ;; *) bad "upload after 100-continue: $out" ;; esac
 # a 100 MB chunked download, the first 40 MB of it to a client reading at 20 MB/s: the proxy
 # reads from the sandbox only as fast as the client takes
 out=$(ip netns exec ti-$$-c1 curl -s -m 60 -o /dev/null -w '%{http_code} %{size_download}' \
