@@ -230,6 +230,7 @@ step=websocket; echo "-- $step"
 out=$(probe 1 ws "$H8080"); [ "$out" = echo ] && ok || bad "websocket: $out"
 # the server ends the tunnel: its end reaches the client
 out=$(probe 1 ws "$H8080" --close); [ "$out" = "echo ended" ] && ok || bad "websocket closed by the server: $out"
+out=$(probe 1 ws "$H8080" --close --shut); [ "$out" = "echo ended" ] && ok || bad "websocket closed by both: $out"
 probe 1 ws "$H8080" --hold 8 >"$tmp/ws" &
 wp=$!
 i=0; until grep -q echo "$tmp/ws" || [ $i -gt 100 ]; do sleep 0.05; i=$((i + 1)); done

@@ -7,7 +7,7 @@
   ingressprobe.py ws ADDR PORT HOST [--hold S]   WebSocket handshake and an echoed text frame:
         "echo", then (with --hold) a frame every 0.1 s until the connection ends: "closed MS";
         with --close, a close frame, after which the server closes: "echo ended" when the end
-        reaches the client
+        reaches the client (with --shut, the client's side is shut with the close frame)
   ingressprobe.py seq ADDR PORT REQUEST... [--pause S] [--pipeline | --each]
         raw requests ("\r\n" written as such) on one connection, each after the last answer (S
         seconds later), or all at once (--pipeline), or each on a connection of its own (--each):
@@ -170,6 +170,8 @@ if a.kind == "ws":
         out("no-echo")
     if a.close:
         s.sendall(bytes([0x88, 0x80]) + os.urandom(4))
+        if a.shut:
+            s.shutdown(socket.SHUT_WR)
         try:
             out("echo ended" if f.read(1) == b"" else "echo more")
         except OSError as e:
