@@ -853,6 +853,10 @@ static void process(struct iconn *c)
 	struct iworker *w = c->w;
 	switch (c->state) {
 	case I_HEAD: {
+		/* between requests: a kept connection that the server closed, or sent something
+		 * unasked on, will not serve another; let it go now, not at the next request */
+		if (c->uev.fd >= 0 && (c->u_eof || c->u_hup || c->uin.len))
+			close_upstream(c);
 		if (!c->in.len) {
 			if (c->c_eof)
 				conn_close(c);

@@ -135,6 +135,19 @@ case $out in '200 {"port": 8080'*) ok ;; *) bad "an HTTP/1.0 request: $out" ;; e
 out=$(probe 1 seq --pause 0.3 "GET /bye HTTP/1.1\r\n$R\r\n" "GET /bye HTTP/1.1\r\n$R\r\n" \
 	"GET /echo HTTP/1.1\r\n$R\r\n")
 [ "$out" = "200 200 200" ] && ok || bad "requests after the server closed a kept-alive connection: $out"
+# and the proxy lets go of a kept connection as soon as the server closes it (0.3 s after its
+# answer), while the client's connection stays open: no socket of the daemon is left in
+# CLOSE-WAIT (sampled for 2.5 s)
+probe 1 seq --pause 4 "GET /bye-later HTTP/1.1\r\n$R\r\n" >"$tmp/bye" &
+pb=$!
+n=0
+for t in 1 2 3 4 5; do
+	sleep 0.5
+	n=$((n + $(ip netns exec $H ss -Htn state close-wait "( dport = :8080 )" | wc -l)))
+done
+wait $pb
+[ "$n" = 0 ] && [ "$(cat "$tmp/bye")" = 200 ] && ok ||
+	bad "kept connections in CLOSE-WAIT after the server closed them: $n samples ($(cat "$tmp/bye"))"
 # nor one on which the server sent something unasked (a 408 before closing)
 out=$(probe 1 seq --pause 0.5 "GET /408-next HTTP/1.1\r\n$R\r\n" "GET /echo HTTP/1.1\r\n$R\r\n")
 [ "$out" = "200 200" ] && ok || bad "a request after an unasked 408 on the kept connection: $out"

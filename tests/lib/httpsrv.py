@@ -10,6 +10,7 @@
                 closes when it arrives (a keep-alive timeout crossing a request)
   GET /big?N    N zero bytes, chunked, written as fast as the connection takes them
   GET /eof      a body without a length, ended by closing the connection
+  GET /bye-later  an answer, then 0.3 s later the connection closes (an idle keep-alive timeout)
   GET /408-next  an answer, then 0.2 s later an unasked 408 on the same connection (as servers
                 send before closing an idle one)
   GET /bye      a complete answer (with a length and no "Connection: close"), then the connection
@@ -93,6 +94,16 @@ class H(BaseHTTPRequestHandler):
                     self.wfile.flush()
             except OSError:
                 return
+        elif self.path.startswith("/bye-later"):
+            self.send_json({"conn": self.conn_id})
+            conn = self.connection
+
+            def bye():
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            threading.Timer(0.3, bye).start()
         elif self.path.startswith("/408-next"):
             self.send_json({"conn": self.conn_id})
             w = self.wfile
