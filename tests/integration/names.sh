@@ -123,6 +123,9 @@ expect "NOERROR 198.51.100.1" $A resolve Allowed.Test. --server 192.0.2.1 --tcp
 # a TCP client that shuts its side after its query still gets the answer
 expect "NOERROR 198.51.100.1" $A resolve allowed.test --tcp --half-close
 expect "NXDOMAIN" $A resolve other.test --tcp --half-close
+# several queries in one write (pipelined, RFC 7766), then the client's end: every one is answered
+expect "NOERROR 198.51.100.1" $A resolve allowed.test --tcp --half-close --queries 5
+expect "NOERROR 198.51.100.1" $A resolve allowed.test --tcp --queries 5
 expect "NOERROR" $A resolve allowed.test --type AAAA
 label=r$$q$(date +%N)
 expect "NXDOMAIN" $A resolve "$label.other.test"

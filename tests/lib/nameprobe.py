@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Sandbox-side probes for names (DNS, TLS SNI, HTTP Host). Prints one line: a word, then details.
 
-  nameprobe.py resolve NAME [--server ADDR] [--tcp [--half-close]] [--type A|AAAA]
+  nameprobe.py resolve NAME [--server ADDR] [--tcp [--half-close] [--queries N]] [--type A|AAAA]
+        (--queries: N queries for NAME in one write, all answered: the last answer is shown)
         NOERROR addr,addr | NXDOMAIN | SERVFAIL | timeout
   nameprobe.py tls ADDR PORT NAME [--segments N --pause S] [--big]
         sends a real ClientHello for NAME (N segments, S seconds apart; --big: about 1.6 KB like a
@@ -38,6 +39,7 @@ ap.add_argument("--server", default="192.0.2.53")
 ap.add_argument("--tcp", action="store_true")
 ap.add_argument("--half-close", action="store_true")
 ap.add_argument("--target", default="/")
+ap.add_argument("--queries", type=int, default=1)
 ap.add_argument("--method", default="GET")
 ap.add_argument("--type", default="A")
 ap.add_argument("--segments", type=int, default=1)
@@ -102,11 +104,18 @@ try:
             s = socket.socket(fam, socket.SOCK_STREAM)
             s.settimeout(a.timeout)
             s.connect((a.server, 53))
-            s.sendall(struct.pack("!H", len(q)) + q)
+            qs = [dnsmsg.query((os.getpid() + i) & 0xFFFF, name, 28 if a.type == "AAAA" else 1)
+                  for i in range(a.queries)]
+            s.sendall(b"".join(struct.pack("!H", len(x)) + x for x in qs))
             if a.half_close:
                 s.shutdown(socket.SHUT_WR)
-            n = struct.unpack("!H", recv_exact(s, 2))[0]
-            m = recv_exact(s, n)
+            ids = set()
+            for _ in qs:
+                n = struct.unpack("!H", recv_exact(s, 2))[0]
+                m = recv_exact(s, n)
+                ids.add(struct.unpack("!H", m[:2])[0])
+            if len(ids) != len(qs):
+                out("answers", len(ids), "of", len(qs))
         else:
             s = socket.socket(fam, socket.SOCK_DGRAM)
             s.settimeout(a.timeout)
