@@ -138,6 +138,21 @@ static int lower(int c)
 	return c >= 'A' && c <= 'Z' ? c + 32 : c;
 }
 
+/* "host[:port]" in p[0..n): the host's name, -EEXIST for an IP literal in brackets (no name),
+ * -EINVAL when malformed (the port must be digits). */
+static int host_port(const uint8_t *p, size_t n, char *name, size_t size)
+{
+	if (n && p[0] == '[')
+		return -EEXIST;
+	size_t c = 0;
+	while (c < n && p[c] != ':')
+		c++;
+	for (size_t k = c + 1; k < n; k++)
+		if (p[k] < '0' || p[k] > '9')
+			return -EINVAL;
+	return put_name(p, c, name, size);
+}
+
 /* The length of the "http://" or "https://" (any case) that p[0..n) starts with and goes past,
  * or 0. */
 static size_t scheme_len(const uint8_t *p, size_t n)
@@ -201,29 +216,14 @@ int sn_sniff_http_host(const uint8_t *buf, size_t len, char *name, size_t size)
 					a++;
 				while (b > a && (buf[b - 1] == ' ' || buf[b - 1] == '\t'))
 					b--;
-				if (a == b)
-					return -EINVAL;
-				size_t c = a;
-				if (buf[a] == '[') {
-					/* an IPv6 literal: no name, but still only one Host */
-					found = -EEXIST;
-					p = e + 2;
-					continue;
-				}
-				while (c < b && buf[c] != ':')
-					c++;
-				for (size_t k = c + 1; k < b; k++) /* a port: digits only */
-					if (buf[k] < '0' || buf[k] > '9')
-						return -EINVAL;
-				found = put_name(buf + a, c - a, name, size);
-				if (found < 0)
+				/* a literal: no name, but still only one Host */
+				found = host_port(buf + a, b - a, name, size);
+				if (found < 0 && found != -EEXIST)
 					return found;
 			}
 		}
 		p = e + 2;
 	}
-	if (found < 0 && found != -ENOENT && found != -EEXIST)
-		return found;
 	/* An absolute-form target names the host itself, and a server must then ignore Host (RFC
 	 * 9112 3.2.2): its authority is the name. So is CONNECT's authority-form target (3.2.3). */
 	size_t t = i + 1, te = eol - 9; /* the target, before " HTTP/1.x" */
@@ -236,15 +236,8 @@ int sn_sniff_http_host(const uint8_t *buf, size_t len, char *name, size_t size)
 		for (size_t k = a; k < b; k++) /* after any userinfo */
 			if (buf[k] == '@')
 				a = k + 1;
-		if (a < b && buf[a] == '[')
-			return -ENOENT; /* an IPv6 literal: no name */
-		size_t c = a;
-		while (c < b && buf[c] != ':')
-			c++;
-		for (size_t k = c + 1; k < b; k++)
-			if (buf[k] < '0' || buf[k] > '9')
-				return -EINVAL;
-		return put_name(buf + a, c - a, name, size);
+		int r = host_port(buf + a, b - a, name, size);
+		return r == -EEXIST ? -ENOENT : r;
 	}
 	return found == -EEXIST ? -ENOENT : found;
 }
