@@ -651,11 +651,9 @@ static void handle_request(struct iconn *c, size_t headlen)
 	c->deadline = sn_now_ms() + (int64_t)cfg->ingress_upstream_timeout_s * 1000;
 	sn_http_init(&c->resp, true, strcmp(h->method, "HEAD") == 0);
 	c->resp_head = false;
-	/* the upstream connection: the one kept from the last request, unless the server has
-	 * closed it since (its keep-alive timeout) or sent something unasked (a 408 before it
-	 * closes), or a new one */
-	bool reuse = c->uev.fd >= 0 && c->up_reusable && !c->u_eof && !c->u_hup && !c->uin.len &&
-		     c->view == v && c->port == port;
+	/* the upstream connection: the one kept from the last request (process() let it go if the
+	 * server closed it or sent something unasked since), or a new one */
+	bool reuse = c->uev.fd >= 0 && c->up_reusable && c->view == v && c->port == port;
 	c->replay.len = 0;
 	if (reuse) {
 		sn_view_unref(v);
