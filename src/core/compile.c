@@ -49,11 +49,27 @@ struct crule {
 #define L1_CNT 63u
 #define L1_MAX_SEGMENTS ((size_t)1 << (31 - L1_SEG))
 
+/* A packed segment: the low bits of its start and its rule list side by side, so that a search
+ * reads one array and usually one cache line. Used when a first-level bucket fixes all but the low
+ * 16 (IPv4) or 80 (IPv6) bits of an address and every rule list fits 16 bits. rec6's key holds
+ * bits 0-79 of the start, least significant word first. */
+struct rec4 {
+	uint16_t key, set;
+};
+struct rec6 {
+	uint16_t key[5], set;
+};
+#define REC4_BITS 16
+#define REC6_BITS 80
+
 struct lpm {
 	size_t n;
+	/* the segments: packed, or starts and rule lists (pool offsets) apart, the lists in 16 bits
+	 * when every offset fits, else 32 */
+	struct rec4 *rec4;
+	struct rec6 *rec6;
 	uint32_t *starts4; /* IPv4 */
 	u128 *starts6;     /* IPv6 */
-	/* the rule list (pool offset) per segment: 16 bits when every offset fits, else 32 */
 	uint16_t *sets16;
 	uint32_t *sets32;
 	/* First-level table over the l1bits address bits that follow the prefix (of plen bits) that
@@ -69,13 +85,11 @@ struct lpm {
 
 static inline uint32_t seg_set(const struct lpm *m, size_t i)
 {
+	if (m->rec4)
+		return m->rec4[i].set;
+	if (m->rec6)
+		return m->rec6[i].set;
 	return m->sets16 ? m->sets16[i] : m->sets32[i];
-}
-
-/* Where segment i's rule list is, for a prefetch. */
-static inline const char *seg_set_at(const struct lpm *m, size_t i)
-{
-	return m->sets16 ? (const char *)&m->sets16[i] : (const char *)&m->sets32[i];
 }
 
 /* Half a cache line a slot. A name of up to NENT_SHORT bytes sits in place, padded with zeros,
@@ -435,6 +449,125 @@ static bool build_segment(u128 start, u128 end, const uint32_t *active, size_t n
 	return !a->pb->nomem && seg_push(&a->sb, start, set);
 }
 
+/* The last segment that holds an address of bucket b: the one that holds the next bucket's first
+ * address, unless it starts right there. */
+static size_t bucket_last(const struct lpm *m, const struct seg_builder *sb,
+			  const uint32_t *first_seg, size_t b, size_t nb)
+{
+	size_t lo = first_seg[b], last = first_seg[b + 1];
+	if (last > lo && b + 1 < nb && sb->starts[last] == (m->base | (u128)(b + 1) << m->shift))
+		last--;
+	return last;
+}
+
+/* The first-level table of a family's segments. */
+static bool build_l1(struct lpm *m, const struct seg_builder *sb, int bits, size_t *mem)
+{
+	int l1bits = 1;
+	while (l1bits < L1_MAX_BITS && ((size_t)1 << l1bits) < 2 * m->n)
+		l1bits++;
+	size_t nb = (size_t)1 << l1bits;
+	uint32_t *first_seg = malloc((nb + 1) * sizeof(*first_seg));
+	m->l1 = malloc(nb * sizeof(*m->l1));
+	if (!m->l1 || !first_seg) {
+		free(first_seg);
+		return false;
+	}
+	*mem += nb * sizeof(*m->l1);
+	/* the common prefix of starts[1] .. starts[n-1] */
+	u128 first = sb->starts[1], last = sb->starts[sb->n - 1], diff = first ^ last;
+	int plen = 0;
+	while (plen < bits - l1bits && !(diff >> (bits - 1 - plen) & 1))
+		plen++;
+	m->bits = bits;
+	m->plen = plen;
+	m->l1bits = l1bits;
+	m->shift = bits - plen - l1bits;
+	m->base = plen ? first >> (bits - plen) << (bits - plen) : 0;
+	size_t seg = 0, nbig = 0;
+	for (size_t b = 0; b < nb; b++) {
+		u128 a = m->base | (u128)b << m->shift;
+		while (seg + 1 < m->n && sb->starts[seg + 1] <= a)
+			seg++;
+		first_seg[b] = (uint32_t)seg;
+	}
+	first_seg[nb] = (uint32_t)(m->n - 1);
+	/* a bucket's segments: from the one holding its first address to its last */
+	for (size_t b = 0; b < nb; b++)
+		nbig += bucket_last(m, sb, first_seg, b, nb) + 1 - first_seg[b] > L1_CNT;
+	if (nbig && !(m->big = malloc(nbig * sizeof(*m->big)))) {
+		free(first_seg);
+		return false;
+	}
+	*mem += nbig * sizeof(*m->big);
+	nbig = 0;
+	for (size_t b = 0; b < nb; b++) {
+		uint32_t lo = first_seg[b];
+		uint32_t cnt = (uint32_t)bucket_last(m, sb, first_seg, b, nb) + 1 - lo;
+		if (cnt == 1) {
+			m->l1[b] = L1_ONE | sb->sets[lo];
+		} else if (cnt <= L1_CNT) {
+			m->l1[b] = lo << L1_SEG | cnt;
+		} else {
+			m->big[nbig] = (struct big){lo, lo + cnt};
+			m->l1[b] = (uint32_t)nbig++ << L1_SEG;
+		}
+	}
+	free(first_seg);
+	return true;
+}
+
+/* Stores the segments for lookups: packed when the first-level table allows (struct rec4). */
+static bool store_segments(struct lpm *m, struct seg_builder *sb, int family, uint32_t maxset,
+			   size_t *mem)
+{
+	bool packed = m->l1 && maxset <= UINT16_MAX &&
+		      m->shift <= (family == AF_INET6 ? REC6_BITS : REC4_BITS);
+	if (packed && family == AF_INET) {
+		if (!(m->rec4 = malloc(sb->n * sizeof(*m->rec4))))
+			return false;
+		for (size_t i = 0; i < sb->n; i++)
+			m->rec4[i] = (struct rec4){(uint16_t)sb->starts[i], (uint16_t)sb->sets[i]};
+		*mem += sb->n * sizeof(*m->rec4);
+		return true;
+	}
+	if (packed) {
+		if (!(m->rec6 = malloc(sb->n * sizeof(*m->rec6))))
+			return false;
+		for (size_t i = 0; i < sb->n; i++) {
+			uint64_t lo = (uint64_t)sb->starts[i];
+			memcpy(m->rec6[i].key, &lo, sizeof(lo));
+			m->rec6[i].key[4] = (uint16_t)(sb->starts[i] >> 64);
+			m->rec6[i].set = (uint16_t)sb->sets[i];
+		}
+		*mem += sb->n * sizeof(*m->rec6);
+		return true;
+	}
+	size_t setsize = maxset <= UINT16_MAX ? sizeof(uint16_t) : sizeof(uint32_t);
+	if (setsize == sizeof(uint16_t)) {
+		if (!(m->sets16 = malloc(sb->n * sizeof(*m->sets16))))
+			return false;
+		for (size_t i = 0; i < sb->n; i++)
+			m->sets16[i] = (uint16_t)sb->sets[i];
+	} else {
+		m->sets32 = sb->sets;
+		sb->sets = NULL;
+	}
+	if (family == AF_INET6) {
+		if (!(m->starts6 = malloc(sb->n * sizeof(*m->starts6))))
+			return false;
+		memcpy(m->starts6, sb->starts, sb->n * sizeof(*sb->starts));
+		*mem += sb->n * (sizeof(u128) + setsize);
+	} else {
+		if (!(m->starts4 = malloc(sb->n * sizeof(*m->starts4))))
+			return false;
+		for (size_t i = 0; i < sb->n; i++)
+			m->starts4[i] = (uint32_t)sb->starts[i];
+		*mem += sb->n * (sizeof(uint32_t) + setsize);
+	}
+	return true;
+}
+
 /* The segments of one family, for decide(). */
 static bool build_family(struct cdir *cd, struct pool_builder *pb, int family, size_t *mem)
 {
@@ -455,84 +588,9 @@ static bool build_family(struct cdir *cd, struct pool_builder *pb, int family, s
 		maxset = sb.sets[i] > maxset ? sb.sets[i] : maxset;
 	if (maxset >= L1_ONE)
 		goto out;
-	size_t setsize = maxset <= UINT16_MAX ? sizeof(uint16_t) : sizeof(uint32_t);
-	if (setsize == sizeof(uint16_t)) {
-		if (!(m->sets16 = malloc(sb.n * sizeof(*m->sets16))))
-			goto out;
-		for (size_t i = 0; i < sb.n; i++)
-			m->sets16[i] = (uint16_t)sb.sets[i];
-	} else {
-		m->sets32 = sb.sets;
-		sb.sets = NULL;
-	}
-	if (family == AF_INET6) {
-		m->starts6 = malloc(sb.n * sizeof(*m->starts6));
-		if (!m->starts6)
-			goto out;
-		memcpy(m->starts6, sb.starts, sb.n * sizeof(*sb.starts));
-		*mem += sb.n * (sizeof(u128) + setsize);
-	} else {
-		m->starts4 = malloc(sb.n * sizeof(*m->starts4));
-		if (!m->starts4)
-			goto out;
-		for (size_t i = 0; i < sb.n; i++)
-			m->starts4[i] = (uint32_t)sb.starts[i];
-		*mem += sb.n * (sizeof(uint32_t) + setsize);
-	}
-	if (m->n >= L1_MIN_SEGMENTS) {
-		int l1bits = 1;
-		while (l1bits < L1_MAX_BITS && ((size_t)1 << l1bits) < 2 * m->n)
-			l1bits++;
-		size_t nb = (size_t)1 << l1bits;
-		uint32_t *first_seg = malloc((nb + 1) * sizeof(*first_seg));
-		m->l1 = malloc(nb * sizeof(*m->l1));
-		if (!m->l1 || !first_seg) {
-			free(first_seg);
-			goto out;
-		}
-		*mem += nb * sizeof(*m->l1);
-		/* the common prefix of starts[1] .. starts[n-1] */
-		u128 first = sb.starts[1], last = sb.starts[sb.n - 1], diff = first ^ last;
-		int plen = 0;
-		while (plen < bits - l1bits && !(diff >> (bits - 1 - plen) & 1))
-			plen++;
-		m->bits = bits;
-		m->plen = plen;
-		m->l1bits = l1bits;
-		m->shift = bits - plen - l1bits;
-		m->base = plen ? first >> (bits - plen) << (bits - plen) : 0;
-		size_t seg = 0, nbig = 0;
-		for (size_t b = 0; b < nb; b++) {
-			u128 a = m->base | (u128)b << m->shift;
-			while (seg + 1 < m->n && sb.starts[seg + 1] <= a)
-				seg++;
-			first_seg[b] = (uint32_t)seg;
-		}
-		first_seg[nb] = (uint32_t)(m->n - 1);
-		/* a bucket's segments: from the one holding its first address to the one holding the
-		 * next bucket's first address */
-		for (size_t b = 0; b < nb; b++)
-			nbig += first_seg[b + 1] + 1 - first_seg[b] > L1_CNT;
-		if (nbig && !(m->big = malloc(nbig * sizeof(*m->big)))) {
-			free(first_seg);
-			goto out;
-		}
-		*mem += nbig * sizeof(*m->big);
-		nbig = 0;
-		for (size_t b = 0; b < nb; b++) {
-			uint32_t lo = first_seg[b], cnt = first_seg[b + 1] + 1 - lo;
-			if (lo == first_seg[b + 1]) {
-				m->l1[b] = L1_ONE | seg_set(m, lo);
-			} else if (cnt <= L1_CNT) {
-				m->l1[b] = lo << L1_SEG | cnt;
-			} else {
-				m->big[nbig] = (struct big){lo, lo + cnt};
-				m->l1[b] = (uint32_t)nbig++ << L1_SEG;
-			}
-		}
-		free(first_seg);
-	}
-	ok = true;
+	if (m->n >= L1_MIN_SEGMENTS && !build_l1(m, &sb, bits, mem))
+		goto out;
+	ok = store_segments(m, &sb, family, maxset, mem);
 out:
 	free(ba.sb.starts);
 	free(ba.sb.sets);
@@ -572,8 +630,16 @@ static inline uint32_t l1_range(const struct lpm *m, uint32_t e, size_t *lo, siz
 	size_t first = e >> L1_SEG, cnt = e & L1_CNT;
 	*lo = cnt ? first : m->big[first].lo;
 	*hi = cnt ? first + cnt : m->big[first].hi;
-	/* the bucket holds a few segments: fetch their rule lists while the starts are searched */
-	__builtin_prefetch(seg_set_at(m, *lo));
+	/* the bucket holds a few segments: fetch what the search reads last (a packed bucket's
+	 * last record, which may lie on the next cache line) or after it (the rule lists) while it
+	 * reads the first */
+	if (m->rec4)
+		__builtin_prefetch(&m->rec4[*hi - 1]);
+	else if (m->rec6)
+		__builtin_prefetch(&m->rec6[*hi - 1]);
+	else
+		__builtin_prefetch(m->sets16 ? (const void *)&m->sets16[*lo]
+					     : (const void *)&m->sets32[*lo]);
 	return UINT32_MAX;
 }
 
@@ -595,6 +661,30 @@ static inline size_t last_le6(const u128 *st, size_t n, u128 a)
 	return (size_t)(b - st);
 }
 
+/* The same over packed records, on the bits below the bucket's (those the records keep). */
+static inline uint32_t last_le_rec4(const struct rec4 *r, size_t n, uint32_t a)
+{
+	uint16_t k = (uint16_t)a;
+	for (; n > 1; n -= n / 2)
+		r = r[n / 2].key <= k ? r + n / 2 : r;
+	return r->set;
+}
+
+static inline u128 rec6_key(const struct rec6 *r)
+{
+	uint64_t lo;
+	memcpy(&lo, r->key, sizeof(lo));
+	return (u128)r->key[4] << 64 | lo;
+}
+
+static inline uint32_t last_le_rec6(const struct rec6 *r, size_t n, u128 a)
+{
+	u128 k = a & (((u128)1 << REC6_BITS) - 1);
+	for (; n > 1; n -= n / 2)
+		r = rec6_key(&r[n / 2]) <= k ? r + n / 2 : r;
+	return r->set;
+}
+
 /* The rule list of the segment that holds the address. */
 static uint32_t lpm_lookup(const struct lpm *m, int family, const uint8_t *addr)
 {
@@ -608,6 +698,8 @@ static uint32_t lpm_lookup(const struct lpm *m, int family, const uint8_t *addr)
 		if (m->l1 && ((e = l1_entry4(m, a, &set)) == NULL ||
 			      (set = l1_range(m, *e, &lo, &hi)) != UINT32_MAX))
 			return set;
+		if (m->rec4)
+			return last_le_rec4(m->rec4 + lo, hi - lo, a);
 		return seg_set(m, lo + last_le4(m->starts4 + lo, hi - lo, a));
 	}
 	u128 a = load_addr(AF_INET6, addr);
@@ -615,6 +707,8 @@ static uint32_t lpm_lookup(const struct lpm *m, int family, const uint8_t *addr)
 	if (m->l1 && ((e = l1_entry6(m, a, &set)) == NULL ||
 		      (set = l1_range(m, *e, &lo, &hi)) != UINT32_MAX))
 		return set;
+	if (m->rec6)
+		return last_le_rec6(m->rec6 + lo, hi - lo, a);
 	return seg_set(m, lo + last_le6(m->starts6 + lo, hi - lo, a));
 }
 
@@ -911,6 +1005,8 @@ out:
 
 static void lpm_clear(struct lpm *m)
 {
+	free(m->rec4);
+	free(m->rec6);
 	free(m->starts4);
 	free(m->starts6);
 	free(m->sets16);

@@ -506,6 +506,60 @@ static void test_large_bucket(void **state)
 	free(d.p);
 }
 
+/* Packed segments (a first-level bucket that leaves 16 IPv4 or 80 IPv6 bits): rules inside
+ * 10.0.0.0/8 and 2001:db8:1::/48, of prefixes from /16 and /56 to hosts, some of them on bucket
+ * edges, with runs of adjacent hosts that alternate between two rules (buckets of more than 63
+ * segments); every entry's edges and random addresses inside both prefixes against the naive
+ * evaluator. */
+static void test_packed_buckets(void **state)
+{
+	(void)state;
+	struct docbuf d = {0};
+	docbuf_put(&d, "{\"egress\":{\"mode\":\"allow-all\",\"rules\":[");
+	for (int r = 0; r < 2; r++) {
+		docbuf_put(&d, "%s{\"action\":\"%s\",%s\"to\":[", r ? "," : "",
+		           r ? "allow" : "deny", r ? "" : "\"ports\":[443],");
+		for (int i = 0; i < 120; i++)
+			docbuf_put(&d, "%s\"10.7.%d.%d\",\"2001:db8:1:7::%x\"", i ? "," : "",
+			           (2 * i + r) / 256, (2 * i + r) % 256, 2 * i + r);
+		docbuf_put(&d, "]}");
+	}
+	for (int r = 2; r < 12; r++) {
+		docbuf_put(&d, ",{\"action\":\"%s\",%s\"to\":[", r % 2 ? "allow" : "deny",
+		           r % 3 ? "" : "\"ports\":[\"1000-1010\"],\"protocol\":\"tcp\",");
+		for (int i = 0; i < 300; i++) {
+			int p4 = 16 + (int)lrnd(17), p6 = 56 + 8 * (int)lrnd(10);
+			uint32_t a4 = 10u << 24 | lrnd(1u << 24);
+			a4 &= p4 == 32 ? ~0u : ~(~0u >> p4);
+			uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1};
+			for (int k = 6; k < 16; k++)
+				a6[k] = k < p6 / 8 ? (uint8_t)lrnd(256) : 0;
+			char t[INET6_ADDRSTRLEN];
+			inet_ntop(AF_INET6, a6, t, sizeof(t));
+			docbuf_put(&d, "%s\"%u.%u.%u.%u/%d\",\"%s/%d\"", i ? "," : "", a4 >> 24,
+			           a4 >> 16 & 255, a4 >> 8 & 255, a4 & 255, p4, t, p6);
+		}
+		docbuf_put(&d, "]}");
+	}
+	docbuf_put(&d, "]}}");
+	struct sn_policy *p;
+	struct sn_snapshot *s = parse_compile(d.p, &p);
+	check_policy(p, s, 5, 0);
+	for (int i = 0; i < 2000; i++) {
+		uint8_t a[16] = {10, (uint8_t)lrnd(256), (uint8_t)lrnd(256), (uint8_t)lrnd(256)};
+		if (i % 2) {
+			uint8_t b[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1};
+			for (int k = 6; k < 16; k++)
+				b[k] = (uint8_t)lrnd(256);
+			memcpy(a, b, 16);
+		}
+		check_addr(p, s, i % 2 ? AF_INET6 : AF_INET, a);
+	}
+	sn_snapshot_unref(s);
+	sn_policy_free(p);
+	free(d.p);
+}
+
 /* Rule lists past 16-bit pool offsets: 24 nested prefixes in rules with ports, inside a /8 that
  * 3,000 more rules with ports hold, make 24 distinct lists of about 3,000 rules each. */
 static void test_large_pool(void **state)
@@ -545,6 +599,7 @@ int main(void)
 		cmocka_unit_test(test_many_label_probes),
 		cmocka_unit_test(test_name_bytes),
 		cmocka_unit_test(test_large_bucket),
+		cmocka_unit_test(test_packed_buckets),
 		cmocka_unit_test(test_large_pool),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
