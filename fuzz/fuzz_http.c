@@ -2,11 +2,13 @@
  * is read as a request (head, then its body given in pieces whose sizes come from the input) and
  * as a response to a GET and to a HEAD. Properties: a head's length is within the input; fields
  * and the target lie inside the head; no accepted head has a line that starts with white space or
- * a field name with white space or a colon in it; a body never claims more bytes than it was
- * given. */
+ * a field name with white space or a colon in it; a request's connection options are at most
+ * SN_HTTP_CONN_MAX non-empty pieces of the head without white space or commas, and Content-Length
+ * and Transfer-Encoding are never hop-by-hop; a body never claims more bytes than it was given. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http.h"
 
@@ -43,6 +45,19 @@ static void one(const uint8_t *data, size_t size, bool response, bool head_req)
 			abort();
 	}
 	(void)sn_http_field(&h, "host");
+	if (h.nconn > SN_HTTP_CONN_MAX || (response && h.nconn))
+		abort();
+	for (size_t i = 0; i < h.nconn; i++) {
+		within(h.conn[i].p, h.conn[i].n, data, (size_t)n);
+		if (!h.conn[i].n || memchr(h.conn[i].p, ' ', h.conn[i].n) ||
+		    memchr(h.conn[i].p, ',', h.conn[i].n))
+			abort();
+	}
+	for (size_t i = 0; i < h.nf; i++)
+		if (sn_http_hop_by_hop(&h, &h.f[i]) &&
+		    ((h.f[i].nlen == 14 && !strncasecmp(h.f[i].name, "content-length", 14)) ||
+		     (h.f[i].nlen == 17 && !strncasecmp(h.f[i].name, "transfer-encoding", 17))))
+			abort();
 	size_t off = (size_t)n, step = 1 + (data[0] % 7);
 	while (off < size && !m.done) {
 		size_t k = size - off < step ? size - off : step;

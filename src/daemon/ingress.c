@@ -623,14 +623,25 @@ static void handle_request(struct iconn *c, size_t headlen)
 	static const char *const drop[] = {"host", "x-sandnet-sandbox", "x-sandnet-port",
 					   "x-forwarded-for", "x-forwarded-proto",
 					   "x-forwarded-host"};
+	/* hop-by-hop fields stay here (RFC 9110 7.6.1), but for an upgrade's Upgrade; the proxy
+	 * says what its own hop needs: the upgrade, the end of the connection the client asked for,
+	 * or an HTTP/1.0 request's keep-alive */
+	bool upgrade = c->req.upgrade && sn_http_field(h, "upgrade");
 	for (size_t i = 0; i < h->nf && ok; i++) {
-		bool skip = false;
+		const struct sn_http_field *f = &h->f[i];
+		bool skip = sn_http_hop_by_hop(h, f) && !(upgrade && field_is(f, "upgrade"));
 		for (size_t k = 0; k < sizeof(drop) / sizeof(drop[0]) && !skip; k++)
-			skip = field_is(&h->f[i], drop[k]);
+			skip = field_is(f, drop[k]);
 		if (!skip)
-			ok = buf_add(o, h->f[i].name, h->f[i].nlen) && buf_str(o, ": ") &&
-			     buf_add(o, h->f[i].value, h->f[i].vlen) && buf_str(o, "\r\n");
+			ok = buf_add(o, f->name, f->nlen) && buf_str(o, ": ") &&
+			     buf_add(o, f->value, f->vlen) && buf_str(o, "\r\n");
 	}
+	if (upgrade)
+		ok = ok && buf_str(o, "Connection: upgrade\r\n");
+	else if (!c->req.keep_alive)
+		ok = ok && buf_str(o, "Connection: close\r\n");
+	else if (c->req.p.http_minor == 0)
+		ok = ok && buf_str(o, "Connection: keep-alive\r\n");
 	char hv[300] = "";
 	if (host)
 		snprintf(hv, sizeof(hv), "%.*s", (int)host->vlen, host->value);

@@ -83,6 +83,41 @@ static bool ows(char c)
 	return c == ' ' || c == '\t';
 }
 
+static bool is(const struct sn_http_field *f, const char *name)
+{
+	size_t n = strlen(name);
+	return f->nlen == n && strncasecmp(f->name, name, n) == 0;
+}
+
+/* The elements of a field's comma-separated list (RFC 9110 5.6.1), one per call: a token
+ * between optional white space, in [*a, *b) of the value (empty: *a == *b). Returns 1 with an
+ * element, 0 after the last, -EINVAL for an element that is not a bare token. */
+struct list {
+	const char *v;
+	size_t n, p;
+	bool end;
+};
+
+static int list_next(struct list *l, size_t *a, size_t *b)
+{
+	if (l->end)
+		return 0;
+	size_t e = l->p, x = l->p, y, z;
+	while (e < l->n && l->v[e] != ',')
+		e++;
+	while (x < e && ows(l->v[x]))
+		x++;
+	for (y = x; y < e && tchar((uint8_t)l->v[y]);)
+		y++;
+	for (z = y; z < e && ows(l->v[z]);)
+		z++;
+	l->end = e >= l->n;
+	l->p = e + 1;
+	*a = x;
+	*b = y;
+	return z == e ? 1 : -EINVAL;
+}
+
 /* Transfer-Encoding over all its fields, a list of codings: -EINVAL when an element is not a bare
  * token (parameters and empty elements are refused too, as http-parser does not read them),
  * when "chunked" comes twice or before another coding, or, in a request, when the last coding is
@@ -93,29 +128,47 @@ static int check_codings(const struct sn_http_head *h, bool request)
 	int chunked = 0;
 	for (size_t i = 0; i < h->nf; i++) {
 		const struct sn_http_field *f = &h->f[i];
-		if (f->nlen != 17 || strncasecmp(f->name, "transfer-encoding", 17) != 0)
+		if (!is(f, "transfer-encoding"))
 			continue;
 		any = true;
-		const char *v = f->value;
-		for (size_t p = 0, e; p <= f->vlen; p = e + 1) {
-			for (e = p; e < f->vlen && v[e] != ',';)
-				e++;
-			size_t a = p, b, c;
-			while (a < e && ows(v[a]))
-				a++;
-			for (b = a; b < e && tchar((uint8_t)v[b]);)
-				b++;
-			for (c = b; c < e && ows(v[c]);)
-				c++;
-			if (b == a || c != e)
+		struct list l = {f->value, f->vlen, 0, false};
+		size_t a, b;
+		int r;
+		while ((r = list_next(&l, &a, &b)) > 0) {
+			if (b == a)
 				return -EINVAL;
-			last_chunked = b - a == 7 && strncasecmp(v + a, "chunked", 7) == 0;
+			last_chunked = b - a == 7 && strncasecmp(f->value + a, "chunked", 7) == 0;
 			chunked += last_chunked;
 			if (chunked > 1 || (chunked && !last_chunked))
 				return -EINVAL;
 		}
+		if (r < 0)
+			return -EINVAL;
 	}
 	return request && any && !last_chunked ? -EINVAL : 0;
+}
+
+/* A request's connection options, from all its Connection fields: -EINVAL beyond
+ * SN_HTTP_CONN_MAX. Empty elements are skipped, as the list syntax allows, and so are elements
+ * that are not tokens, which name no field. */
+static int connection_options(struct sn_http_head *h)
+{
+	for (size_t i = 0; i < h->nf; i++) {
+		const struct sn_http_field *f = &h->f[i];
+		if (!is(f, "connection"))
+			continue;
+		struct list l = {f->value, f->vlen, 0, false};
+		size_t a, b;
+		int r;
+		while ((r = list_next(&l, &a, &b)) != 0) {
+			if (r < 0 || a == b)
+				continue;
+			if (h->nconn == SN_HTTP_CONN_MAX)
+				return -EINVAL;
+			h->conn[h->nconn++] = (struct sn_http_token){f->value + a, b - a};
+		}
+	}
+	return 0;
 }
 
 /* What http-parser lets through and the next hop could read otherwise. The head goes on (a
@@ -125,7 +178,7 @@ static int check_codings(const struct sn_http_head *h, bool request)
  * 5.2), a field name with anything but token bytes, such as white space before the colon (RFC
  * 9112 5.1), and a coding list that a server could frame otherwise. A request's major version
  * must be 1. */
-static int check_head(const struct sn_http_msg *m, const struct sn_http_head *h, const uint8_t *buf,
+static int check_head(const struct sn_http_msg *m, struct sn_http_head *h, const uint8_t *buf,
 		      size_t n)
 {
 	const uint8_t *end = buf + n;
@@ -139,7 +192,7 @@ static int check_head(const struct sn_http_msg *m, const struct sn_http_head *h,
 			if (!tchar((uint8_t)h->f[i].name[k]))
 				return -EINVAL;
 	}
-	if (check_codings(h, !m->response))
+	if (check_codings(h, !m->response) || (!m->response && connection_options(h)))
 		return -EINVAL;
 	return !m->response && m->p.http_major != 1 ? -EPROTONOSUPPORT : 0;
 }
@@ -158,6 +211,7 @@ ssize_t sn_http_head(struct sn_http_msg *m, struct sn_http_head *h, const uint8_
 	memset(h, 0, offsetof(struct sn_http_head, f));
 	h->nf = 0;
 	h->field_limit_hit = false;
+	h->nconn = 0;
 	http_parser_init(&m->p, response ? HTTP_RESPONSE : HTTP_REQUEST);
 	m->p.data = m;
 	m->h = h;
@@ -220,9 +274,23 @@ ssize_t sn_http_body(struct sn_http_msg *m, const uint8_t *buf, size_t len)
 
 const struct sn_http_field *sn_http_field(const struct sn_http_head *h, const char *name)
 {
-	size_t n = strlen(name);
 	for (size_t i = 0; i < h->nf; i++)
-		if (h->f[i].nlen == n && strncasecmp(h->f[i].name, name, n) == 0)
+		if (is(&h->f[i], name))
 			return &h->f[i];
 	return NULL;
+}
+
+bool sn_http_hop_by_hop(const struct sn_http_head *h, const struct sn_http_field *f)
+{
+	static const char *const always[] = {"connection", "keep-alive", "proxy-connection", "te",
+					     "upgrade"};
+	if (is(f, "content-length") || is(f, "transfer-encoding"))
+		return false;
+	for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
+		if (is(f, always[i]))
+			return true;
+	for (size_t i = 0; i < h->nconn; i++)
+		if (f->nlen == h->conn[i].n && strncasecmp(f->name, h->conn[i].p, f->nlen) == 0)
+			return true;
+	return false;
 }

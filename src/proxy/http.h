@@ -17,6 +17,7 @@
 
 #define SN_HTTP_HEAD_MAX 16384 /* a head longer than this is refused (431) */
 #define SN_HTTP_FIELDS_MAX 100 /* header fields at most (431 beyond) */
+#define SN_HTTP_CONN_MAX 32    /* options a request's Connection fields name at most (400 beyond) */
 
 struct sn_http_field {
 	const char *name, *value;
@@ -32,6 +33,12 @@ struct sn_http_head {
 	struct sn_http_field f[SN_HTTP_FIELDS_MAX];
 	size_t nf;
 	bool field_limit_hit;
+	/* a request's connection options: the tokens its Connection fields list (RFC 9110 7.6.1) */
+	struct sn_http_token {
+		const char *p;
+		size_t n;
+	} conn[SN_HTTP_CONN_MAX];
+	size_t nconn;
 };
 
 /* A message on a connection: small, kept from its head to its end. */
@@ -58,7 +65,8 @@ void sn_http_init(struct sn_http_msg *m, bool response, bool head_request);
  * or framed in a way a server behind the proxy could read otherwise: Content-Length with chunked
  * encoding, several Content-Length fields, a line that starts with white space (obs-fold), a field
  * name with white space or other bytes outside a token, "chunked" twice or not last, a request's
- * Transfer-Encoding without "chunked" last. */
+ * Transfer-Encoding without "chunked" last, a request's Connection fields naming more than
+ * SN_HTTP_CONN_MAX options. */
 ssize_t sn_http_head(struct sn_http_msg *m, struct sn_http_head *h, const uint8_t *buf, size_t len);
 
 /* Gives the bytes after the head, in order, as they come: returns how many of buf[0..len) belong
@@ -69,5 +77,11 @@ ssize_t sn_http_body(struct sn_http_msg *m, const uint8_t *buf, size_t len);
 
 /* The field named name (case-insensitive), or NULL. */
 const struct sn_http_field *sn_http_field(const struct sn_http_head *h, const char *name);
+
+/* Whether a request's field f is for the proxy's hop alone and must not go on (RFC 9110 7.6.1):
+ * Connection, the fields it names as options, and Keep-Alive, Proxy-Connection, TE and Upgrade.
+ * Content-Length and Transfer-Encoding go on whatever Connection says: the body goes on framed as
+ * it came. */
+bool sn_http_hop_by_hop(const struct sn_http_head *h, const struct sn_http_field *f);
 
 #endif

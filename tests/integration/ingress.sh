@@ -160,6 +160,25 @@ out=$(probe 1 seq "GET /drop-next HTTP/1.1\r\n$R\r\n" "GET /echo HTTP/1.1\r\n$R\
 # answer, then the end
 out=$(probe 1 seq --to-end --shut "GET /echo HTTP/1.1\r\n$R\r\n")
 case $out in '200 {"port": 8080'*) ok ;; *) bad "a request with the client side shut at once: $out" ;; esac
+# hop-by-hop fields stop at the proxy (RFC 9110 7.6.1): Connection, the fields it names, and
+# Keep-Alive, Proxy-Connection, TE; the proxy sends its own Connection where its hop needs one
+hdrs() { # hdrs CURL-ARGS...: the fields the server saw, one "name: value" a line
+	ip netns exec ti-$$-c1 curl -s -m 5 -H "Host: 8080-$I.sandnet.localhost" "$@" \
+		http://10.99.1.1:7081/headers |
+		python3 -c 'import json,sys; [print("%s: %s" % (k.lower(), v)) for k, v in json.load(sys.stdin)]'
+}
+out=$(hdrs -H "Connection: keep-alive, X-Hop,, x-other" -H "X-Hop: 1" -H "X-Other: 2" \
+	-H "Keep-Alive: timeout=5" -H "TE: trailers" -H "Proxy-Connection: keep-alive" -H "X-Stay: 3")
+case $out in *x-stay:\ 3*) ok ;; *) bad "an end-to-end field was dropped: $out" ;; esac
+printf '%s\n' "$out" | grep -Eq '^(connection|x-hop|x-other|keep-alive|te|proxy-connection):' &&
+	bad "hop-by-hop fields reached the sandbox: $out" || ok
+out=$(hdrs -H "Connection: close")
+printf '%s\n' "$out" | grep -qx 'connection: close' && ok || bad "Connection: close did not go on: $out"
+out=$(hdrs -0 -H "Connection: keep-alive")
+printf '%s\n' "$out" | grep -qx 'connection: keep-alive' && ok ||
+	bad "an HTTP/1.0 request's keep-alive did not go on: $out"
+out=$(probe 1 seq "GET /echo HTTP/1.1\r\n${R}Connection: $(printf 'o%d,' $(seq 33))\r\n\r\n")
+[ "$out" = 400 ] && ok || bad "a Connection field naming 33 options: $out"
 want 502 1 8099
 
 step=ports; echo "-- $step"

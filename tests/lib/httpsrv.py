@@ -15,6 +15,7 @@
                 send before closing an idle one)
   GET /bye      a complete answer (with a length and no "Connection: close"), then the connection
                 closes, as a server's keep-alive timeout does
+  GET /headers  [[name, value], ...]: every header field it saw, in order
   GET /304      304 Not Modified with the Content-Length of the representation it stands for, and
                 no body (RFC 9110 8.6)
 usage: httpsrv.py PORT[,PORT...] [--ready FILE] [--lifetime S]"""
@@ -67,6 +68,8 @@ class H(BaseHTTPRequestHandler):
                             "xff": self.headers.get("X-Forwarded-For"),
                             "xfp": self.headers.get("X-Forwarded-Proto"),
                             "xfh": self.headers.get("X-Forwarded-Host"), "conn": self.conn_id})
+        elif self.path.startswith("/headers"):
+            self.send_json([[k, v] for k, v in self.headers.items()])
         elif self.path.startswith("/ws"):
             key = self.headers.get("Sec-WebSocket-Key", "")
             acc = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()

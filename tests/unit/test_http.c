@@ -162,6 +162,56 @@ static void test_head_in_pieces(void **state)
 
 /* Feeds body to a parsed head, step bytes at a time; returns the bytes that belonged to the
  * message, or -1 when it was refused. */
+/* Hop-by-hop fields (RFC 9110 7.6.1): Connection, what its fields name (over several fields,
+ * any case, empty and malformed elements skipped), the fixed ones, never the framing; 32 options
+ * at most. */
+static void test_hop_by_hop(void **state)
+{
+	(void)state;
+	struct sn_http_msg m;
+	const char *text = "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-A,, x-b\r\n"
+			   "X-A: 1\r\nx-b: 2\r\nX-C: 3\r\nConnection: \"q\", Content-Length , X-D\r\n"
+			   "X-D: 4\r\nKeep-Alive: 5\r\nProxy-Connection: x\r\nTE: trailers\r\n"
+			   "Upgrade: y\r\nContent-Length: 0\r\nX-Keep-Alive: 6\r\n\r\n";
+	assert_int_equal(parse(&m, false, false, text), (ssize_t)strlen(text));
+	assert_int_equal(head.nconn, 5);
+	static const char *const hop[] = {"Connection", "X-A", "x-b", "Connection", "X-D",
+					  "Keep-Alive", "Proxy-Connection", "TE", "Upgrade"};
+	static const char *const end[] = {"Host", "X-C", "Content-Length", "X-Keep-Alive"};
+	size_t nhop = 0, nend = 0;
+	for (size_t i = 0; i < head.nf; i++) {
+		const struct sn_http_field *f = &head.f[i];
+		if (sn_http_hop_by_hop(&head, f)) {
+			assert_true(nhop < 9);
+			assert_int_equal(f->nlen, strlen(hop[nhop]));
+			assert_memory_equal(f->name, hop[nhop], f->nlen);
+			nhop++;
+		} else {
+			assert_true(nend < 4);
+			assert_int_equal(f->nlen, strlen(end[nend]));
+			assert_memory_equal(f->name, end[nend], f->nlen);
+			nend++;
+		}
+	}
+	assert_int_equal(nhop, 9);
+	assert_int_equal(nend, 4);
+	/* 32 options pass, 33 are refused, also over two fields */
+	char big[1024];
+	int n = snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nConnection: o0");
+	for (int i = 1; i < 32; i++)
+		n += snprintf(big + n, sizeof(big) - (size_t)n, ", o%d", i);
+	snprintf(big + n, sizeof(big) - (size_t)n, "\r\n\r\n");
+	assert_true(parse(&m, false, false, big) > 0);
+	assert_int_equal(head.nconn, 32);
+	snprintf(big + n, sizeof(big) - (size_t)n, "\r\nConnection: one-more\r\n\r\n");
+	assert_int_equal(parse(&m, false, false, big), -EINVAL);
+	/* a response's Connection is not read (its head goes on unchanged) */
+	snprintf(big, sizeof(big), "HTTP/1.1 200 OK\r\nConnection: %s\r\nContent-Length: 0\r\n\r\n",
+		 "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z,0,1,2,3,4,5,6,7,8,9");
+	assert_true(parse(&m, true, false, big) > 0);
+	assert_int_equal(head.nconn, 0);
+}
+
 static ssize_t feed(struct sn_http_msg *m, const char *body, size_t step)
 {
 	size_t len = strlen(body), off = 0;
@@ -238,6 +288,7 @@ int main(void)
 	    cmocka_unit_test(test_response_heads),
 	    cmocka_unit_test(test_head_in_pieces),
 	    cmocka_unit_test(test_bodies),
+	    cmocka_unit_test(test_hop_by_hop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
