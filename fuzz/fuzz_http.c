@@ -4,7 +4,9 @@
  * and the target lie inside the head; no accepted head has a line that starts with white space or
  * a field name with white space or a colon in it; a request's connection options are at most
  * SN_HTTP_CONN_MAX non-empty pieces of the head without white space or commas, and Content-Length
- * and Transfer-Encoding are never hop-by-hop; a body never claims more bytes than it was given. */
+ * and Transfer-Encoding are never hop-by-hop; an absolute-form target splits into a non-empty
+ * authority without '@' or '/' and an origin-form rest, both inside it; a body never claims more
+ * bytes than it was given. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +54,20 @@ static void one(const uint8_t *data, size_t size, bool response, bool head_req)
 		if (!h.conn[i].n || memchr(h.conn[i].p, ' ', h.conn[i].n) ||
 		    memchr(h.conn[i].p, ',', h.conn[i].n))
 			abort();
+	}
+	if (!response && h.target) {
+		struct sn_http_field auth;
+		const char *path;
+		size_t plen;
+		if (sn_http_absolute_form(h.target, h.tlen, &auth, &path, &plen) == 1) {
+			within(auth.value, auth.vlen, (const uint8_t *)h.target, h.tlen);
+			within(path, plen, (const uint8_t *)h.target, h.tlen);
+			if (!auth.vlen || memchr(auth.value, '@', auth.vlen) ||
+			    memchr(auth.value, '/', auth.vlen) || auth.value + auth.vlen != path ||
+			    path + plen != h.target + h.tlen ||
+			    (plen && path[0] != '/' && path[0] != '?' && path[0] != '#'))
+				abort();
+		}
 	}
 	for (size_t i = 0; i < h.nf; i++)
 		if (sn_http_hop_by_hop(&h, &h.f[i]) &&

@@ -528,6 +528,20 @@ static void handle_request(struct iconn *c, size_t headlen)
 		respond(c, 400, html, "bad_request", "more than one Host header field");
 		return;
 	}
+	/* an absolute-form target names the host, whatever Host says, and goes on in origin form
+	 * with a Host made from it (RFC 9112 3.2.2) */
+	struct sn_http_field auth;
+	const char *path = h->target;
+	size_t plen = h->tlen;
+	int form = sn_http_absolute_form(h->target, h->tlen, &auth, &path, &plen);
+	if (form < 0) {
+		respond(c, 400, html, "bad_request",
+			"a request target in absolute form must be an http or https URI with a host "
+			"and no userinfo");
+		return;
+	}
+	if (form > 0)
+		host = &auth;
 	if (!route_headers(h, id, sizeof(id), &port) &&
 	    !route_host(cfg, host, id, sizeof(id), &port)) {
 		respond(c, 404, html, "not_found",
@@ -599,7 +613,9 @@ static void handle_request(struct iconn *c, size_t headlen)
 	const char *mask = w->mask;
 	struct buf *o = &c->uout;
 	size_t start = o->len;
-	bool ok = buf_str(o, h->method) && buf_str(o, " ") && buf_add(o, h->target, h->tlen);
+	bool ok = buf_str(o, h->method) && buf_str(o, " ") &&
+		  (form == 0 || (plen && path[0] == '/') || buf_str(o, "/")) &&
+		  buf_add(o, path, plen);
 	snprintf(line, sizeof(line), " HTTP/%u.%u\r\n", c->req.p.http_major, c->req.p.http_minor);
 	ok = ok && buf_str(o, line) && buf_str(o, "Host: ");
 	if (mask[0]) {

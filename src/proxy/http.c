@@ -1,6 +1,7 @@
 /* HTTP/1 messages on http-parser: see http.h. Proxy layer, pure. */
 #include "http.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -293,4 +294,29 @@ bool sn_http_hop_by_hop(const struct sn_http_head *h, const struct sn_http_field
 		if (f->nlen == h->conn[i].n && strncasecmp(f->name, h->conn[i].p, f->nlen) == 0)
 			return true;
 	return false;
+}
+
+/* The scheme: ALPHA *(ALPHA / DIGIT / "+" / "-" / "."), RFC 3986 3.1 */
+int sn_http_absolute_form(const char *t, size_t n, struct sn_http_field *auth, const char **path,
+			  size_t *plen)
+{
+	size_t s = 0;
+	while (s < n && (isalpha((unsigned char)t[s]) ||
+			 (s && (isdigit((unsigned char)t[s]) || t[s] == '+' || t[s] == '-' ||
+				t[s] == '.'))))
+		s++;
+	if (!s || n - s < 3 || memcmp(t + s, "://", 3) != 0)
+		return 0;
+	if (!(s == 4 && strncasecmp(t, "http", 4) == 0) &&
+	    !(s == 5 && strncasecmp(t, "https", 5) == 0))
+		return -1;
+	size_t a = s + 3, e = a;
+	while (e < n && t[e] != '/' && t[e] != '?' && t[e] != '#')
+		e++;
+	if (e == a || memchr(t + a, '@', e - a) || t[a] == ':')
+		return -1;
+	*auth = (struct sn_http_field){.name = "Host", .nlen = 4, .value = t + a, .vlen = e - a};
+	*path = t + e;
+	*plen = n - e;
+	return 1;
 }

@@ -84,4 +84,12 @@ const struct sn_http_field *sn_http_field(const struct sn_http_head *h, const ch
  * it came. */
 bool sn_http_hop_by_hop(const struct sn_http_head *h, const struct sn_http_field *f);
 
+/* An absolute-form request target ("http://authority/path?query", RFC 9112 3.2.2): its authority,
+ * which stands for Host, in *auth (named "Host"), and the rest, the target in origin form, in
+ * [*path, *path + *plen) (empty or starting with '?' when the URI has no path). Returns 1 for an
+ * absolute form, 0 for any other form, -1 for one a gateway refuses: a scheme other than http and
+ * https, no host, or userinfo (RFC 9110 4.2.1, 4.2.4). */
+int sn_http_absolute_form(const char *t, size_t n, struct sn_http_field *auth, const char **path,
+			  size_t *plen);
+
 #endif

@@ -179,6 +179,18 @@ printf '%s\n' "$out" | grep -qx 'connection: keep-alive' && ok ||
 	bad "an HTTP/1.0 request's keep-alive did not go on: $out"
 out=$(probe 1 seq "GET /echo HTTP/1.1\r\n${R}Connection: $(printf 'o%d,' $(seq 33))\r\n\r\n")
 [ "$out" = 400 ] && ok || bad "a Connection field naming 33 options: $out"
+# an absolute-form target names the host over Host and goes on in origin form, with a Host made
+# from it (RFC 9112 3.2.2); other schemes, userinfo and an empty host are refused
+D="$I.sandnet.localhost"
+out=$(probe 1 seq --to-end "GET HTTP://8081-$D/echo?x=1 HTTP/1.1\r\n${R}Connection: close\r\n\r\n")
+case $out in *'"port": 8081, "host": "8081-'$D'"'*'"xfh": "8081-'$D'"'*'"path": "/echo?x=1"'*) ok ;;
+*) bad "an absolute-form target: $out" ;; esac
+out=$(probe 1 seq --each "GET ftp://8080-$D/echo HTTP/1.1\r\n$R\r\n" \
+	"GET http://u@8080-$D/echo HTTP/1.1\r\n$R\r\n" "GET http:///echo HTTP/1.1\r\n$R\r\n" \
+	"GET http://8080-$D HTTP/1.1\r\n$R\r\n")
+[ "$out" = "400 400 400 200" ] && ok || bad "absolute-form targets refused (and one without a path): $out"
+out=$(probe 1 seq --to-end "GET http://8080-$D?q HTTP/1.1\r\n${R}Connection: close\r\n\r\n")
+case $out in *'"path": "/?q"'*) ok ;; *) bad "an absolute-form target with a query and no path: $out" ;; esac
 want 502 1 8099
 
 step=ports; echo "-- $step"

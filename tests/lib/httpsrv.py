@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """HTTP/1.1 test server for the ingress tests, run inside a sandbox: keep-alive, several ports.
 
-  GET /echo     {"port", "host", "xff", "xfp", "xfh", "conn"}: what it saw (conn: a number per
-                TCP connection, so a client can tell a kept-alive upstream connection)
+  GET /echo, /  {"port", "host", "xff", "xfp", "xfh", "conn", "path"}: what it saw (conn: a number
+                per TCP connection, so a client can tell a kept-alive upstream connection)
   POST /upload  reads the body (Content-Length or chunked) and answers {"bytes": N}
   GET /ws       a WebSocket handshake, then echoes every text frame
   GET /slow     answers after 30 s (for upstream timeouts)
@@ -63,11 +63,12 @@ class H(BaseHTTPRequestHandler):
         if self.path.startswith("/drop-next"):
             self.drop_next = True
             self.send_json({"conn": self.conn_id})
-        elif self.path.startswith("/echo"):
+        elif self.path.startswith("/echo") or self.path.startswith("/?") or self.path == "/":
             self.send_json({"port": self.server.server_address[1], "host": self.headers.get("Host"),
                             "xff": self.headers.get("X-Forwarded-For"),
                             "xfp": self.headers.get("X-Forwarded-Proto"),
-                            "xfh": self.headers.get("X-Forwarded-Host"), "conn": self.conn_id})
+                            "xfh": self.headers.get("X-Forwarded-Host"), "conn": self.conn_id,
+                            "path": self.path})
         elif self.path.startswith("/headers"):
             self.send_json([[k, v] for k, v in self.headers.items()])
         elif self.path.startswith("/ws"):

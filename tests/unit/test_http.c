@@ -170,9 +170,10 @@ static void test_hop_by_hop(void **state)
 	(void)state;
 	struct sn_http_msg m;
 	const char *text = "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-A,, x-b\r\n"
-			   "X-A: 1\r\nx-b: 2\r\nX-C: 3\r\nConnection: \"q\", Content-Length , X-D\r\n"
-			   "X-D: 4\r\nKeep-Alive: 5\r\nProxy-Connection: x\r\nTE: trailers\r\n"
-			   "Upgrade: y\r\nContent-Length: 0\r\nX-Keep-Alive: 6\r\n\r\n";
+			   "X-A: 1\r\nx-b: 2\r\nX-C: 3\r\n"
+			   "Connection: \"q\", Content-Length , X-D\r\nX-D: 4\r\nKeep-Alive: 5\r\n"
+			   "Proxy-Connection: x\r\nTE: trailers\r\nUpgrade: y\r\nContent-Length: 0\r\n"
+			   "X-Keep-Alive: 6\r\n\r\n";
 	assert_int_equal(parse(&m, false, false, text), (ssize_t)strlen(text));
 	assert_int_equal(head.nconn, 5);
 	static const char *const hop[] = {"Connection", "X-A", "x-b", "Connection", "X-D",
@@ -210,6 +211,48 @@ static void test_hop_by_hop(void **state)
 		 "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z,0,1,2,3,4,5,6,7,8,9");
 	assert_true(parse(&m, true, false, big) > 0);
 	assert_int_equal(head.nconn, 0);
+}
+
+/* Absolute-form targets: the authority and the origin-form rest, other forms left alone, and the
+ * ones a gateway refuses. */
+static void test_absolute_form(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *t;
+		int want;
+		const char *auth, *path;
+	} cases[] = {
+	    {"http://a.example/x?y", 1, "a.example", "/x?y"},
+	    {"HTTPS://a.example:8443", 1, "a.example:8443", ""},
+	    {"http://[2001:db8::1]:80?q", 1, "[2001:db8::1]:80", "?q"},
+	    {"http://a#f", 1, "a", "#f"},
+	    {"/x", 0, NULL, NULL},
+	    {"*", 0, NULL, NULL},
+	    {"a.example:443", 0, NULL, NULL},
+	    {"1http://a/", 0, NULL, NULL},
+	    {"http:/a/", 0, NULL, NULL},
+	    {"ftp://a/", -1, NULL, NULL},
+	    {"web+x://a/", -1, NULL, NULL},
+	    {"http://u:p@a/", -1, NULL, NULL},
+	    {"http:///x", -1, NULL, NULL},
+	    {"http://:80/x", -1, NULL, NULL},
+	    {"http://", -1, NULL, NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sn_http_field auth = {0};
+		const char *path = NULL;
+		size_t plen = 0;
+		int r = sn_http_absolute_form(cases[i].t, strlen(cases[i].t), &auth, &path, &plen);
+		if (r != cases[i].want)
+			fail_msg("%s: %d, want %d", cases[i].t, r, cases[i].want);
+		if (r == 1) {
+			assert_int_equal(auth.vlen, strlen(cases[i].auth));
+			assert_memory_equal(auth.value, cases[i].auth, auth.vlen);
+			assert_int_equal(plen, strlen(cases[i].path));
+			assert_memory_equal(path, cases[i].path, plen);
+		}
+	}
 }
 
 static ssize_t feed(struct sn_http_msg *m, const char *body, size_t step)
@@ -289,6 +332,7 @@ int main(void)
 	    cmocka_unit_test(test_head_in_pieces),
 	    cmocka_unit_test(test_bodies),
 	    cmocka_unit_test(test_hop_by_hop),
+	    cmocka_unit_test(test_absolute_form),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
