@@ -6,8 +6,9 @@
  *  - hash tables of exact names and of "*.suffix" patterns, each naming a rule list that includes
  *    the rules with "*";
  *  - the lists of rules with no destination, with "*", and with any name entry.
- * decide() walks the address's list and the name's (usually one each) side by side in rule order
- * and returns the first rule whose ports and protocol match. Core layer: pure, immutable after
+ * sn_decide() walks the address's list up to the first rule with names, then, when none of those
+ * matched, the rest of it and the name's (usually one list) side by side in rule order, and
+ * returns the first rule whose ports and protocol match. Core layer: pure, immutable after
  * compile. */
 #include <errno.h>
 #include <stdatomic.h>
@@ -135,6 +136,7 @@ struct cdir {
 	struct lpm v4, v6;
 	struct ntab exact, wild;
 	uint32_t any_dest, any_name, named; /* pool offsets */
+	uint32_t first_named;               /* the first rule with a name entry, or UINT32_MAX */
 	uint32_t *pool;                     /* [count, rule...] lists; offset 0 = the empty list */
 	size_t npool;
 	struct sn_cidr *cidrs; /* render storage */
@@ -983,6 +985,7 @@ static bool compile_dir(struct cdir *cd, const struct sn_dir_policy *dp, size_t 
 	cd->any_dest = pb_intern(&pb, any_dest, (uint32_t)nany_dest);
 	cd->any_name = pb_intern(&pb, any_name, (uint32_t)nany_name);
 	cd->named = pb_intern(&pb, named, (uint32_t)nnamed);
+	cd->first_named = cd->named ? pb.v[cd->named + 1] : UINT32_MAX;
 	ok = !pb.nomem && build_family(cd, &pb, AF_INET, mem) &&
 	     build_family(cd, &pb, AF_INET6, mem) && build_ntab(&cd->exact, exact, nexact, any_name, nany_name, &pb, mem) &&
 	     build_ntab(&cd->wild, wild, nwild, any_name, nany_name, &pb, mem);
@@ -1127,8 +1130,8 @@ static void add_list(struct cursor *c, size_t *n, const uint32_t *pool, uint32_t
 	(*n)++;
 }
 
-/* Name lookups run in two phases so that their cache misses overlap with each other and with the
- * address lookup: name_probes() hashes the suffixes worth looking up (those with as many labels as
+/* Name lookups run in two phases so that their cache misses overlap with each other:
+ * name_probes() hashes the suffixes worth looking up (those with as many labels as
  * some pattern has) and prefetches their slots; add_name_lists() then reads them. */
 struct name_probe {
 	const struct ntab *t;
@@ -1267,22 +1270,6 @@ static void add_name_lists(const struct cdir *cd, struct cursor *c, size_t *n,
 		add_list(c, n, cd->pool, cd->any_name, true);
 }
 
-static inline const uint32_t *l1_entry(const struct lpm *m, int family, const uint8_t *addr,
-				       uint32_t *set)
-{
-	return family == AF_INET6 ? l1_entry6(m, load_addr(AF_INET6, addr), set)
-				  : l1_entry4(m, load_addr4(addr), set);
-}
-
-/* Starts fetching the first-level entry of an address lookup. */
-static inline void lpm_prefetch(const struct lpm *m, int family, const uint8_t *addr)
-{
-	uint32_t set;
-	const uint32_t *e;
-	if (m->l1 && (e = l1_entry(m, family, addr, &set)) != NULL)
-		__builtin_prefetch(e);
-}
-
 /* Pops the smallest rule index across the cursors; *definite tells whether any list that held
  * it matches the destination for sure. Returns false when all are empty. */
 static bool next_rule(struct cursor *c, size_t n, uint32_t *rule, bool *definite)
@@ -1334,15 +1321,15 @@ static struct sn_decision decide_merge(const struct cdir *cd, const struct sn_qu
 	return by_mode(cd);
 }
 
-/* The decision proper; nprobes is -1 without a (valid) name, else pr holds the name's probes.
- * The address's list (which holds the rules without a destination) and at most one list for the
- * name (which holds those of "*") are walked side by side; a name that matches several entries
- * takes the general merge. */
-static struct sn_decision decide(const struct cdir *cd, const struct sn_query *q, int nprobes,
-				 const struct name_probe *pr)
+/* The decision once the address's list a is known and its first skip rules (all before the
+ * first rule with names) did not match; nprobes is -1 without a (valid) name, else pr holds the
+ * name's probes. The address's list (which holds the rules without a destination) and at most one
+ * list for the name (which holds those of "*") are walked side by side; a name that matches
+ * several entries takes the general merge. */
+static struct sn_decision decide(const struct cdir *cd, const struct sn_query *q, uint32_t a,
+				 uint32_t skip, int nprobes, const struct name_probe *pr)
 {
 	const uint32_t *pool = cd->pool;
-	uint32_t a = lpm_lookup(q->family == AF_INET6 ? &cd->v6 : &cd->v4, q->family, q->addr);
 	uint32_t b = q->name ? 0 : cd->named;
 	bool bdef = false;
 	if (nprobes >= 0) {
@@ -1359,7 +1346,8 @@ static struct sn_decision decide(const struct cdir *cd, const struct sn_query *q
 			b = l ? l : b;
 		}
 	}
-	const uint32_t *x = pool + a + 1, *xe = x + pool[a], *y = pool + b + 1, *ye = y + pool[b];
+	const uint32_t *x = pool + a + 1 + skip, *xe = pool + a + 1 + pool[a];
+	const uint32_t *y = pool + b + 1, *ye = y + pool[b];
 	while (x < xe || y < ye) {
 		uint32_t rx = x < xe ? *x : UINT32_MAX, ry = y < ye ? *y : UINT32_MAX;
 		uint32_t r = rx < ry ? rx : ry;
@@ -1380,14 +1368,19 @@ static const struct cdir *query_dir(const struct sn_snapshot *s, const struct sn
 struct sn_decision sn_decide(const struct sn_snapshot *s, const struct sn_query *q)
 {
 	const struct cdir *cd = query_dir(s, q);
-	/* the first-level entry arrives while the name is scanned (without a name, the lookup
-	 * itself follows at once) */
-	if (q->name)
-		lpm_prefetch(q->family == AF_INET6 ? &cd->v6 : &cd->v4, q->family, q->addr);
+	uint32_t a = lpm_lookup(q->family == AF_INET6 ? &cd->v6 : &cd->v4, q->family, q->addr);
+	/* A rule before the first with names decides whatever the name is: the name is read only
+	 * when no such rule of the address's list matches (while the address's cache misses are
+	 * awaited, the CPU runs ahead into the name). */
+	const uint32_t *x = cd->pool + a + 1;
+	uint32_t skip = 0;
+	for (; skip < cd->pool[a] && x[skip] < cd->first_named; skip++)
+		if (proto_port_match(&cd->rules[x[skip]], q->proto, q->port))
+			return verdict(cd, x[skip], true);
 	char buf[NAME_BUF];
 	struct name_probe pr[MAX_PROBES];
 	int nprobes = q->name ? name_probes(cd, q->name, buf, pr, MAX_PROBES) : -1;
-	return decide(cd, q, nprobes, pr);
+	return decide(cd, q, a, skip, nprobes, pr);
 }
 
 bool sn_dns_allowed(const struct sn_snapshot *s, const char *name, int *rule)
