@@ -278,6 +278,7 @@ static const char *reason_phrase(int status)
 	case 404: return "Not Found";
 	case 408: return "Request Timeout";
 	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
@@ -526,6 +527,12 @@ static void handle_request(struct iconn *c, size_t headlen)
 		hosts += field_is(&h->f[i], "host");
 	if (hosts > 1) { /* RFC 9112 3.2: a request with two Host fields is refused */
 		respond(c, 400, html, "bad_request", "more than one Host header field");
+		return;
+	}
+	/* a tunnel to the authority a CONNECT names is not what a gateway to sandboxes offers (its
+	 * bytes would pass unread after the head) */
+	if (c->req.p.method == HTTP_CONNECT) {
+		respond(c, 501, html, "not_implemented", "the ingress does not forward CONNECT");
 		return;
 	}
 	/* an absolute-form target names the host, whatever Host says, and goes on in origin form

@@ -189,6 +189,8 @@ out=$(probe 1 seq --each "GET ftp://8080-$D/echo HTTP/1.1\r\n$R\r\n" \
 	"GET http://u@8080-$D/echo HTTP/1.1\r\n$R\r\n" "GET http:///echo HTTP/1.1\r\n$R\r\n" \
 	"GET http://8080-$D HTTP/1.1\r\n$R\r\n")
 [ "$out" = "400 400 400 200" ] && ok || bad "absolute-form targets refused (and one without a path): $out"
+out=$(probe 1 seq --to-end "CONNECT 8080-$D:80 HTTP/1.1\r\n$R\r\n")
+case $out in '501 {"error":{"code":"not_implemented"'*) ok ;; *) bad "CONNECT through the ingress: $out" ;; esac
 out=$(probe 1 seq --to-end "GET http://8080-$D?q HTTP/1.1\r\n${R}Connection: close\r\n\r\n")
 case $out in *'"path": "/?q"'*) ok ;; *) bad "an absolute-form target with a query and no path: $out" ;; esac
 want 502 1 8099
