@@ -98,6 +98,7 @@ struct iworker {
 	char mask_id[SN_ID_MAX + 1];
 	char mask[256];
 	uint8_t scratch[IO_CHUNK];
+	int64_t now; /* ms, read once per wake-up: what the connections' time stamps use */
 };
 
 struct sn_ingress {
@@ -455,13 +456,13 @@ static bool route_headers(const struct sn_http_head *h, char *id, size_t idsize,
 
 /* Appends "Name: <old values>, <add>" (one field, the request's values joined). */
 static bool append_list(struct buf *b, const struct sn_http_head *h, const char *name,
-			const char *add)
+			const char *add, size_t addlen)
 {
 	bool ok = buf_str(b, name) && buf_str(b, ": ");
 	for (size_t i = 0; i < h->nf && ok; i++)
 		if (field_is(&h->f[i], name))
 			ok = buf_add(b, h->f[i].value, h->f[i].vlen) && buf_str(b, ", ");
-	return ok && buf_str(b, add) && buf_str(b, "\r\n");
+	return ok && buf_add(b, add, addlen) && buf_str(b, "\r\n");
 }
 
 static bool prefers_html(const struct sn_http_head *h)
@@ -623,8 +624,11 @@ static void handle_request(struct iconn *c, size_t headlen)
 	bool ok = buf_str(o, h->method) && buf_str(o, " ") &&
 		  (form == 0 || (plen && path[0] == '/') || buf_str(o, "/")) &&
 		  buf_add(o, path, plen);
-	snprintf(line, sizeof(line), " HTTP/%u.%u\r\n", c->req.p.http_major, c->req.p.http_minor);
-	ok = ok && buf_str(o, line) && buf_str(o, "Host: ");
+	unsigned minor = c->req.p.http_minor; /* the major is 1 (else 505) */
+	if (minor > 1)
+		snprintf(line, sizeof(line), " HTTP/1.%u\r\n", minor);
+	ok = ok && buf_str(o, minor > 1 ? line : minor ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n") &&
+	     buf_str(o, "Host: ");
 	if (mask[0]) {
 		char ps[8];
 		snprintf(ps, sizeof(ps), "%u", port);
@@ -665,12 +669,10 @@ static void handle_request(struct iconn *c, size_t headlen)
 		ok = ok && buf_str(o, "Connection: close\r\n");
 	else if (c->req.p.http_minor == 0)
 		ok = ok && buf_str(o, "Connection: keep-alive\r\n");
-	char hv[300] = "";
-	if (host)
-		snprintf(hv, sizeof(hv), "%.*s", (int)host->vlen, host->value);
-	ok = ok && append_list(o, h, "X-Forwarded-For", c->peer_text) &&
-	     append_list(o, h, "X-Forwarded-Proto", "http") &&
-	     (!host || append_list(o, h, "X-Forwarded-Host", hv)) && buf_str(o, "\r\n");
+	ok = ok && append_list(o, h, "X-Forwarded-For", c->peer_text, strlen(c->peer_text)) &&
+	     append_list(o, h, "X-Forwarded-Proto", "http", 4) &&
+	     (!host || append_list(o, h, "X-Forwarded-Host", host->value, host->vlen)) &&
+	     buf_str(o, "\r\n");
 	if (!ok) {
 		sn_view_unref(v);
 		conn_close(c);
@@ -682,7 +684,7 @@ static void handle_request(struct iconn *c, size_t headlen)
 	c->epoch = epoch;
 	c->allowed = true;
 	c->head_start = 0;
-	c->deadline = sn_now_ms() + (int64_t)cfg->ingress_upstream_timeout_s * 1000;
+	c->deadline = w->now + (int64_t)cfg->ingress_upstream_timeout_s * 1000;
 	sn_http_init(&c->resp, true, strcmp(h->method, "HEAD") == 0);
 	c->resp_head = false;
 	/* the upstream connection: the one kept from the last request (process() let it go if the
@@ -761,7 +763,7 @@ static bool to_client(struct iconn *c, const uint8_t *p, size_t n)
 		if (k > 0) {
 			p += k;
 			n -= (size_t)k;
-			c->last = sn_now_ms();
+			c->last = c->w->now;
 		}
 	}
 	return !n || buf_add(&c->cout, p, n);
@@ -769,7 +771,6 @@ static bool to_client(struct iconn *c, const uint8_t *p, size_t n)
 
 static void finish_exchange(struct iconn *c)
 {
-	struct sn_daemon *d = c->w->g->d;
 	bool keep = c->req.keep_alive && c->resp.keep_alive && !c->c_eof;
 	c->up_reusable = c->resp.keep_alive && !c->uin.len && !c->u_eof;
 	if (!c->up_reusable)
@@ -780,8 +781,7 @@ static void finish_exchange(struct iconn *c)
 	}
 	c->state = I_HEAD;
 	c->resp_head = false;
-	c->head_start = c->in.len ? sn_now_ms() : 0;
-	(void)d;
+	c->head_start = c->in.len ? c->w->now : 0;
 }
 
 static void feed_response(struct iconn *c)
@@ -895,7 +895,7 @@ static void process(struct iconn *c)
 			return;
 		}
 		if (!c->head_start)
-			c->head_start = sn_now_ms();
+			c->head_start = w->now;
 		sn_http_init(&c->req, false, false);
 		ssize_t r = sn_http_head(&c->req, &w->head, c->in.p, c->in.len);
 		if (r == 0) {
@@ -1022,7 +1022,7 @@ static void pump(struct iconn *c)
 			moved += n;
 		}
 		if (moved)
-			c->last = sn_now_ms();
+			c->last = c->w->now;
 		else
 			break;
 	}
@@ -1055,7 +1055,7 @@ static void adopt(struct iworker *w, struct iconn *c)
 	c->w = w;
 	c->state = I_HEAD;
 	c->c_readable = true;
-	c->last = sn_now_ms();
+	c->last = w->now;
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -1255,7 +1255,7 @@ static void on_timer(struct iworker *w)
 static void *worker_main(void *arg)
 {
 	struct iworker *w = arg;
-	int64_t tick = sn_now_ms();
+	int64_t tick = w->now = sn_now_ms();
 	w->lst = (struct sn_listener){w->ep, w->listen.fd, &w->listen, "ingress"};
 	/* Throughput first: a worker woken by a client's or a sandbox's packet does not preempt the
 	 * thread that sent it, so both do more before a switch (docs/BENCHMARKS.md, bench/ingress). */
@@ -1266,6 +1266,7 @@ static void *worker_main(void *arg)
 	while (!w->g->stop) {
 		struct epoll_event ev[128];
 		int n = epoll_wait(w->ep, ev, 128, 100);
+		w->now = sn_now_ms();
 		for (int i = 0; i < n; i++) {
 			struct evsrc *e = ev[i].data.ptr;
 			if (e->kind == EV_LISTEN) {
@@ -1298,9 +1299,8 @@ static void *worker_main(void *arg)
 			w->dead = c->next;
 			free(c);
 		}
-		int64_t now = sn_now_ms();
-		if (now - tick >= 100) {
-			tick = now;
+		if (w->now - tick >= 100) {
+			tick = w->now;
 			on_timer(w);
 		}
 	}

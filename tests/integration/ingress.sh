@@ -189,6 +189,11 @@ out=$(probe 1 seq --each "GET ftp://8080-$D/echo HTTP/1.1\r\n$R\r\n" \
 	"GET http://u@8080-$D/echo HTTP/1.1\r\n$R\r\n" "GET http:///echo HTTP/1.1\r\n$R\r\n" \
 	"GET http://8080-$D HTTP/1.1\r\n$R\r\n")
 [ "$out" = "400 400 400 200" ] && ok || bad "absolute-form targets refused (and one without a path): $out"
+# X-Forwarded-Host carries the whole Host, however long (routing by the X-Sandnet headers)
+lh=$(head -c 1000 /dev/zero | tr '\0' 'h').example
+out=$(ip netns exec ti-$$-c1 curl -s -m 5 -H "X-Sandnet-Sandbox: $I" -H "X-Sandnet-Port: 8080" \
+	-H "Host: $lh" http://10.99.1.1:7081/echo)
+case $out in *'"xfh": "'$lh'"'*) ok ;; *) bad "a 1,000-byte Host in X-Forwarded-Host: $out" ;; esac
 out=$(probe 1 seq --to-end "CONNECT 8080-$D:80 HTTP/1.1\r\n$R\r\n")
 case $out in '501 {"error":{"code":"not_implemented"'*) ok ;; *) bad "CONNECT through the ingress: $out" ;; esac
 out=$(probe 1 seq --to-end "GET http://8080-$D?q HTTP/1.1\r\n${R}Connection: close\r\n\r\n")
