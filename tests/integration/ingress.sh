@@ -189,6 +189,14 @@ out=$(probe 1 seq --each "GET ftp://8080-$D/echo HTTP/1.1\r\n$R\r\n" \
 	"GET http://u@8080-$D/echo HTTP/1.1\r\n$R\r\n" "GET http:///echo HTTP/1.1\r\n$R\r\n" \
 	"GET http://8080-$D HTTP/1.1\r\n$R\r\n")
 [ "$out" = "400 400 400 200" ] && ok || bad "absolute-form targets refused (and one without a path): $out"
+# one client connection that asks other ports, a denied one among them, and comes back: each
+# request reaches its own port (the upstream connection changes with the port)
+H81="Host: 8081-$D\r\n" H82="Host: 8082-$D\r\n"
+policy '{"ingress":{"rules":[{"action":"deny","ports":[8082]}]}}'
+out=$(probe 1 seq --ports "GET /echo HTTP/1.1\r\n$R\r\n" "GET /echo HTTP/1.1\r\n$H81\r\n" \
+	"GET /echo HTTP/1.1\r\n$R\r\n" "GET /echo HTTP/1.1\r\n$H82\r\n")
+[ "$out" = "200@8080 200@8081 200@8080 403" ] && ok || bad "ports in turn on one connection: $out"
+policy '{}'
 # X-Forwarded-Host carries the whole Host, however long (routing by the X-Sandnet headers)
 lh=$(head -c 1000 /dev/zero | tr '\0' 'h').example
 out=$(ip netns exec ti-$$-c1 curl -s -m 5 -H "X-Sandnet-Sandbox: $I" -H "X-Sandnet-Port: 8080" \

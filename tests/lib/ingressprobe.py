@@ -11,7 +11,8 @@
   ingressprobe.py seq ADDR PORT REQUEST... [--pause S] [--pipeline | --each]
         raw requests ("\r\n" written as such) on one connection, each after the last answer (S
         seconds later), or all at once (--pipeline), or each on a connection of its own (--each):
-        the status codes, space-separated; "CODE:N" when an answer says {"bytes": N}
+        the status codes, space-separated; "CODE:N" when an answer says {"bytes": N}, and with
+        --ports "CODE@P" when it says {"port": P}
   ingressprobe.py seq ADDR PORT REQUEST --to-end [--shut]
         one request (with --shut, corked together with the end of the client's side), then
         everything until the proxy closes: "CODE BODY"
@@ -38,6 +39,7 @@ ap.add_argument("--pipeline", action="store_true")
 ap.add_argument("--each", action="store_true")
 ap.add_argument("--to-end", action="store_true")
 ap.add_argument("--shut", action="store_true")
+ap.add_argument("--ports", action="store_true")
 a = ap.parse_intermixed_args()
 t0 = time.monotonic()
 
@@ -77,7 +79,9 @@ if a.kind == "seq":
 
     def note(st, body):
         m = re.search(rb'"bytes": (\d+)', body)
-        codes.append(str(st) + (":" + m.group(1).decode() if m else ""))
+        p = a.ports and re.search(rb'^\{"port": (\d+)', body)
+        codes.append(str(st) + (":" + m.group(1).decode() if m else "") +
+                     ("@" + p.group(1).decode() if p else ""))
 
     if a.to_end:
         s = conn(addr, port)
