@@ -289,7 +289,8 @@ static const char *reason_phrase(int status)
 }
 
 /* An answer of the proxy's own, then the connection closes: JSON, or HTML for a client that
- * prefers it. Nothing is sent when part of an upstream response already went out. */
+ * prefers it; to a HEAD request, the head alone. Nothing is sent when part of an upstream
+ * response already went out. */
 static void respond(struct iconn *c, int status, bool html, const char *code, const char *fmt,
 		    ...) __attribute__((format(printf, 5, 6)));
 static void respond(struct iconn *c, int status, bool html, const char *code, const char *fmt, ...)
@@ -322,7 +323,8 @@ static void respond(struct iconn *c, int status, bool html, const char *code, co
 		 status, reason_phrase(status), html ? "text/html; charset=utf-8" : "application/json",
 		 n);
 	buf_free(&c->cout);
-	if (!buf_str(&c->cout, head) || !buf_add(&c->cout, body, (size_t)n)) {
+	bool head_only = c->req.p.method == HTTP_HEAD; /* 0 (DELETE) before a request line */
+	if (!buf_str(&c->cout, head) || (!head_only && !buf_add(&c->cout, body, (size_t)n))) {
 		conn_close(c);
 		return;
 	}

@@ -196,6 +196,9 @@ policy '{"ingress":{"rules":[{"action":"deny","ports":[8082]}]}}'
 out=$(probe 1 seq --ports "GET /echo HTTP/1.1\r\n$R\r\n" "GET /echo HTTP/1.1\r\n$H81\r\n" \
 	"GET /echo HTTP/1.1\r\n$R\r\n" "GET /echo HTTP/1.1\r\n$H82\r\n")
 [ "$out" = "200@8080 200@8081 200@8080 403" ] && ok || bad "ports in turn on one connection: $out"
+# the proxy's own answer to a HEAD request is a head alone (RFC 9110 9.3.2)
+out=$(probe 1 seq --to-end "HEAD /echo HTTP/1.1\r\n$H82\r\n")
+[ "$out" = "403 " ] && ok || bad "the proxy's answer to HEAD has a body: $out"
 policy '{}'
 # X-Forwarded-Host carries the whole Host, however long (routing by the X-Sandnet headers)
 lh=$(head -c 1000 /dev/zero | tr '\0' 'h').example
