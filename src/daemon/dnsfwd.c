@@ -470,7 +470,10 @@ static void on_upstream(struct sn_dnsfwd *f)
 
 /* ---- queries from sandboxes ---- */
 
-static void query(struct sn_dnsfwd *f, struct sn_view *v, const uint8_t *m, size_t n,
+/* Answers a query m[0..n) from a sandbox, at once (FORMERR, NXDOMAIN, REFUSED) or through the
+ * upstream. Returns false when no answer will come: a response or a message too short for a
+ * header is dropped, and so is a query that cannot be followed (too many in flight, no memory). */
+static bool query(struct sn_dnsfwd *f, struct sn_view *v, const uint8_t *m, size_t n,
 		  const struct reply_to *to, uint8_t proto)
 {
 	uint8_t out[SN_DNS_HEADER + SN_DNS_NAME_MAX + 8];
@@ -483,12 +486,12 @@ static void query(struct sn_dnsfwd *f, struct sn_view *v, const uint8_t *m, size
 		h[3] = SN_DNS_FORMERR;
 		memset(h + 4, 0, 8);
 		send_reply(f, to, h, sizeof(h));
-		return;
+		return true;
 	}
 	if (rc)
-		return; /* a response, or not even a header: dropped */
+		return false; /* a response, or not even a header: dropped */
 	if (q.end > sizeof(out)) /* a name written with padding: refuse */
-		return;
+		return false;
 	struct sn_snapshot *snap = sn_view_snap(v, NULL);
 	int rule = SN_RULE_NONE;
 	bool ok = q.qclass == 1 && sn_dns_allowed(snap, q.name, &rule);
@@ -501,16 +504,16 @@ static void query(struct sn_dnsfwd *f, struct sn_view *v, const uint8_t *m, size
 		sn_view_deny(v, "dns", proto, 0, NULL, 53, q.name, rule,
 			     q.qclass == 1 ? "the policy does not resolve this name"
 					   : "only class IN is answered");
-		return;
+		return r != 0;
 	}
 	if (f->npend >= 60000) {
 		sn_log(SN_LOG_WARN, "DNS: too many queries in flight");
-		return;
+		return false;
 	}
 	struct pending *p = calloc(1, sizeof(*p));
 	if (!p || !(p->query = malloc(n))) {
 		free(p);
-		return;
+		return false;
 	}
 	uint16_t uid;
 	do {
@@ -538,6 +541,7 @@ static void query(struct sn_dnsfwd *f, struct sn_view *v, const uint8_t *m, size
 		p->next->prev = p;
 	f->pend_list = p;
 	sendto(f->up.fd, p->query, n, MSG_DONTWAIT, (struct sockaddr *)&f->upstream, f->uplen);
+	return true;
 }
 
 static void addr_of(const struct sockaddr_storage *ss, int *family, const uint8_t **a)
@@ -563,7 +567,7 @@ static void on_udp(struct sn_dnsfwd *f, struct evsrc *e)
 		struct sn_view *v = sn_net_lookup(&f->d->net, family, a);
 		if (!v)
 			continue; /* only sandboxes are answered */
-		query(f, v, m, (size_t)r, &to, IPPROTO_UDP);
+		(void)query(f, v, m, (size_t)r, &to, IPPROTO_UDP);
 		sn_view_unref(v);
 	}
 }
@@ -642,9 +646,10 @@ static void on_tcp_client(struct sn_dnsfwd *f, struct tcp_client *c, uint32_t ev
 		struct reply_to to = {.fd = -1, .conn = c->id};
 		uint64_t id = c->id;
 		c->owed++;
-		query(f, c->view, c->in + off + 2, len, &to, IPPROTO_TCP);
+		bool answered = query(f, c->view, c->in + off + 2, len, &to, IPPROTO_TCP);
 		if (!client_by_id(f, id))
 			return; /* an answer could not be sent: closed */
+		c->owed -= !answered; /* dropped: nothing will come for it */
 		off += 2 + len;
 	}
 	memmove(c->in, c->in + off, c->inlen - off);

@@ -126,6 +126,9 @@ expect "NXDOMAIN" $A resolve other.test --tcp --half-close
 # several queries in one write (pipelined, RFC 7766), then the client's end: every one is answered
 expect "NOERROR 198.51.100.1" $A resolve allowed.test --tcp --half-close --queries 5
 expect "NOERROR 198.51.100.1" $A resolve allowed.test --tcp --queries 5
+# messages that get no answer (empty, a response) do not hold the connection open after the
+# client's end (it closes once the answered queries are out, not at the idle timeout)
+expect "NOERROR 198.51.100.1" $A resolve allowed.test --tcp --half-close --junk
 expect "NOERROR" $A resolve allowed.test --type AAAA
 label=r$$q$(date +%N)
 expect "NXDOMAIN" $A resolve "$label.other.test"

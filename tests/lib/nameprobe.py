@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Sandbox-side probes for names (DNS, TLS SNI, HTTP Host). Prints one line: a word, then details.
 
-  nameprobe.py resolve NAME [--server ADDR] [--tcp [--half-close] [--queries N]] [--type A|AAAA]
-        (--queries: N queries for NAME in one write, all answered: the last answer is shown)
+  nameprobe.py resolve NAME [--server ADDR] [--tcp [--half-close] [--queries N] [--junk]]
+        [--type A|AAAA]
+        (--queries: N queries for NAME in one write, all answered: the last answer is shown;
+        --junk: an empty message and a response first, which get no answer; with --half-close,
+        the end must then follow the answers: "no-end" otherwise)
         NOERROR addr,addr | NXDOMAIN | SERVFAIL | timeout
   nameprobe.py tls ADDR PORT NAME [--segments N --pause S] [--big]
         sends a real ClientHello for NAME (N segments, S seconds apart; --big: about 1.6 KB like a
@@ -40,6 +43,7 @@ ap.add_argument("--tcp", action="store_true")
 ap.add_argument("--half-close", action="store_true")
 ap.add_argument("--target", default="/")
 ap.add_argument("--queries", type=int, default=1)
+ap.add_argument("--junk", action="store_true")
 ap.add_argument("--method", default="GET")
 ap.add_argument("--type", default="A")
 ap.add_argument("--segments", type=int, default=1)
@@ -106,7 +110,8 @@ try:
             s.connect((a.server, 53))
             qs = [dnsmsg.query((os.getpid() + i) & 0xFFFF, name, 28 if a.type == "AAAA" else 1)
                   for i in range(a.queries)]
-            s.sendall(b"".join(struct.pack("!H", len(x)) + x for x in qs))
+            junk = [b"", bytes([0, 1, 0x81, 0x80]) + bytes(8)] if a.junk else []
+            s.sendall(b"".join(struct.pack("!H", len(x)) + x for x in junk + qs))
             if a.half_close:
                 s.shutdown(socket.SHUT_WR)
             ids = set()
@@ -116,6 +121,12 @@ try:
                 ids.add(struct.unpack("!H", m[:2])[0])
             if len(ids) != len(qs):
                 out("answers", len(ids), "of", len(qs))
+            if a.junk and a.half_close:
+                try:
+                    if s.recv(1) != b"":
+                        out("more")
+                except socket.timeout:
+                    out("no-end")
         else:
             s = socket.socket(fam, socket.SOCK_DGRAM)
             s.settimeout(a.timeout)
