@@ -379,6 +379,13 @@ static bool client_from_xff(const struct sn_config *cfg, const struct sn_http_he
 			int fam = strchr(tok, ':') ? AF_INET6 : AF_INET;
 			if (inet_pton(fam, tok, x) != 1)
 				return false;
+			/* an IPv4 client written as IPv6 (::ffff:a.b.c.d) is that IPv4 client, as
+			 * the peer of a dual-stack socket is: IPv4 rules decide it */
+			if (fam == AF_INET6 && memcmp(x, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
+				fam = AF_INET;
+				memmove(x, x + 12, 4);
+				memset(x + 4, 0, 12);
+			}
 			any = true;
 			lf = fam;
 			memcpy(la, x, 16);

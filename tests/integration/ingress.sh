@@ -221,6 +221,9 @@ has '"port": 9000'
 step=clients; echo "-- $step"
 policy '{"ingress":{"rules":[{"action":"deny","from":["10.99.2.2"]}]}}'
 want 200 1 8080; want 403 2 8080
+# an IPv4 client that a trusted proxy writes as IPv6 (::ffff:a.b.c.d) is decided as IPv4
+want 403 3 8080 -H "X-Forwarded-For: ::ffff:10.99.2.2"
+want 200 3 8080 -H "X-Forwarded-For: ::ffff:10.99.1.2"
 policy '{"ingress":{"mode":"block-all","rules":[{"action":"allow","from":["10.99.1.0/24"]}]}}'
 want 200 1 8080; want 403 2 8080
 # X-Forwarded-For counts only from a trusted proxy
