@@ -148,6 +148,12 @@ expect echo $A tls 198.51.100.1 443 allowed.test
 expect reset $A tls 198.51.100.2 443 other.test
 expect echo $A http 198.51.100.1 80 allowed.test
 expect reset $A http 198.51.100.2 80 other.test:80
+# a name in another case, or with the trailing dot of a fully qualified name, is the same name
+# (for the rules and for the strict check of the address)
+expect echo $A http 198.51.100.1 80 Allowed.TEST.
+expect echo $A http 198.51.100.1 80 allowed.test.:80
+expect echo $A tls 198.51.100.1 443 ALLOWED.test
+expect reset $A http 198.51.100.2 80 Allowed.Test.
 expect echo $A tls 198.51.100.1 8443 allowed.test
 expect echo $A tls 198.51.100.7 443 a.wild.test
 expect echo $A tls 198.51.100.7 443 a.b.wild.test
