@@ -63,6 +63,8 @@ check explain-need-name 0 '{"verdict":"need-name","rule":0,' \
 	"$bin" policy explain "$tmp/p.yaml" --dst 1.2.3.4 --port 443 --proto tcp
 check explain-deny 0 '{"verdict":"deny","rule":1,' \
 	"$bin" policy explain "$tmp/p.yaml" --dst 169.254.169.254 --port 80 --proto tcp
+check explain-mapped 0 '{"verdict":"deny","rule":1,' \
+	"$bin" policy explain "$tmp/p.yaml" --dst ::ffff:169.254.169.254 --port 80 --proto tcp
 check explain-mode 0 '{"verdict":"deny","rule":null,"reason":"no egress rule matched; the mode block-all decides"}' \
 	"$bin" policy explain "$tmp/p.yaml" --dst 1.2.3.4 --port 80 --proto udp
 check explain-icmp6 0 '{"verdict":"allow","rule":2,' \
