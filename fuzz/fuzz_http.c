@@ -5,12 +5,14 @@
  * a field name with white space or a colon in it; a request's connection options are at most
  * SN_HTTP_CONN_MAX non-empty pieces of the head without white space or commas, and Content-Length
  * and Transfer-Encoding are never hop-by-hop; an absolute-form target splits into a non-empty
- * authority without '@' or '/' and an origin-form rest, both inside it; a body never claims more
- * bytes than it was given. */
+ * authority without '@' or '/' and an origin-form rest, both inside it; the client behind a
+ * trusted proxy is IPv4 (no bytes past the fourth) or IPv6 that is not IPv4-mapped; a body never
+ * claims more bytes than it was given. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "http.h"
 
@@ -68,6 +70,23 @@ static void one(const uint8_t *data, size_t size, bool response, bool head_req)
 			    (plen && path[0] != '/' && path[0] != '?' && path[0] != '#'))
 				abort();
 		}
+	}
+	if (!response) {
+		static struct sn_cidr trusted[2];
+		static bool init;
+		char msg[128];
+		if (!init && (sn_cidr_parse("10.0.0.0/8", &trusted[0], msg, sizeof(msg)) ||
+			      sn_cidr_parse("2001:db8::/32", &trusted[1], msg, sizeof(msg))))
+			abort();
+		init = true;
+		int family = -1;
+		uint8_t addr[16] = {0};
+		static const uint8_t zero[12], mapped[12] = {[10] = 0xff, [11] = 0xff};
+		if (sn_http_xff_client(&h, trusted, 2, &family, addr) &&
+		    ((family != -1 && family != AF_INET && family != AF_INET6) ||
+		     (family == AF_INET && memcmp(addr + 4, zero, 12) != 0) ||
+		     (family == AF_INET6 && memcmp(addr, mapped, 12) == 0)))
+			abort();
 	}
 	for (size_t i = 0; i < h.nf; i++)
 		if (sn_http_hop_by_hop(&h, &h.f[i]) &&

@@ -347,66 +347,6 @@ static bool trusted(const struct sn_config *cfg, int family, const uint8_t *a)
 	return false;
 }
 
-/* The client address of a request from a trusted proxy: the rightmost X-Forwarded-For entry that
- * is not a trusted proxy (or the leftmost, when all are). false: an entry is not an address. */
-static bool client_from_xff(const struct sn_config *cfg, const struct sn_http_head *h, int *family,
-			    uint8_t addr[16])
-{
-	bool found = false, any = false;
-	int lf = 0;
-	uint8_t la[16] = {0};
-	/* the fields in order make one list; walk it from the right */
-	for (size_t i = h->nf; i-- > 0 && !found;) {
-		if (!field_is(&h->f[i], "x-forwarded-for"))
-			continue;
-		const char *v = h->f[i].value;
-		size_t end = h->f[i].vlen;
-		for (;;) {
-			size_t start = end;
-			while (start > 0 && v[start - 1] != ',')
-				start--;
-			size_t a = start, b = end;
-			while (a < b && (v[a] == ' ' || v[a] == '\t'))
-				a++;
-			while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t'))
-				b--;
-			char tok[64];
-			if (b - a == 0 || b - a >= sizeof(tok))
-				return false;
-			memcpy(tok, v + a, b - a);
-			tok[b - a] = 0;
-			uint8_t x[16] = {0};
-			int fam = strchr(tok, ':') ? AF_INET6 : AF_INET;
-			if (inet_pton(fam, tok, x) != 1)
-				return false;
-			/* an IPv4 client written as IPv6 (::ffff:a.b.c.d) is that IPv4 client, as
-			 * the peer of a dual-stack socket is: IPv4 rules decide it */
-			if (fam == AF_INET6 && memcmp(x, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
-				fam = AF_INET;
-				memmove(x, x + 12, 4);
-				memset(x + 4, 0, 12);
-			}
-			any = true;
-			lf = fam;
-			memcpy(la, x, 16);
-			if (!trusted(cfg, fam, x)) {
-				*family = fam;
-				memcpy(addr, x, 16);
-				found = true;
-				break;
-			}
-			if (start == 0)
-				break;
-			end = start - 1;
-		}
-	}
-	if (!found && any) {
-		*family = lf;
-		memcpy(addr, la, 16);
-	}
-	return true;
-}
-
 /* "<port>-<id>.<domain>[.][:port]", any case */
 static bool route_host(const struct sn_config *cfg, const struct sn_http_field *host, char *id,
 		       size_t idsize, uint16_t *port)
@@ -579,7 +519,8 @@ static void handle_request(struct iconn *c, size_t headlen)
 	int cfam = c->family;
 	uint8_t caddr[16];
 	memcpy(caddr, c->peer, 16);
-	if (trusted(cfg, c->family, c->peer) && !client_from_xff(cfg, h, &cfam, caddr)) {
+	if (trusted(cfg, c->family, c->peer) &&
+	    !sn_http_xff_client(h, cfg->trusted, cfg->ntrusted, &cfam, caddr)) {
 		sn_view_deny(v, "ingress", IPPROTO_TCP, 0, NULL, port, NULL, SN_RULE_NONE,
 			     "malformed X-Forwarded-For from a trusted proxy");
 		sn_view_unref(v);

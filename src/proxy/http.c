@@ -1,12 +1,14 @@
 /* HTTP/1 messages on http-parser: see http.h. Proxy layer, pure. */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 /* The parser stops after the head and after the message (pause), and the head's fields are
  * collected as pointers: the head is parsed in one call over one buffer, so each field arrives in
@@ -319,4 +321,65 @@ int sn_http_absolute_form(const char *t, size_t n, struct sn_http_field *auth, c
 	*path = t + e;
 	*plen = n - e;
 	return 1;
+}
+
+bool sn_http_xff_client(const struct sn_http_head *h, const struct sn_cidr *trusted,
+			size_t ntrusted, int *family, uint8_t addr[16])
+{
+	bool found = false, any = false;
+	int lf = 0;
+	uint8_t la[16] = {0};
+	/* the fields in order make one list; walk it from the right */
+	for (size_t i = h->nf; i-- > 0 && !found;) {
+		if (!is(&h->f[i], "x-forwarded-for"))
+			continue;
+		const char *v = h->f[i].value;
+		size_t end = h->f[i].vlen;
+		for (;;) {
+			size_t start = end;
+			while (start > 0 && v[start - 1] != ',')
+				start--;
+			size_t a = start, b = end;
+			while (a < b && ows(v[a]))
+				a++;
+			while (b > a && ows(v[b - 1]))
+				b--;
+			char tok[64];
+			if (b - a == 0 || b - a >= sizeof(tok) || memchr(v + a, 0, b - a))
+				return false;
+			memcpy(tok, v + a, b - a);
+			tok[b - a] = 0;
+			uint8_t x[16] = {0};
+			int fam = strchr(tok, ':') ? AF_INET6 : AF_INET;
+			if (inet_pton(fam, tok, x) != 1)
+				return false;
+			/* an IPv4 client written as IPv6 (::ffff:a.b.c.d) is that IPv4 client, as
+			 * the peer of a dual-stack socket is: IPv4 rules decide it */
+			if (fam == AF_INET6 && memcmp(x, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
+				fam = AF_INET;
+				memmove(x, x + 12, 4);
+				memset(x + 4, 0, 12);
+			}
+			any = true;
+			lf = fam;
+			memcpy(la, x, 16);
+			bool trust = false;
+			for (size_t k = 0; k < ntrusted && !trust; k++)
+				trust = sn_cidr_contains(&trusted[k], fam, x);
+			if (!trust) {
+				*family = fam;
+				memcpy(addr, x, 16);
+				found = true;
+				break;
+			}
+			if (start == 0)
+				break;
+			end = start - 1;
+		}
+	}
+	if (!found && any) {
+		*family = lf;
+		memcpy(addr, la, 16);
+	}
+	return true;
 }

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <sandnet/policy.h>
+
 #define SN_HTTP_HEAD_MAX 16384 /* a head longer than this is refused (431) */
 #define SN_HTTP_FIELDS_MAX 100 /* header fields at most (431 beyond) */
 #define SN_HTTP_CONN_MAX 32    /* options a request's Connection fields name at most (400 beyond) */
@@ -91,5 +93,13 @@ bool sn_http_hop_by_hop(const struct sn_http_head *h, const struct sn_http_field
  * https, no host, or userinfo (RFC 9110 4.2.1, 4.2.4). */
 int sn_http_absolute_form(const char *t, size_t n, struct sn_http_field *auth, const char **path,
 			  size_t *plen);
+
+/* The client a request stands for when its peer is a trusted proxy (DESIGN.md section 2): the
+ * rightmost X-Forwarded-For entry, all the request's X-Forwarded-For fields read as one list, that
+ * is not in trusted[0..ntrusted), or the leftmost when all are. An IPv4 address written as IPv6
+ * (::ffff:a.b.c.d) is read as IPv4. *family and addr are left alone when the request has no
+ * X-Forwarded-For. Returns false when an entry is not an IP address (the caller fails closed). */
+bool sn_http_xff_client(const struct sn_http_head *h, const struct sn_cidr *trusted,
+			size_t ntrusted, int *family, uint8_t addr[16]);
 
 #endif

@@ -2,6 +2,7 @@
  * above all the framings a server behind the proxy could read otherwise (request smuggling), and
  * where bodies end: Content-Length, chunked, until close, HEAD responses, bytes given one at a
  * time, and heads that arrive in pieces. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -255,6 +256,60 @@ static void test_absolute_form(void **state)
 	}
 }
 
+/* The client behind a trusted proxy: the rightmost untrusted X-Forwarded-For entry over all the
+ * fields, the leftmost when all are trusted, IPv4-mapped read as IPv4, and anything that is not a
+ * list of addresses refused. */
+static void test_xff_client(void **state)
+{
+	(void)state;
+	struct sn_cidr trusted;
+	char msg[128];
+	assert_int_equal(sn_cidr_parse("10.99.1.0/24", &trusted, msg, sizeof(msg)), 0);
+	static const struct {
+		const char *fields; /* the X-Forwarded-For lines */
+		bool ok;
+		const char *want; /* NULL: left alone */
+	} cases[] = {
+	    {"", true, NULL},
+	    {"X-Forwarded-For: 1.2.3.4\r\n", true, "1.2.3.4"},
+	    {"X-Forwarded-For: 10.99.2.2, 10.99.1.2\r\n", true, "10.99.2.2"},
+	    {"X-Forwarded-For: 10.99.1.2 ,\t10.99.2.2\r\n", true, "10.99.2.2"},
+	    {"X-Forwarded-For: 10.99.1.3, 10.99.1.2\r\n", true, "10.99.1.3"},
+	    {"X-Forwarded-For: 1.1.1.1\r\nx-forwarded-for: 10.99.1.2\r\n", true, "1.1.1.1"},
+	    {"X-Forwarded-For: ::ffff:10.99.2.2\r\n", true, "10.99.2.2"},
+	    {"X-Forwarded-For: ::ffff:10.99.1.9, 2001:db8::1\r\n", true, "2001:db8::1"},
+	    {"X-Forwarded-For: 2001:db8::1, ::ffff:10.99.1.9\r\n", true, "2001:db8::1"},
+	    {"X-Forwarded-For: garbage\r\n", false, NULL},
+	    {"X-Forwarded-For: 1.2.3.4,,\r\n", false, NULL},
+	    {"X-Forwarded-For:\r\n", false, NULL},
+	    {"X-Forwarded-For: 1.2.3.4:80\r\n", false, NULL},
+	    {"X-Forwarded-For: [2001:db8::1]\r\n", false, NULL},
+	    {"X-Forwarded-For: unknown, 10.99.1.2\r\n", false, NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[512];
+		snprintf(text, sizeof(text), "GET / HTTP/1.1\r\nHost: a\r\n%s\r\n",
+			 cases[i].fields);
+		struct sn_http_msg m;
+		assert_true(parse(&m, false, false, text) > 0);
+		int family = -1;
+		uint8_t addr[16] = {0};
+		bool ok = sn_http_xff_client(&head, &trusted, 1, &family, addr);
+		if (ok != cases[i].ok)
+			fail_msg("%s: %d, want %d", cases[i].fields, ok, cases[i].ok);
+		if (!ok)
+			continue;
+		if (!cases[i].want) {
+			assert_int_equal(family, -1);
+			continue;
+		}
+		char got[64];
+		assert_non_null(inet_ntop(family, addr, got, sizeof(got)));
+		if (strcmp(got, cases[i].want) != 0)
+			fail_msg("%s: %s, want %s", cases[i].fields, got, cases[i].want);
+	}
+}
+
 static ssize_t feed(struct sn_http_msg *m, const char *body, size_t step)
 {
 	size_t len = strlen(body), off = 0;
@@ -333,6 +388,7 @@ int main(void)
 	    cmocka_unit_test(test_bodies),
 	    cmocka_unit_test(test_hop_by_hop),
 	    cmocka_unit_test(test_absolute_form),
+	    cmocka_unit_test(test_xff_client),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
