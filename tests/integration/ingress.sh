@@ -293,6 +293,9 @@ PY
 
 step=websocket; echo "-- $step"
 out=$(probe 1 ws "$H8080"); [ "$out" = echo ] && ok || bad "websocket: $out"
+# as some browsers ask: "Connection: keep-alive, Upgrade" (the proxy sends its own Connection)
+out=$(probe 1 ws "$H8080" --conn "keep-alive, Upgrade"); [ "$out" = echo ] && ok ||
+	bad "websocket asked with Connection: keep-alive, Upgrade: $out"
 # the server ends the tunnel: its end reaches the client
 out=$(probe 1 ws "$H8080" --close); [ "$out" = "echo ended" ] && ok || bad "websocket closed by the server: $out"
 out=$(probe 1 ws "$H8080" --close --shut); [ "$out" = "echo ended" ] && ok || bad "websocket closed by both: $out"

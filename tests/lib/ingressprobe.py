@@ -7,7 +7,8 @@
   ingressprobe.py ws ADDR PORT HOST [--hold S]   WebSocket handshake and an echoed text frame:
         "echo", then (with --hold) a frame every 0.1 s until the connection ends: "closed MS";
         with --close, a close frame, after which the server closes: "echo ended" when the end
-        reaches the client (with --shut, the client's side is shut with the close frame)
+        reaches the client (with --shut, the client's side is shut with the close frame);
+        --conn V: the Connection field's value (Upgrade by default)
   ingressprobe.py seq ADDR PORT REQUEST... [--pause S] [--pipeline | --each]
         raw requests ("\r\n" written as such) on one connection, each after the last answer (S
         seconds later), or all at once (--pipeline), or each on a connection of its own (--each):
@@ -40,6 +41,7 @@ ap.add_argument("--each", action="store_true")
 ap.add_argument("--to-end", action="store_true")
 ap.add_argument("--shut", action="store_true")
 ap.add_argument("--ports", action="store_true")
+ap.add_argument("--conn", default="Upgrade")
 a = ap.parse_intermixed_args()
 t0 = time.monotonic()
 
@@ -149,8 +151,8 @@ if a.kind == "ws":
     addr, port, host = a.args[0], a.args[1], a.args[2]
     s = conn(addr, port)
     key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall(("GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (host, key)).encode())
+    s.sendall(("GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: %s\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (host, a.conn, key)).encode())
     f = s.makefile("rb")
     line = f.readline()
     if b" 101 " not in line:
