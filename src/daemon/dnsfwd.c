@@ -4,7 +4,10 @@
  * kernel redirects port 53 here): a name the sandbox's policy does not resolve gets NXDOMAIN at
  * once and never reaches the upstream; any other query goes to --dns-upstream over UDP (one
  * retransmission after a second, SERVFAIL after two), and again over TCP when the answer comes
- * back truncated. Answers lose the addresses that point into guarded ranges (DNS rebinding).
+ * back truncated. Only the upstream's address and port may answer (its socket is connected, and
+ * the source is checked): a forged answer must spoof that address, besides guessing the random ID
+ * and repeating the question. Answers lose the addresses that point into guarded
+ * ranges (DNS rebinding).
  *
  * An answer whose addresses feed learned-address sets (allow rules naming the name) goes through
  * the learner thread, which adds them to the kernel before the answer is sent: a client that
@@ -439,6 +442,20 @@ static void on_tcp_upstream(struct sn_dnsfwd *f, struct pending *p, uint32_t eve
 	}
 }
 
+/* Whether a datagram came from the upstream's address and port. */
+static bool from_upstream(const struct sn_dnsfwd *f, const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family != f->upstream.ss_family)
+		return false;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)ss, *u = (const void *)&f->upstream;
+		return a->sin_port == u->sin_port && a->sin_addr.s_addr == u->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *a = (const void *)ss, *u = (const void *)&f->upstream;
+	return a->sin6_port == u->sin6_port &&
+	       memcmp(&a->sin6_addr, &u->sin6_addr, sizeof(a->sin6_addr)) == 0;
+}
+
 static void on_upstream(struct sn_dnsfwd *f)
 {
 	static uint8_t m[UDP_MAX + 1];
@@ -448,7 +465,7 @@ static void on_upstream(struct sn_dnsfwd *f)
 		ssize_t r = recvfrom(f->up.fd, m, sizeof(m), 0, (struct sockaddr *)&from, &flen);
 		if (r < 0)
 			return;
-		if ((size_t)r < SN_DNS_HEADER || (size_t)r > UDP_MAX)
+		if ((size_t)r < SN_DNS_HEADER || (size_t)r > UDP_MAX || !from_upstream(f, &from))
 			continue;
 		struct pending *p = f->pend[(uint16_t)(m[0] << 8 | m[1])];
 		if (!p || p->tev.fd >= 0)
@@ -834,6 +851,10 @@ int sn_dnsfwd_start(struct sn_daemon *d, struct sn_dnsfwd **out, char *err, size
 	f->up = (struct evsrc){EV_UPSTREAM,
 			       socket(f->upstream.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 				      0)};
+	/* connected, the kernel drops what other addresses send (on_upstream() checks anyway: an
+	 * upstream without a route yet cannot be connected, and the daemon starts all the same) */
+	if (f->up.fd >= 0 && connect(f->up.fd, (struct sockaddr *)&f->upstream, f->uplen))
+		sn_log(SN_LOG_WARN, "DNS upstream %s: %s", d->cfg.dns_upstream, strerror(errno));
 	f->done = (struct evsrc){EV_DONE, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
 	struct evsrc *all[] = {&f->udp4, &f->tcp4, &f->udp6, &f->tcp6, &f->up, &f->done};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {

@@ -55,6 +55,7 @@ rebind.test 300 A 10.200.0.2
 rebind.test 300 A 127.0.0.1
 rebind.test 300 A 198.51.100.9
 v6.test 300 AAAA 2001:db8:1::1
+spoofed.wild.test 300 A 198.51.100.7
 ZONE
 i=0
 while [ $i -lt 60 ]; do echo "big.test 300 A 198.51.100.$((i % 9 + 1))" >>"$tmp/zone"; i=$((i + 1)); done
@@ -130,6 +131,9 @@ expect "NOERROR 198.51.100.1" $A resolve allowed.test --tcp --queries 5
 # client's end (it closes once the answered queries are out, not at the idle timeout)
 expect "NOERROR 198.51.100.1" $A resolve allowed.test --tcp --half-close --junk
 expect "NOERROR" $A resolve allowed.test --type AAAA
+# an answer from another port than the upstream's (a forged one, with the right ID and question)
+# is not taken: the real one is
+expect "NOERROR 198.51.100.7" $A resolve spoofed.wild.test
 label=r$$q$(date +%N)
 expect "NXDOMAIN" $A resolve "$label.other.test"
 expect "NXDOMAIN" $A resolve "$label.allowed.test"

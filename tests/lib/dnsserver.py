@@ -6,7 +6,9 @@ usage: dnsserver.py --addr ADDR --zone FILE --log FILE [--lifetime 600]
 
 Zone lines: NAME TTL TYPE VALUE (TYPE is A, AAAA or CNAME). CNAMEs are followed inside the zone.
 Names not in the zone get NXDOMAIN. UDP answers over 512 bytes (or the EDNS size) are truncated
-to the header and question with TC set."""
+to the header and question with TC set. A UDP question for a name that starts with "spoofed."
+first gets a forged answer (A 203.0.113.66, the right ID and question) from another port of the
+same address, as an off-path attacker would send it, then the real one 0.3 s later."""
 import argparse
 import os
 import selectors
@@ -83,7 +85,15 @@ while time.monotonic() < end:
         try:
             if key.data == "udp":
                 q, peer = s.recvfrom(4096)
-                s.sendto(answer(q, True), peer)
+                m = answer(q, True)
+                qname = dnsmsg.parse(q)[2]
+                if qname.startswith("spoofed."):
+                    x = socket.socket(fam, socket.SOCK_DGRAM)
+                    x.bind((a.addr, 0))
+                    x.sendto(dnsmsg.response(q, [(qname, "A", 300, "203.0.113.66")]), peer)
+                    x.close()
+                    time.sleep(0.3)
+                s.sendto(m, peer)
             elif key.data == "accept":
                 c, _ = s.accept()
                 c.settimeout(2)
