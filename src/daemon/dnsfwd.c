@@ -35,6 +35,7 @@
 #define TCP_IDLE_MS 10000
 #define RETRANSMIT_MS 1000
 #define GIVE_UP_MS 2000
+#define SANDBOX_PENDING_MAX 512 /* a sandbox's queries at the upstream at once (SERVFAIL beyond) */
 
 enum { EV_UDP, EV_TCP_LISTEN, EV_UPSTREAM, EV_DONE, EV_TCP_CLIENT, EV_TCP_UPSTREAM };
 
@@ -262,6 +263,7 @@ static void pending_free(struct sn_dnsfwd *f, struct pending *p)
 	}
 	f->pend[p->uid] = NULL;
 	f->npend--;
+	p->view->dns_pending--;
 	if (p->prev)
 		p->prev->next = p->next;
 	else
@@ -523,6 +525,14 @@ static bool query(struct sn_dnsfwd *f, struct sn_view *v, const uint8_t *m, size
 					   : "only class IN is answered");
 		return r != 0;
 	}
+	/* one sandbox cannot take the forwarder's capacity from the others: past its share, an
+	 * answer at once (it may ask again) */
+	if (v->dns_pending >= SANDBOX_PENDING_MAX) {
+		size_t r = sn_dns_reply_error(m, q.end, SN_DNS_SERVFAIL, out, sizeof(out));
+		if (r)
+			send_reply(f, to, out, r);
+		return r != 0;
+	}
 	if (f->npend >= 60000) {
 		sn_log(SN_LOG_WARN, "DNS: too many queries in flight");
 		return false;
@@ -553,6 +563,7 @@ static bool query(struct sn_dnsfwd *f, struct sn_view *v, const uint8_t *m, size
 	p->deadline = p->sent + GIVE_UP_MS;
 	f->pend[uid] = p;
 	f->npend++;
+	v->dns_pending++;
 	p->next = f->pend_list;
 	if (p->next)
 		p->next->prev = p;

@@ -134,6 +134,13 @@ expect "NOERROR" $A resolve allowed.test --type AAAA
 # an answer from another port than the upstream's (a forged one, with the right ID and question)
 # is not taken: the real one is
 expect "NOERROR 198.51.100.7" $A resolve spoofed.wild.test
+# a sandbox has 512 queries at the upstream at most, so that it cannot take the forwarder from
+# the others: of 600 that the upstream never answers, the 88 past its share are SERVFAIL at once
+# (not after 2 s). Then the 512 time out (2 s) before the next checks.
+got=$(ip netns exec "sn-$A" python3 "$here/lib/nameprobe.py" flood silent.wild.test 600 2>&1)
+n=${got#servfail }
+[ "${n:-0}" -ge 80 ] 2>/dev/null && ok || bad "[dns] 600 queries from one sandbox: $got"
+sleep 2.5
 label=r$$q$(date +%N)
 expect "NXDOMAIN" $A resolve "$label.other.test"
 expect "NXDOMAIN" $A resolve "$label.allowed.test"

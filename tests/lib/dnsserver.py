@@ -8,7 +8,8 @@ Zone lines: NAME TTL TYPE VALUE (TYPE is A, AAAA or CNAME). CNAMEs are followed 
 Names not in the zone get NXDOMAIN. UDP answers over 512 bytes (or the EDNS size) are truncated
 to the header and question with TC set. A UDP question for a name that starts with "spoofed."
 first gets a forged answer (A 203.0.113.66, the right ID and question) from another port of the
-same address, as an off-path attacker would send it, then the real one 0.3 s later."""
+same address, as an off-path attacker would send it, then the real one 0.3 s later. A name that
+starts with "silent." gets no answer."""
 import argparse
 import os
 import selectors
@@ -87,6 +88,8 @@ while time.monotonic() < end:
                 q, peer = s.recvfrom(4096)
                 m = answer(q, True)
                 qname = dnsmsg.parse(q)[2]
+                if qname.startswith("silent."):
+                    continue
                 if qname.startswith("spoofed."):
                     x = socket.socket(fam, socket.SOCK_DGRAM)
                     x.bind((a.addr, 0))

@@ -7,6 +7,8 @@
         --junk: an empty message and a response first, which get no answer; with --half-close,
         the end must then follow the answers: "no-end" otherwise)
         NOERROR addr,addr | NXDOMAIN | SERVFAIL | timeout
+  nameprobe.py flood NAME COUNT   COUNT queries for NAME over UDP (50 every 10 ms), then the
+        answers that come within 1 s: "servfail N" (how many were SERVFAIL)
   nameprobe.py tls ADDR PORT NAME [--segments N --pause S] [--big]
         sends a real ClientHello for NAME (N segments, S seconds apart; --big: about 1.6 KB like a
         post-quantum hello) to an echo server: echo | reset | closed | timeout
@@ -100,6 +102,24 @@ def recv_exact(s, n):
 
 
 try:
+    if a.kind == "flood":
+        name, count = a.args[0], int(a.args[1])
+        fam = socket.AF_INET6 if ":" in a.server else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        for i in range(count):  # 50 at a time, so that no socket buffer overflows
+            s.sendto(dnsmsg.query(i & 0xFFFF, name, 1), (a.server, 53))
+            if i % 50 == 49:
+                time.sleep(0.01)
+        n, end = 0, time.monotonic() + 1
+        while time.monotonic() < end:
+            s.settimeout(max(end - time.monotonic(), 0.01))
+            try:
+                m, _ = s.recvfrom(4096)
+            except socket.timeout:
+                break
+            n += dnsmsg.parse(m)[1] == 2
+        out("servfail", n)
     if a.kind == "resolve":
         name = a.args[0]
         q = dnsmsg.query(os.getpid() & 0xFFFF, name, 28 if a.type == "AAAA" else 1)
