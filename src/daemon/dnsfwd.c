@@ -32,6 +32,7 @@
 #define UDP_MAX 4096     /* largest UDP answer passed on */
 #define TCP_MSG_MAX 65535
 #define MAX_TCP_CLIENTS 512
+#define SANDBOX_TCP_MAX 32 /* a sandbox's TCP connections at once (closed at once beyond) */
 #define TCP_IDLE_MS 10000
 #define RETRANSMIT_MS 1000
 #define GIVE_UP_MS 2000
@@ -192,6 +193,7 @@ static void client_close(struct sn_dnsfwd *f, struct tcp_client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	f->nclients--;
+	c->view->dns_tcp--;
 	sn_view_unref(c->view);
 	free(c->in);
 	free(c->out);
@@ -616,7 +618,11 @@ static void on_tcp_listen(struct sn_dnsfwd *f, struct evsrc *e)
 		const uint8_t *a;
 		addr_of(&ss, &family, &a);
 		struct sn_view *v = sn_net_lookup(&f->d->net, family, a);
-		struct tcp_client *c = v && f->nclients < MAX_TCP_CLIENTS ? calloc(1, sizeof(*c)) : NULL;
+		/* a sandbox gets its share of the connections, so that it cannot hold them all */
+		struct tcp_client *c = v && f->nclients < MAX_TCP_CLIENTS &&
+					       v->dns_tcp < SANDBOX_TCP_MAX
+					   ? calloc(1, sizeof(*c))
+					   : NULL;
 		if (c)
 			c->in = malloc(2 + TCP_MSG_MAX);
 		if (!c || !c->in) {
@@ -629,6 +635,7 @@ static void on_tcp_listen(struct sn_dnsfwd *f, struct evsrc *e)
 		c->ev = (struct evsrc){EV_TCP_CLIENT, fd};
 		c->id = ++f->next_conn;
 		c->view = v;
+		v->dns_tcp++;
 		c->last = sn_now_ms();
 		c->next = f->clients;
 		if (f->clients)

@@ -61,6 +61,7 @@ struct sn_view {
 	unsigned conns;   /* open proxied connections */
 	unsigned tunnels; /* open ingress tunnels (Upgrade) */
 	unsigned dns_pending; /* its queries at the DNS upstream (the DNS thread's alone, no lock) */
+	unsigned dns_tcp;     /* its DNS-over-TCP connections (the same) */
 	struct sn_learned_rec *learned;
 	size_t nlearned, caplearned;
 	struct sn_denial *ring; /* SN_DENIALS entries, allocated at the first denial */

@@ -141,6 +141,8 @@ got=$(ip netns exec "sn-$A" python3 "$here/lib/nameprobe.py" flood silent.wild.t
 n=${got#servfail }
 [ "${n:-0}" -ge 80 ] 2>/dev/null && ok || bad "[dns] 600 queries from one sandbox: $got"
 sleep 2.5
+# and 32 TCP connections at most: of 40 held open, 32 stay
+expect "open 32" $A tcphold 40
 label=r$$q$(date +%N)
 expect "NXDOMAIN" $A resolve "$label.other.test"
 expect "NXDOMAIN" $A resolve "$label.allowed.test"

@@ -9,6 +9,8 @@
         NOERROR addr,addr | NXDOMAIN | SERVFAIL | timeout
   nameprobe.py flood NAME COUNT   COUNT queries for NAME over UDP (50 every 10 ms), then the
         answers that come within 1 s: "servfail N" (how many were SERVFAIL)
+  nameprobe.py tcphold COUNT      COUNT TCP connections to the DNS server, held: "open N", how
+        many are still open 0.5 s later
   nameprobe.py tls ADDR PORT NAME [--segments N --pause S] [--big]
         sends a real ClientHello for NAME (N segments, S seconds apart; --big: about 1.6 KB like a
         post-quantum hello) to an echo server: echo | reset | closed | timeout
@@ -120,6 +122,25 @@ try:
                 break
             n += dnsmsg.parse(m)[1] == 2
         out("servfail", n)
+    if a.kind == "tcphold":
+        fam = socket.AF_INET6 if ":" in a.server else socket.AF_INET
+        held = []
+        for i in range(int(a.args[0])):
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.settimeout(a.timeout)
+            s.connect((a.server, 53))
+            held.append(s)
+        time.sleep(0.5)
+        n = 0
+        for s in held:
+            s.setblocking(False)
+            try:
+                n += s.recv(1) != b""
+            except BlockingIOError:
+                n += 1
+            except OSError:
+                pass
+        out("open", n)
     if a.kind == "resolve":
         name = a.args[0]
         q = dnsmsg.query(os.getpid() & 0xFFFF, name, 28 if a.type == "AAAA" else 1)
