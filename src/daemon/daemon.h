@@ -50,6 +50,9 @@ struct sn_config {
 bool sn_config_parse(struct sn_config *cfg, int argc, char **argv);
 
 void sn_log(enum sn_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* sn_log() of a line that sandbox v's traffic caused, through sn_view_log_gate(). */
+void sn_view_log(struct sn_view *v, enum sn_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 extern enum sn_log_level sn_log_threshold;
 
 struct sn_sandbox {

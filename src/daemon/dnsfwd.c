@@ -299,8 +299,9 @@ static void answer(struct sn_dnsfwd *f, struct pending *p, uint8_t *m, size_t n)
 					  filtered, p->to.conn ? sizeof(filtered) : p->client_max);
 		if (w < 0)
 			return;
-		sn_log(SN_LOG_INFO, "sandbox %s: DNS %s: addresses in guarded ranges removed",
-		       p->view->id, p->qname);
+		sn_view_log(p->view, SN_LOG_INFO,
+			    "sandbox %s: DNS %s: addresses in guarded ranges removed", p->view->id,
+			    p->qname);
 		out = filtered;
 		n = (size_t)w;
 		if (sn_dns_parse_response(out, n, p->qname, &a) != 0)
@@ -739,11 +740,11 @@ static void *learner_main(void *arg)
 		pthread_mutex_unlock(&d->kernel_lock);
 		sn_snapshot_unref(snap);
 		if (rc && rc != -ENOENT)
-			sn_log(SN_LOG_WARN, "sandbox %s: learning %s: %s", j->view->id,
-			       j->ans->names[0], strerror(-rc));
+			sn_view_log(j->view, SN_LOG_WARN, "sandbox %s: learning %s: %s", j->view->id,
+				    j->ans->names[0], strerror(-rc));
 		else
-			sn_log(SN_LOG_DEBUG, "sandbox %s: learned %zu addresses of %s", j->view->id,
-			       j->ans->naddrs, j->ans->names[0]);
+			sn_view_log(j->view, SN_LOG_DEBUG, "sandbox %s: learned %zu addresses of %s",
+				    j->view->id, j->ans->naddrs, j->ans->names[0]);
 		pthread_mutex_lock(&f->qmu);
 		j->next = f->done_jobs;
 		f->done_jobs = j;
@@ -789,8 +790,9 @@ static void on_timer(struct sn_dnsfwd *f)
 			continue;
 		}
 		if (now >= p->deadline) {
-			sn_log(SN_LOG_WARN, "sandbox %s: DNS %s: the upstream did not answer",
-			       p->view->id, p->qname);
+			sn_view_log(p->view, SN_LOG_WARN,
+				    "sandbox %s: DNS %s: the upstream did not answer", p->view->id,
+				    p->qname);
 			servfail(f, p);
 			pending_free(f, p);
 		} else if (!p->retried && now - p->sent >= RETRANSMIT_MS) {

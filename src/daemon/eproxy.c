@@ -189,8 +189,8 @@ static void deny(struct pconn *c, int rule, const char *reason)
 {
 	char a[INET6_ADDRSTRLEN];
 	inet_ntop(c->family, c->dst, a, sizeof(a));
-	sn_log(SN_LOG_INFO, "sandbox %s: proxy: %s:%u%s%s denied: %s", c->view->id, a, c->port,
-	       c->name[0] ? " " : "", c->name, reason);
+	sn_view_log(c->view, SN_LOG_INFO, "sandbox %s: proxy: %s:%u%s%s denied: %s", c->view->id, a,
+		    c->port, c->name[0] ? " " : "", c->name, reason);
 	sn_view_deny(c->view, "proxy", IPPROTO_TCP, c->family, c->dst, c->port,
 		     c->name[0] ? c->name : NULL, rule, reason);
 	conn_close(c, true);

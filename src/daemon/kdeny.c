@@ -70,8 +70,8 @@ static void record(struct sn_daemon *d, const uint8_t *p, size_t len)
 	}
 	char a[INET6_ADDRSTRLEN];
 	inet_ntop(family, dst, a, sizeof(a));
-	sn_log(SN_LOG_DEBUG, "sandbox %s: kernel rejected protocol %u to %s port %u: %s", v->id,
-	       proto, a, port, reason);
+	sn_view_log(v, SN_LOG_DEBUG, "sandbox %s: kernel rejected protocol %u to %s port %u: %s",
+		    v->id, proto, a, port, reason);
 	sn_view_deny(v, "kernel", proto, family, dst, port, NULL, rule, reason);
 	sn_view_unref(v);
 }

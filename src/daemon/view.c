@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -124,6 +126,47 @@ void sn_view_deny(struct sn_view *v, const char *source, uint8_t proto, int fami
 		snprintf(e->reason, sizeof(e->reason), "%s", reason);
 	}
 	pthread_mutex_unlock(&v->mu);
+}
+
+long sn_view_log_gate(struct sn_view *v, int64_t now_ms)
+{
+	long r = -1;
+	pthread_mutex_lock(&v->mu);
+	int64_t add = (now_ms - v->log_ms) * SN_VIEW_LOG_RATE / 1000;
+	if (add > 0 || !v->log_ms) {
+		uint64_t t = v->log_ms ? v->log_tokens + (uint64_t)add : SN_VIEW_LOG_RATE;
+		v->log_tokens = t > SN_VIEW_LOG_RATE ? SN_VIEW_LOG_RATE : (unsigned)t;
+		v->log_ms = now_ms;
+	}
+	if (v->log_tokens) {
+		v->log_tokens--;
+		r = (long)v->log_dropped;
+		v->log_dropped = 0;
+	} else {
+		v->log_dropped++;
+	}
+	pthread_mutex_unlock(&v->mu);
+	return r;
+}
+
+void sn_view_log(struct sn_view *v, enum sn_log_level level, const char *fmt, ...)
+{
+	if (level < sn_log_threshold)
+		return;
+	long dropped = sn_view_log_gate(v, sn_now_ms());
+	if (dropped < 0)
+		return;
+	char msg[900];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (dropped)
+		sn_log(level, "%s (and %ld lines about sandbox %s kept out of the log before it: more "
+			      "than %d a second)",
+		       msg, dropped, v->id, SN_VIEW_LOG_RATE);
+	else
+		sn_log(level, "%s", msg);
 }
 
 static const char *proto_name(uint8_t p)
