@@ -251,6 +251,8 @@ void sn_nl_set(struct sn_nl_list *l, const struct sn_setspec *s)
 	nftnl_set_set_u32(set, NFTNL_SET_ID, ++l->next_id);
 	if (s->type == SN_SET_ADDR)
 		nftnl_set_set_u32(set, NFTNL_SET_DESC_SIZE, (uint32_t)sn_setspec_count(s));
+	else if (s->type == SN_SET_LEARNED)
+		nftnl_set_set_u32(set, NFTNL_SET_DESC_SIZE, SN_LEARNED_SET_MAX);
 	push(l, SN_NL_SET, set);
 
 	struct elems e = {.l = l, .name = s->name};

@@ -361,7 +361,7 @@ static void text_set(struct sn_text *t, const struct sn_setspec *s)
 		return;
 	case SN_SET_LEARNED:
 		/* learned addresses: filled by the DNS forwarder, each with the TTL */
-		sn_text_printf(t, "type %s; flags timeout;", atype);
+		sn_text_printf(t, "type %s; flags timeout; size %u;", atype, SN_LEARNED_SET_MAX);
 		for (size_t k = 0; k < s->n; k++) {
 			const struct sn_nft_learned *l = &s->learned[k];
 			if (l->rule != s->rule || l->family != s->family || !l->timeout_s)

@@ -27,6 +27,10 @@
 #define SN_MARK_PROXY 0x5d02u
 #define SN_NFLOG_SNAPLEN 96 /* bytes of a rejected packet logged: its headers */
 #define SN_NFLOG_RATE 200   /* rejects logged per second at most (all sandboxes) */
+/* Elements a learned-address set holds at most: the DNS answers of one sandbox's names cannot
+ * grow the kernel's memory without bound (past it, new addresses are not learned until others
+ * time out; TCP to them still reaches the proxy, which decides by the name). */
+#define SN_LEARNED_SET_MAX 4096
 
 /* A growable text buffer; on allocation failure it stays failed and rendering returns -ENOMEM. */
 struct sn_text {

@@ -144,6 +144,12 @@ sleep 2.5
 # nor flood the log: of the 512 unanswered queries, about 20 make a line (20 a second at most)
 n=$(grep -c "silent.wild.test: the upstream did not answer" "$tmp/sandnetd.log")
 [ "$n" -ge 1 ] && [ "$n" -le 40 ] && ok || bad "[dns] log lines for 512 unanswered queries: $n"
+# nor grow the kernel's memory without bound: a learned-address set holds 4,096 addresses at most.
+# 220 names under an allowed wildcard, 20 addresses each (4,400): all answered, the set full
+expect "answered 220" $A resolve-many many- .wild.test 220
+set=$(ip netns exec $H nft list sets inet | grep -o "s-$A-[0-9]*-r1-l4" | tail -n 1)
+n=$(ip netns exec $H nft list set inet sandnet "$set" | grep -o "198\.18\.[0-9]*\.[0-9]*" | wc -l)
+[ "$n" -ge 4000 ] && [ "$n" -le 4096 ] && ok || bad "[dns] learned set $set holds $n addresses"
 # and 32 TCP connections at most: of 40 held open, 32 stay
 expect "open 32" $A tcphold 40
 label=r$$q$(date +%N)

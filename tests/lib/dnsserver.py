@@ -9,7 +9,8 @@ Names not in the zone get NXDOMAIN. UDP answers over 512 bytes (or the EDNS size
 to the header and question with TC set. A UDP question for a name that starts with "spoofed."
 first gets a forged answer (A 203.0.113.66, the right ID and question) from another port of the
 same address, as an off-path attacker would send it, then the real one 0.3 s later. A name that
-starts with "silent." gets no answer."""
+starts with "silent." gets no answer, and one of the form "many-N.<zone name>" 20 addresses of
+its own, 198.18.N/256.(N%256) ... (consecutive from 198.18.0.0, 20 for each N)."""
 import argparse
 import os
 import selectors
@@ -40,6 +41,13 @@ log = open(a.log, "a", buffering=1)
 def answer(q, udp):
     qid, rc, qname, qtype, _ = dnsmsg.parse(q)
     log.write("%s %d\n" % (qname, qtype))
+    if qname.startswith("many-") and qtype == 1:
+        n = int(qname[5:].split(".", 1)[0])
+        recs = []
+        for k in range(20):
+            i = n * 20 + k
+            recs.append((qname, "A", 300, "198.18.%d.%d" % (i // 256, i % 256)))
+        return dnsmsg.response(q, recs)
     recs, name, seen = [], qname, set()
     while name in zone and name not in seen:
         seen.add(name)

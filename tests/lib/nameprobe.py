@@ -9,6 +9,8 @@
         NOERROR addr,addr | NXDOMAIN | SERVFAIL | timeout
   nameprobe.py flood NAME COUNT   COUNT queries for NAME over UDP (50 every 10 ms), then the
         answers that come within 1 s: "servfail N" (how many were SERVFAIL)
+  nameprobe.py resolve-many PREFIX SUFFIX COUNT   PREFIX0SUFFIX ... one query after the other,
+        over UDP: "answered N" (how many NOERROR answers came)
   nameprobe.py tcphold COUNT      COUNT TCP connections to the DNS server, held: "open N", how
         many are still open 0.5 s later
   nameprobe.py tls ADDR PORT NAME [--segments N --pause S] [--big]
@@ -122,6 +124,20 @@ try:
                 break
             n += dnsmsg.parse(m)[1] == 2
         out("servfail", n)
+    if a.kind == "resolve-many":
+        fam = socket.AF_INET6 if ":" in a.server else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s.settimeout(a.timeout)
+        n = 0
+        for i in range(int(a.args[2])):
+            s.sendto(dnsmsg.query(i & 0xFFFF, "%s%d%s" % (a.args[0], i, a.args[1]), 1),
+                     (a.server, 53))
+            try:
+                m, _ = s.recvfrom(4096)
+                n += dnsmsg.parse(m)[1] == 0
+            except socket.timeout:
+                pass
+        out("answered", n)
     if a.kind == "tcphold":
         fam = socket.AF_INET6 if ":" in a.server else socket.AF_INET
         held = []
