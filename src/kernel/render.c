@@ -175,10 +175,18 @@ int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg)
 	sn_text_printf(t, PRE "iifname vmap @dispatch\n");
 	sn_text_printf(t, PRE "drop\n"); /* a sandbox interface without rules: fail closed */
 #undef PRE
-	if (cfg->nflog_group)
-		sn_text_printf(t, "add rule inet " SN_NFT_TABLE " deny limit rate %u/second burst %u "
-				  "packets log group %u snaplen %u\n",
-			       SN_NFLOG_RATE, SN_NFLOG_RATE / 2, cfg->nflog_group, SN_NFLOG_SNAPLEN);
+	/* rejects are logged (to the denials of kdeny.c) at SN_NFLOG_RATE a second in all, and at
+	 * SN_NFLOG_SANDBOX_RATE per sandbox interface (a meter keyed by it), so that one sandbox's
+	 * flood of rejects cannot take the whole budget and leave the others' unrecorded */
+	if (cfg->nflog_group) {
+		sn_text_printf(t, "add set inet " SN_NFT_TABLE " " SN_SET_DENYLOG
+				  " { type ifname; flags dynamic,timeout; timeout 10s; size 65536; }\n");
+		sn_text_printf(t, "add rule inet " SN_NFT_TABLE " deny update @" SN_SET_DENYLOG
+				  " { iifname limit rate %u/second burst %u packets } limit rate "
+				  "%u/second burst %u packets log group %u snaplen %u\n",
+			       SN_NFLOG_SANDBOX_RATE, SN_NFLOG_SANDBOX_RATE / 2, SN_NFLOG_RATE,
+			       SN_NFLOG_RATE / 2, cfg->nflog_group, SN_NFLOG_SNAPLEN);
+	}
 	sn_text_printf(t, "add rule inet " SN_NFT_TABLE
 			  " deny meta l4proto tcp reject with tcp reset\n");
 	sn_text_printf(t, "add rule inet " SN_NFT_TABLE

@@ -27,6 +27,8 @@
 #define SN_MARK_PROXY 0x5d02u
 #define SN_NFLOG_SNAPLEN 96 /* bytes of a rejected packet logged: its headers */
 #define SN_NFLOG_RATE 200   /* rejects logged per second at most (all sandboxes) */
+#define SN_NFLOG_SANDBOX_RATE 20 /* and per sandbox */
+#define SN_SET_DENYLOG "denylog" /* the per-sandbox meter of logged rejects */
 /* Elements a learned-address set holds at most: the DNS answers of one sandbox's names cannot
  * grow the kernel's memory without bound (past it, new addresses are not learned until others
  * time out; TCP to them still reaches the proxy, which decides by the name). */

@@ -312,6 +312,17 @@ case $body in *'"source":"kernel","protocol":"udp","address":"198.51.100.2","por
 *) bad "kernel denial missing: $body" ;; esac
 case $body in *'"source":"kernel","protocol":"tcp","address":"192.0.2.1","port":7080,"name":null,"reason":"guard rails'*) ok ;;
 *) bad "kernel guard denial missing: $body" ;; esac
+# one sandbox's flood of rejects does not take the whole logging budget (200 a second in all,
+# 20 per sandbox): while A floods for 1.5 s, B's one reject is still recorded
+ip netns exec "sn-$A" python3 "$here/lib/probe.py" flood 198.51.100.2 9999 1.5 >/dev/null &
+fp=$!
+sleep 0.5
+expect_plain none $B udp 198.51.100.2 9998
+wait $fp
+sleep 0.3
+api GET "/v1/sandboxes/$B/network/denials"
+case $body in *'"address":"198.51.100.2","port":9998'*) ok ;;
+*) bad "B's kernel denial during A's flood missing: $body" ;; esac
 key=key-one
 out=$(ip netns exec "$H" "$sandnet" --api-key $key denials $C)
 case $out in *other.test*"a deny rule matches the name"*) ok ;; *) bad "sandnet denials: $out" ;; esac

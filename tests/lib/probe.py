@@ -4,6 +4,8 @@
   probe.py tcp ADDR PORT [--src ADDR]   open | reset | unreach | timeout
   probe.py udp ADDR PORT [--src ADDR]   reply | none
   probe.py hold ADDR PORT SECONDS       connects, waits, sends a byte: echo | reset | timeout | ...
+  probe.py flood ADDR PORT SECONDS      UDP datagrams as fast as it can for SECONDS (200,000 at
+                                        most), answers ignored: sent N
 Every attempt is bounded by --timeout seconds (default 1)."""
 import argparse
 import errno
@@ -38,6 +40,17 @@ def classify(e):
     return "error-%d" % e.errno
 
 
+if a.kind == "flood":
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.setblocking(False)
+    n, end = 0, time.monotonic() + a.wait
+    while n < 200000 and time.monotonic() < end:
+        try:
+            s.sendto(b"x", (a.addr, a.port))
+            n += 1
+        except OSError:
+            time.sleep(0.001)
+    done("sent %d" % n)
 if a.kind in ("tcp", "hold"):
     s = socket.socket(fam, socket.SOCK_STREAM)
     s.settimeout(a.timeout)
