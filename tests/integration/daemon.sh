@@ -92,7 +92,7 @@ traffic() { # expected words for 198.51.100.1, 198.51.100.2, 203.0.113.5 (TCP 80
 before_links=$(ip -n "$H" -o link | wc -l)
 start
 state_before=$(cd "$state" && find . | sort)
-nft_before=$(ip netns exec "$H" nft list ruleset | grep -v "^\s*elements\|^\s*[0-9a-f:.,/ ]*$" | wc -l)
+nft_before=$(ip netns exec "$H" nft list ruleset | grep -v "^\s*elements\|^\s*[0-9a-f:.,/ ]*$\|expires " | wc -l)
 step=auth
 KEY=nope api GET /v1/sandboxes; want_code 401 "wrong key"
 head -c 2000000 /dev/zero | tr '\0' ' ' >"$tmp/bigbody"
@@ -309,7 +309,7 @@ if [ -z "$(ls "$state/netns")" ]; then ok; else bad "markers left: $(ls "$state/
 if [ -d "$cg" ]; then bad "cgroup left"; else ok; fi
 state_after=$(cd "$state" && find . | sort)
 if [ "$state_before" = "$state_after" ]; then ok; else bad "state dir differs: before [$state_before] after [$state_after]"; fi
-nft_after=$(ip netns exec "$H" nft list ruleset | grep -v "^\s*elements\|^\s*[0-9a-f:.,/ ]*$" | wc -l)
+nft_after=$(ip netns exec "$H" nft list ruleset | grep -v "^\s*elements\|^\s*[0-9a-f:.,/ ]*$\|expires " | wc -l)
 if [ "$nft_before" = "$nft_after" ]; then ok; else bad "ruleset grew: $nft_before -> $nft_after lines"; fi
 # dead, or a zombie waiting for whoever reaps orphans here
 if [ -d "/proc/$sleeper" ] && ! grep -q '^State:.*Z' "/proc/$sleeper/status" 2>/dev/null; then
