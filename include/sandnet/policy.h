@@ -115,6 +115,11 @@ int sn_cidr_parse(const char *s, struct sn_cidr *out, char *msg, size_t msgsize)
 #define SN_CIDR_STRLEN 64
 char *sn_cidr_format(const struct sn_cidr *c, char *buf, size_t size);
 bool sn_cidr_contains(const struct sn_cidr *c, int family, const uint8_t *addr);
+/* Whether any of v[0..n) contains the address. */
+bool sn_cidrs_contain(const struct sn_cidr *v, size_t n, int family, const uint8_t *addr);
+/* An IPv4 address written as IPv6 (::ffff:a.b.c.d, IPv4-mapped): turned into that IPv4 address
+ * (*family AF_INET, the four bytes first, the rest zero). Returns whether it was one. */
+bool sn_addr_unmap(int *family, uint8_t addr[16]);
 
 /* Normalises a domain name or pattern as policies do (case, trailing dot, IDNA). On success writes
  * the ASCII form into out (at most 254 bytes with the NUL) and its kind; on failure a sentence. */

@@ -175,11 +175,7 @@ static bool parse_ip(const char *s, int *family, uint8_t *addr)
 		*family = AF_INET6;
 		/* ::ffff:a.b.c.d is that IPv4 address: what a socket sends to it, and how the ingress
 		 * reads such a client */
-		if (memcmp(addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
-			*family = AF_INET;
-			memmove(addr, addr + 12, 4);
-			memset(addr + 4, 0, 12);
-		}
+		sn_addr_unmap(family, addr);
 		return true;
 	}
 	return false;

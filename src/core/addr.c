@@ -77,6 +77,25 @@ char *sn_cidr_format(const struct sn_cidr *c, char *buf, size_t size)
 	return buf;
 }
 
+bool sn_cidrs_contain(const struct sn_cidr *v, size_t n, int family, const uint8_t *addr)
+{
+	for (size_t i = 0; i < n; i++)
+		if (sn_cidr_contains(&v[i], family, addr))
+			return true;
+	return false;
+}
+
+bool sn_addr_unmap(int *family, uint8_t addr[16])
+{
+	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+	if (*family != AF_INET6 || memcmp(addr, mapped, sizeof(mapped)) != 0)
+		return false;
+	*family = AF_INET;
+	memmove(addr, addr + 12, 4);
+	memset(addr + 4, 0, 12);
+	return true;
+}
+
 bool sn_cidr_contains(const struct sn_cidr *c, int family, const uint8_t *addr)
 {
 	if (c->family != family)

@@ -69,11 +69,11 @@ bool parse_entry_str(struct dec *d, const char *s, enum entry_accept acc, struct
 		}
 		/* ::ffff:a.b.c.d (IPv4-mapped) never appears on the wire: a rule on it would match
 		 * nothing, so it is refused with the IPv4 form to write */
-		static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-		if (out->cidr.family == AF_INET6 && out->cidr.plen >= 96 &&
-		    memcmp(out->cidr.addr, mapped, 12) == 0) {
-			struct sn_cidr v4 = {.family = AF_INET, .plen = (uint8_t)(out->cidr.plen - 96)};
-			memcpy(v4.addr, out->cidr.addr + 12, 4);
+		struct sn_cidr v4 = out->cidr;
+		int fam = v4.family;
+		if (v4.plen >= 96 && sn_addr_unmap(&fam, v4.addr)) {
+			v4.family = (uint8_t)fam;
+			v4.plen -= 96;
 			char a[SN_CIDR_STRLEN];
 			dec_err(d, path,
 				"\"%s\" is IPv4 written as IPv6 (IPv4-mapped), which no "

@@ -50,7 +50,10 @@ struct sn_config {
 bool sn_config_parse(struct sn_config *cfg, int argc, char **argv);
 
 void sn_log(enum sn_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* sn_log() of a line that sandbox v's traffic caused, through sn_view_log_gate(). */
+/* sn_log() of a line that sandbox v's traffic caused (a denial, an unanswered query): at most
+ * SN_VIEW_LOG_RATE a second per sandbox, in bursts of as many, so that a sandbox cannot flood the
+ * log; the next line that goes says how many were kept out. */
+#define SN_VIEW_LOG_RATE 20
 void sn_view_log(struct sn_view *v, enum sn_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 extern enum sn_log_level sn_log_threshold;

@@ -333,19 +333,6 @@ static void respond(struct iconn *c, int status, bool html, const char *code, co
 
 /* ---- requests ---- */
 
-static bool field_is(const struct sn_http_field *f, const char *name)
-{
-	size_t n = strlen(name);
-	return f->nlen == n && strncasecmp(f->name, name, n) == 0;
-}
-
-static bool trusted(const struct sn_config *cfg, int family, const uint8_t *a)
-{
-	for (size_t i = 0; i < cfg->ntrusted; i++)
-		if (sn_cidr_contains(&cfg->trusted[i], family, a))
-			return true;
-	return false;
-}
 
 /* "<port>-<id>.<domain>[.][:port]", any case */
 static bool route_host(const struct sn_config *cfg, const struct sn_http_field *host, char *id,
@@ -409,7 +396,7 @@ static bool append_list(struct buf *b, const struct sn_http_head *h, const char 
 {
 	bool ok = buf_str(b, name) && buf_str(b, ": ");
 	for (size_t i = 0; i < h->nf && ok; i++)
-		if (field_is(&h->f[i], name))
+		if (sn_http_field_is(&h->f[i], name))
 			ok = buf_add(b, h->f[i].value, h->f[i].vlen) && buf_str(b, ", ");
 	return ok && buf_add(b, add, addlen) && buf_str(b, "\r\n");
 }
@@ -474,7 +461,7 @@ static void handle_request(struct iconn *c, size_t headlen)
 	const struct sn_http_field *host = sn_http_field(h, "host");
 	size_t hosts = 0;
 	for (size_t i = 0; i < h->nf; i++)
-		hosts += field_is(&h->f[i], "host");
+		hosts += sn_http_field_is(&h->f[i], "host");
 	if (hosts > 1) { /* RFC 9112 3.2: a request with two Host fields is refused */
 		respond(c, 400, html, "bad_request", "more than one Host header field");
 		return;
@@ -519,7 +506,7 @@ static void handle_request(struct iconn *c, size_t headlen)
 	int cfam = c->family;
 	uint8_t caddr[16];
 	memcpy(caddr, c->peer, 16);
-	if (trusted(cfg, c->family, c->peer) &&
+	if (sn_cidrs_contain(cfg->trusted, cfg->ntrusted, c->family, c->peer) &&
 	    !sn_http_xff_client(h, cfg->trusted, cfg->ntrusted, &cfam, caddr)) {
 		sn_view_deny(v, "ingress", IPPROTO_TCP, 0, NULL, port, NULL, SN_RULE_NONE,
 			     "malformed X-Forwarded-For from a trusted proxy");
@@ -606,9 +593,10 @@ static void handle_request(struct iconn *c, size_t headlen)
 	bool upgrade = c->req.upgrade && sn_http_field(h, "upgrade");
 	for (size_t i = 0; i < h->nf && ok; i++) {
 		const struct sn_http_field *f = &h->f[i];
-		bool skip = sn_http_hop_by_hop(h, f) && !(upgrade && field_is(f, "upgrade"));
+		bool skip = sn_http_hop_by_hop(h, f) &&
+			    !(upgrade && sn_http_field_is(f, "upgrade"));
 		for (size_t k = 0; k < sizeof(drop) / sizeof(drop[0]) && !skip; k++)
-			skip = field_is(f, drop[k]);
+			skip = sn_http_field_is(f, drop[k]);
 		if (!skip)
 			ok = buf_add(o, f->name, f->nlen) && buf_str(o, ": ") &&
 			     buf_add(o, f->value, f->vlen) && buf_str(o, "\r\n");
@@ -1064,14 +1052,8 @@ static void accept_all(struct iworker *w)
 		c->uev.fd = -1;
 		c->family = ss.ss_family;
 		if (ss.ss_family == AF_INET6) {
-			const uint8_t *a = ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
-			/* a v4 client on a dual-stack socket */
-			if (memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
-				c->family = AF_INET;
-				memcpy(c->peer, a + 12, 4);
-			} else {
-				memcpy(c->peer, a, 16);
-			}
+			memcpy(c->peer, ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr, 16);
+			sn_addr_unmap(&c->family, c->peer); /* a v4 client on a dual-stack socket */
 		} else {
 			memcpy(c->peer, &((struct sockaddr_in *)&ss)->sin_addr, 4);
 		}

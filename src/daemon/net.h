@@ -65,7 +65,7 @@ struct sn_view {
 	struct sn_learned_rec *learned;
 	size_t nlearned, caplearned;
 	struct sn_denial *ring; /* SN_DENIALS entries, allocated at the first denial */
-	int64_t log_ms;         /* sn_view_log_gate(): the last refill, the lines it may still log, */
+	int64_t log_ms;         /* sn_view_log(): the last refill, the lines it may still log, */
 	unsigned log_tokens;    /* and how many it kept out since the last that went */
 	unsigned long log_dropped;
 	uint64_t next_seq;
@@ -87,12 +87,6 @@ void sn_view_mask(struct sn_view *v, char *buf, size_t size);
 void sn_view_deny(struct sn_view *v, const char *source, uint8_t proto, int family,
 		  const uint8_t *addr, uint16_t port, const char *name, int rule,
 		  const char *reason);
-/* Whether a log line that the sandbox's traffic caused (a denial, an unanswered query) may go out
- * now: SN_VIEW_LOG_RATE a second, in bursts of as many, so that a sandbox cannot flood the log.
- * Returns -1 when it may not, else how many lines were kept out before it (for a note). */
-#define SN_VIEW_LOG_RATE 20
-long sn_view_log_gate(struct sn_view *v, int64_t now_ms);
-
 /* Denials with seq > since, oldest first, as a JSON array; NULL on no memory. */
 json_t *sn_view_denials(struct sn_view *v, uint64_t since);
 

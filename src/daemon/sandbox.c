@@ -821,10 +821,7 @@ static void build_guard(struct sn_daemon *d)
 				if (c.addr[0] == 0xfe && (c.addr[1] & 0xc0) == 0x80)
 					continue; /* link-local: guarded as a range already */
 			}
-			bool dup = false;
-			for (size_t k = 0; k < n && !dup; k++)
-				dup = sn_cidr_contains(&d->guard[k], c.family, c.addr);
-			if (!dup)
+			if (!sn_cidrs_contain(d->guard, n, c.family, c.addr))
 				d->guard[n++] = c;
 		}
 		freeifaddrs(ifs);

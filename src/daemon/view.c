@@ -128,7 +128,8 @@ void sn_view_deny(struct sn_view *v, const char *source, uint8_t proto, int fami
 	pthread_mutex_unlock(&v->mu);
 }
 
-long sn_view_log_gate(struct sn_view *v, int64_t now_ms)
+/* -1 when a line about v may not go out now, else how many were kept out before it. */
+static long log_gate(struct sn_view *v, int64_t now_ms)
 {
 	long r = -1;
 	pthread_mutex_lock(&v->mu);
@@ -153,7 +154,7 @@ void sn_view_log(struct sn_view *v, enum sn_log_level level, const char *fmt, ..
 {
 	if (level < sn_log_threshold)
 		return;
-	long dropped = sn_view_log_gate(v, sn_now_ms());
+	long dropped = log_gate(v, sn_now_ms());
 	if (dropped < 0)
 		return;
 	char msg[900];

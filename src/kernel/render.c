@@ -82,13 +82,8 @@ static void parse_fixed(void)
 bool sn_nft_guarded(const struct sn_nft_config *cfg, int family, const uint8_t *addr)
 {
 	pthread_once(&fixed_once, parse_fixed);
-	for (size_t i = 0; i < nfixed_guard; i++)
-		if (sn_cidr_contains(&fixed_guard[i], family, addr))
-			return true;
-	for (size_t i = 0; i < cfg->nguard; i++)
-		if (sn_cidr_contains(&cfg->guard[i], family, addr))
-			return true;
-	return false;
+	return sn_cidrs_contain(fixed_guard, nfixed_guard, family, addr) ||
+	       sn_cidrs_contain(cfg->guard, cfg->nguard, family, addr);
 }
 
 int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg)

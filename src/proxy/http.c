@@ -86,7 +86,7 @@ static bool ows(char c)
 	return c == ' ' || c == '\t';
 }
 
-static bool is(const struct sn_http_field *f, const char *name)
+bool sn_http_field_is(const struct sn_http_field *f, const char *name)
 {
 	size_t n = strlen(name);
 	return f->nlen == n && strncasecmp(f->name, name, n) == 0;
@@ -131,7 +131,7 @@ static int check_codings(const struct sn_http_head *h, bool request)
 	int chunked = 0;
 	for (size_t i = 0; i < h->nf; i++) {
 		const struct sn_http_field *f = &h->f[i];
-		if (!is(f, "transfer-encoding"))
+		if (!sn_http_field_is(f, "transfer-encoding"))
 			continue;
 		any = true;
 		struct list l = {f->value, f->vlen, 0, false};
@@ -158,7 +158,7 @@ static int connection_options(struct sn_http_head *h)
 {
 	for (size_t i = 0; i < h->nf; i++) {
 		const struct sn_http_field *f = &h->f[i];
-		if (!is(f, "connection"))
+		if (!sn_http_field_is(f, "connection"))
 			continue;
 		struct list l = {f->value, f->vlen, 0, false};
 		size_t a, b;
@@ -278,7 +278,7 @@ ssize_t sn_http_body(struct sn_http_msg *m, const uint8_t *buf, size_t len)
 const struct sn_http_field *sn_http_field(const struct sn_http_head *h, const char *name)
 {
 	for (size_t i = 0; i < h->nf; i++)
-		if (is(&h->f[i], name))
+		if (sn_http_field_is(&h->f[i], name))
 			return &h->f[i];
 	return NULL;
 }
@@ -287,10 +287,10 @@ bool sn_http_hop_by_hop(const struct sn_http_head *h, const struct sn_http_field
 {
 	static const char *const always[] = {"connection", "keep-alive", "proxy-connection", "te",
 					     "upgrade"};
-	if (is(f, "content-length") || is(f, "transfer-encoding"))
+	if (sn_http_field_is(f, "content-length") || sn_http_field_is(f, "transfer-encoding"))
 		return false;
 	for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
-		if (is(f, always[i]))
+		if (sn_http_field_is(f, always[i]))
 			return true;
 	for (size_t i = 0; i < h->nconn; i++)
 		if (f->nlen == h->conn[i].n && strncasecmp(f->name, h->conn[i].p, f->nlen) == 0)
@@ -331,7 +331,7 @@ bool sn_http_xff_client(const struct sn_http_head *h, const struct sn_cidr *trus
 	uint8_t la[16] = {0};
 	/* the fields in order make one list; walk it from the right */
 	for (size_t i = h->nf; i-- > 0 && !found;) {
-		if (!is(&h->f[i], "x-forwarded-for"))
+		if (!sn_http_field_is(&h->f[i], "x-forwarded-for"))
 			continue;
 		const char *v = h->f[i].value;
 		size_t end = h->f[i].vlen;
@@ -353,20 +353,13 @@ bool sn_http_xff_client(const struct sn_http_head *h, const struct sn_cidr *trus
 			int fam = strchr(tok, ':') ? AF_INET6 : AF_INET;
 			if (inet_pton(fam, tok, x) != 1)
 				return false;
-			/* an IPv4 client written as IPv6 (::ffff:a.b.c.d) is that IPv4 client, as
-			 * the peer of a dual-stack socket is: IPv4 rules decide it */
-			if (fam == AF_INET6 && memcmp(x, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
-				fam = AF_INET;
-				memmove(x, x + 12, 4);
-				memset(x + 4, 0, 12);
-			}
+			/* an IPv4 client written as IPv6 is that IPv4 client, as the peer of a
+			 * dual-stack socket is: IPv4 rules decide it */
+			sn_addr_unmap(&fam, x);
 			any = true;
 			lf = fam;
 			memcpy(la, x, 16);
-			bool trust = false;
-			for (size_t k = 0; k < ntrusted && !trust; k++)
-				trust = sn_cidr_contains(&trusted[k], fam, x);
-			if (!trust) {
+			if (!sn_cidrs_contain(trusted, ntrusted, fam, x)) {
 				*family = fam;
 				memcpy(addr, x, 16);
 				found = true;

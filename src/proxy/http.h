@@ -77,6 +77,8 @@ ssize_t sn_http_head(struct sn_http_msg *m, struct sn_http_head *h, const uint8_
  * peer closed: a body that runs until close is complete then. */
 ssize_t sn_http_body(struct sn_http_msg *m, const uint8_t *buf, size_t len);
 
+/* Whether f is named name (case-insensitive). */
+bool sn_http_field_is(const struct sn_http_field *f, const char *name);
 /* The field named name (case-insensitive), or NULL. */
 const struct sn_http_field *sn_http_field(const struct sn_http_head *h, const char *name);
 
