@@ -4,10 +4,9 @@
  * kernel redirects port 53 here): a name the sandbox's policy does not resolve gets NXDOMAIN at
  * once and never reaches the upstream; any other query goes to --dns-upstream over UDP (one
  * retransmission after a second, SERVFAIL after two), and again over TCP when the answer comes
- * back truncated. Only the upstream's address and port may answer (its socket is connected, and
- * the source is checked): a forged answer must spoof that address, besides guessing the random ID
- * and repeating the question. Answers lose the addresses that point into guarded
- * ranges (DNS rebinding).
+ * back truncated. Only the upstream's address and port may answer: a forged answer must spoof
+ * that address, besides guessing the random ID and repeating the question. Answers lose the
+ * addresses that point into guarded ranges (DNS rebinding).
  *
  * An answer whose addresses feed learned-address sets (allow rules naming the name) goes through
  * the learner thread, which adds them to the kernel before the answer is sent: a client that
@@ -36,7 +35,8 @@
 #define TCP_IDLE_MS 10000
 #define RETRANSMIT_MS 1000
 #define GIVE_UP_MS 2000
-#define SANDBOX_PENDING_MAX 512 /* a sandbox's queries at the upstream at once (SERVFAIL beyond) */
+#define PENDING_MAX 60000       /* queries at the upstream at once (SERVFAIL beyond) */
+#define SANDBOX_PENDING_MAX 512 /* and of one sandbox */
 
 enum { EV_UDP, EV_TCP_LISTEN, EV_UPSTREAM, EV_DONE, EV_TCP_CLIENT, EV_TCP_UPSTREAM };
 
@@ -492,13 +492,27 @@ static void on_upstream(struct sn_dnsfwd *f)
 
 /* ---- queries from sandboxes ---- */
 
-/* Answers a query m[0..n) from a sandbox, at once (FORMERR, NXDOMAIN, REFUSED) or through the
- * upstream. Returns false when no answer will come: a response or a message too short for a
- * header is dropped, and so is a query that cannot be followed (too many in flight, no memory). */
+#define ERR_MAX (SN_DNS_HEADER + SN_DNS_NAME_MAX + 8) /* an error answer: header and question */
+
+/* Sends an error answer (rcode) to the query m, whose question ends at qend. Returns whether one
+ * went. */
+static bool reply_error(struct sn_dnsfwd *f, const struct reply_to *to, const uint8_t *m,
+			size_t qend, int rcode)
+{
+	uint8_t out[ERR_MAX];
+	size_t r = sn_dns_reply_error(m, qend, rcode, out, sizeof(out));
+	if (r)
+		send_reply(f, to, out, r);
+	return r != 0;
+}
+
+/* Answers a query m[0..n) from a sandbox, at once (FORMERR, NXDOMAIN, REFUSED, SERVFAIL past the
+ * forwarder's capacity) or through the upstream. Returns false when no answer will come: a
+ * response or a message too short for a header is dropped, and so is a query that cannot be
+ * followed (no memory). */
 static bool query(struct sn_dnsfwd *f, struct sn_view *v, const uint8_t *m, size_t n,
 		  const struct reply_to *to, uint8_t proto)
 {
-	uint8_t out[SN_DNS_HEADER + SN_DNS_NAME_MAX + 8];
 	struct sn_dns_question q;
 	int rc = sn_dns_parse_query(m, n, &q);
 	if (rc == -EINVAL && n >= SN_DNS_HEADER && !(m[2] & 0x80)) {
@@ -512,33 +526,26 @@ static bool query(struct sn_dnsfwd *f, struct sn_view *v, const uint8_t *m, size
 	}
 	if (rc)
 		return false; /* a response, or not even a header: dropped */
-	if (q.end > sizeof(out)) /* a name written with padding: refuse */
+	if (q.end > ERR_MAX) /* a name written with padding: refuse */
 		return false;
 	struct sn_snapshot *snap = sn_view_snap(v, NULL);
 	int rule = SN_RULE_NONE;
 	bool ok = q.qclass == 1 && sn_dns_allowed(snap, q.name, &rule);
 	sn_snapshot_unref(snap);
 	if (!ok) {
-		size_t r = sn_dns_reply_error(m, q.end, q.qclass == 1 ? SN_DNS_NXDOMAIN : SN_DNS_REFUSED,
-					      out, sizeof(out));
-		if (r)
-			send_reply(f, to, out, r);
 		sn_view_deny(v, "dns", proto, 0, NULL, 53, q.name, rule,
 			     q.qclass == 1 ? "the policy does not resolve this name"
 					   : "only class IN is answered");
-		return r != 0;
+		return reply_error(f, to, m, q.end,
+				   q.qclass == 1 ? SN_DNS_NXDOMAIN : SN_DNS_REFUSED);
 	}
-	/* one sandbox cannot take the forwarder's capacity from the others: past its share, an
-	 * answer at once (it may ask again) */
-	if (v->dns_pending >= SANDBOX_PENDING_MAX) {
-		size_t r = sn_dns_reply_error(m, q.end, SN_DNS_SERVFAIL, out, sizeof(out));
-		if (r)
-			send_reply(f, to, out, r);
-		return r != 0;
-	}
-	if (f->npend >= 60000) {
-		sn_log(SN_LOG_WARN, "DNS: too many queries in flight");
-		return false;
+	/* past the forwarder's capacity, or past the sandbox's share of it (so that one sandbox
+	 * cannot take it from the others): an answer at once, and the client may ask again */
+	if (v->dns_pending >= SANDBOX_PENDING_MAX || f->npend >= PENDING_MAX) {
+		if (f->npend >= PENDING_MAX)
+			sn_view_log(v, SN_LOG_WARN, "DNS: %u queries in flight, the most",
+				    PENDING_MAX);
+		return reply_error(f, to, m, q.end, SN_DNS_SERVFAIL);
 	}
 	struct pending *p = calloc(1, sizeof(*p));
 	if (!p || !(p->query = malloc(n))) {
@@ -871,10 +878,6 @@ int sn_dnsfwd_start(struct sn_daemon *d, struct sn_dnsfwd **out, char *err, size
 	f->up = (struct evsrc){EV_UPSTREAM,
 			       socket(f->upstream.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 				      0)};
-	/* connected, the kernel drops what other addresses send (on_upstream() checks anyway: an
-	 * upstream without a route yet cannot be connected, and the daemon starts all the same) */
-	if (f->up.fd >= 0 && connect(f->up.fd, (struct sockaddr *)&f->upstream, f->uplen))
-		sn_log(SN_LOG_WARN, "DNS upstream %s: %s", d->cfg.dns_upstream, strerror(errno));
 	f->done = (struct evsrc){EV_DONE, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
 	struct evsrc *all[] = {&f->udp4, &f->tcp4, &f->udp6, &f->tcp6, &f->up, &f->done};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
