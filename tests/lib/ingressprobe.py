@@ -29,6 +29,8 @@ import socket
 import sys
 import time
 
+from held import still_open
+
 ap = argparse.ArgumentParser()
 ap.add_argument("kind")
 ap.add_argument("args", nargs="*")
@@ -219,14 +221,5 @@ if a.kind == "idle":
     socks = [conn(addr, port) for _ in range(count)]
     print("open", len(socks), flush=True)
     time.sleep(secs)
-    alive = 0
-    for s in socks:
-        s.setblocking(False)
-        try:
-            alive += s.recv(1) != b""
-        except BlockingIOError:
-            alive += 1
-        except OSError:
-            pass
-    out("held", alive)
+    out("held", still_open(socks))
 out("usage")

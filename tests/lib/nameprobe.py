@@ -40,6 +40,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dnsmsg  # noqa: E402
+from held import still_open  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("kind")
@@ -147,16 +148,7 @@ try:
             s.connect((a.server, 53))
             held.append(s)
         time.sleep(0.5)
-        n = 0
-        for s in held:
-            s.setblocking(False)
-            try:
-                n += s.recv(1) != b""
-            except BlockingIOError:
-                n += 1
-            except OSError:
-                pass
-        out("open", n)
+        out("open", still_open(held))
     if a.kind == "resolve":
         name = a.args[0]
         q = dnsmsg.query(os.getpid() & 0xFFFF, name, 28 if a.type == "AAAA" else 1)
