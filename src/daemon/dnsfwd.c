@@ -5,8 +5,9 @@
  * once and never reaches the upstream; any other query goes to --dns-upstream over UDP (one
  * retransmission after a second, SERVFAIL after two), and again over TCP when the answer comes
  * back truncated. Only the upstream's address and port may answer: a forged answer must spoof
- * that address, besides guessing the random ID and repeating the question. Answers lose the
- * addresses that point into guarded ranges (DNS rebinding).
+ * that address, guess the random ID, hit the query's random source port (RFC 5452: each query
+ * goes out on a socket of its own while fewer than UPSOCK_MAX are open) and repeat the question.
+ * Answers lose the addresses that point into guarded ranges (DNS rebinding).
  *
  * An answer whose addresses feed learned-address sets (allow rules naming the name) goes through
  * the learner thread, which adds them to the kernel before the answer is sent: a client that
@@ -37,6 +38,7 @@
 #define GIVE_UP_MS 2000
 #define PENDING_MAX 60000       /* queries at the upstream at once (SERVFAIL beyond) */
 #define SANDBOX_PENDING_MAX 512 /* and of one sandbox */
+#define UPSOCK_MAX          256 /* UDP sockets to the upstream at once (shared beyond) */
 
 enum { EV_UDP, EV_TCP_LISTEN, EV_UPSTREAM, EV_DONE, EV_TCP_CLIENT, EV_TCP_UPSTREAM };
 
@@ -66,8 +68,18 @@ struct tcp_client {
 	struct tcp_client *prev, *next;
 };
 
+/* A UDP socket to the upstream, bound to a port the kernel picks at random; closed once no
+ * query waits on it. */
+struct upsock {
+	struct evsrc ev;
+	unsigned users; /* queries waiting for their answer on it */
+	size_t slot;    /* in sn_dnsfwd.socks */
+	struct upsock *next_dead;
+};
+
 struct pending {
 	uint16_t uid; /* upstream id */
+	struct upsock *us; /* the socket it went out on; NULL once it went on over TCP */
 	struct reply_to to;
 	struct sn_view *view;
 	uint16_t cid; /* the client's id */
@@ -100,11 +112,15 @@ struct ljob {
 struct sn_dnsfwd {
 	struct sn_daemon *d;
 	int ep;
-	struct evsrc udp4, udp6, tcp4, tcp6, up, done;
+	struct evsrc udp4, udp6, tcp4, tcp6, done;
 	struct sn_listener ltcp4, ltcp6; /* tcp4 and tcp6 paused when out of descriptors */
 	struct sockaddr_storage upstream;
 	socklen_t uplen;
 	struct pending *pend[65536];
+	struct upsock *socks[UPSOCK_MAX]; /* those with users */
+	size_t nsocks;
+	struct upsock *spare;      /* opened ahead, for the next query */
+	struct upsock *dead_socks; /* no user left: closed after the batch of events */
 	size_t npend;
 	struct pending *pend_list; /* the same, in a list the timer walks */
 	struct tcp_client *clients;
@@ -257,8 +273,95 @@ static bool guarded(int family, const uint8_t *a, void *arg)
 	return sn_nft_guarded(arg, family, a);
 }
 
+/* ---- sockets to the upstream ---- */
+
+static uint32_t random32(void)
+{
+	uint32_t r;
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = (uint32_t)rand();
+	return r;
+}
+
+/* A new socket, bound to a port the kernel picks at random; NULL when it cannot be had. */
+static struct upsock *upsock_open(struct sn_dnsfwd *f)
+{
+	struct upsock *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->ev = (struct evsrc){EV_UPSTREAM, socket(f->upstream.ss_family,
+						  SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
+	struct sockaddr_storage any = {.ss_family = f->upstream.ss_family};
+	if (s->ev.fd < 0 || bind(s->ev.fd, (struct sockaddr *)&any, f->uplen) ||
+	    ep_add(f, &s->ev, EPOLLIN)) {
+		if (s->ev.fd >= 0)
+			close(s->ev.fd);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* The socket a new query goes out on: a fresh one (a new random source port) while fewer than
+ * UPSOCK_MAX are in use, else one of those at random. NULL when there is none. The spare, opened
+ * after the last batch of events, saves the query the three system calls. */
+static struct upsock *upsock_get(struct sn_dnsfwd *f)
+{
+	struct upsock *s = NULL;
+	if (f->nsocks < UPSOCK_MAX) {
+		s = f->spare ? f->spare : upsock_open(f);
+		f->spare = NULL;
+		if (s) {
+			s->slot = f->nsocks;
+			f->socks[f->nsocks++] = s;
+		}
+	}
+	if (!s && f->nsocks)
+		s = f->socks[random32() % f->nsocks];
+	if (s)
+		s->users++;
+	return s;
+}
+
+/* p no longer waits on its socket; the last user's leaving retires it. */
+static void upsock_put(struct sn_dnsfwd *f, struct pending *p)
+{
+	struct upsock *s = p->us;
+	p->us = NULL;
+	if (!s || --s->users)
+		return;
+	f->socks[s->slot] = f->socks[--f->nsocks];
+	f->socks[s->slot]->slot = s->slot;
+	s->next_dead = f->dead_socks;
+	f->dead_socks = s;
+}
+
+static void upsock_close(struct upsock *s)
+{
+	close(s->ev.fd); /* leaves the epoll set too */
+	free(s);
+}
+
+/* Closes the retired sockets (after a batch of events, none of which may still name them), and
+ * opens the spare unless all UPSOCK_MAX are in use (or stopping). */
+static void upsock_reap(struct sn_dnsfwd *f, bool spare)
+{
+	while (f->dead_socks) {
+		struct upsock *s = f->dead_socks;
+		f->dead_socks = s->next_dead;
+		upsock_close(s);
+	}
+	if (spare && !f->spare && f->nsocks < UPSOCK_MAX)
+		f->spare = upsock_open(f);
+	if (!spare && f->spare) {
+		upsock_close(f->spare);
+		f->spare = NULL;
+	}
+}
+
 static void pending_free(struct sn_dnsfwd *f, struct pending *p)
 {
+	upsock_put(f, p);
 	if (p->tev.fd >= 0) {
 		epoll_ctl(f->ep, EPOLL_CTL_DEL, p->tev.fd, NULL);
 		close(p->tev.fd);
@@ -397,6 +500,7 @@ static bool tcp_retry(struct sn_dnsfwd *f, struct pending *p, const uint8_t *m, 
 		p->tev.fd = -1;
 		return false;
 	}
+	upsock_put(f, p);
 	return true;
 }
 
@@ -461,19 +565,20 @@ static bool from_upstream(const struct sn_dnsfwd *f, const struct sockaddr_stora
 	       memcmp(&a->sin6_addr, &u->sin6_addr, sizeof(a->sin6_addr)) == 0;
 }
 
-static void on_upstream(struct sn_dnsfwd *f)
+static void on_upstream(struct sn_dnsfwd *f, struct upsock *s)
 {
 	static uint8_t m[UDP_MAX + 1];
 	for (;;) {
 		struct sockaddr_storage from;
 		socklen_t flen = sizeof(from);
-		ssize_t r = recvfrom(f->up.fd, m, sizeof(m), 0, (struct sockaddr *)&from, &flen);
+		ssize_t r = recvfrom(s->ev.fd, m, sizeof(m), 0, (struct sockaddr *)&from, &flen);
 		if (r < 0)
 			return;
 		if ((size_t)r < SN_DNS_HEADER || (size_t)r > UDP_MAX || !from_upstream(f, &from))
 			continue;
+		/* the answer to a query that went out on this socket */
 		struct pending *p = f->pend[(uint16_t)(m[0] << 8 | m[1])];
-		if (!p || p->tev.fd >= 0)
+		if (!p || p->us != s)
 			continue;
 		/* the answer must repeat the question we asked */
 		struct sn_dns_question q;
@@ -552,11 +657,16 @@ static bool query(struct sn_dnsfwd *f, struct sn_view *v, const uint8_t *m, size
 		free(p);
 		return false;
 	}
+	if (!(p->us = upsock_get(f))) {
+		sn_view_log(v, SN_LOG_WARN, "DNS: no socket to the upstream: %s", strerror(errno));
+		free(p->query);
+		free(p);
+		return reply_error(f, to, m, q.end, SN_DNS_SERVFAIL);
+	}
 	uint16_t uid;
-	do {
-		if (getrandom(&uid, sizeof(uid), 0) != sizeof(uid))
-			uid = (uint16_t)rand();
-	} while (f->pend[uid]);
+	do
+		uid = (uint16_t)random32();
+	while (f->pend[uid]);
 	p->uid = uid;
 	p->cid = q.id;
 	p->to = *to;
@@ -578,7 +688,7 @@ static bool query(struct sn_dnsfwd *f, struct sn_view *v, const uint8_t *m, size
 	if (p->next)
 		p->next->prev = p;
 	f->pend_list = p;
-	sendto(f->up.fd, p->query, n, MSG_DONTWAIT, (struct sockaddr *)&f->upstream, f->uplen);
+	sendto(p->us->ev.fd, p->query, n, MSG_DONTWAIT, (struct sockaddr *)&f->upstream, f->uplen);
 	return true;
 }
 
@@ -804,7 +914,7 @@ static void on_timer(struct sn_dnsfwd *f)
 			pending_free(f, p);
 		} else if (!p->retried && now - p->sent >= RETRANSMIT_MS) {
 			p->retried = true;
-			sendto(f->up.fd, p->query, p->qlen, MSG_DONTWAIT,
+			sendto(p->us->ev.fd, p->query, p->qlen, MSG_DONTWAIT,
 			       (struct sockaddr *)&f->upstream, f->uplen);
 		}
 	}
@@ -827,7 +937,7 @@ static void *dns_main(void *arg)
 			switch (e->kind) {
 			case EV_UDP: on_udp(f, e); break;
 			case EV_TCP_LISTEN: on_tcp_listen(f, e); break;
-			case EV_UPSTREAM: on_upstream(f); break;
+			case EV_UPSTREAM: on_upstream(f, (struct upsock *)e); break;
 			case EV_DONE: on_done(f); break;
 			case EV_TCP_CLIENT:
 				on_tcp_client(f, (struct tcp_client *)e, ev[i].events);
@@ -845,6 +955,7 @@ static void *dns_main(void *arg)
 			last_tick = now;
 			on_timer(f);
 		}
+		upsock_reap(f, true);
 	}
 	return NULL;
 }
@@ -857,7 +968,7 @@ int sn_dnsfwd_start(struct sn_daemon *d, struct sn_dnsfwd **out, char *err, size
 		return -ENOMEM;
 	}
 	f->d = d;
-	f->udp4.fd = f->udp6.fd = f->tcp4.fd = f->tcp6.fd = f->up.fd = f->done.fd = -1;
+	f->udp4.fd = f->udp6.fd = f->tcp4.fd = f->tcp6.fd = f->done.fd = -1;
 	pthread_mutex_init(&f->qmu, NULL);
 	pthread_cond_init(&f->qcond, NULL);
 	int rc;
@@ -875,11 +986,8 @@ int sn_dnsfwd_start(struct sn_daemon *d, struct sn_dnsfwd **out, char *err, size
 		f->tcp6 = (struct evsrc){EV_TCP_LISTEN,
 					 sn_listen(AF_INET6, SOCK_STREAM, NULL, port, false)};
 	}
-	f->up = (struct evsrc){EV_UPSTREAM,
-			       socket(f->upstream.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-				      0)};
 	f->done = (struct evsrc){EV_DONE, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
-	struct evsrc *all[] = {&f->udp4, &f->tcp4, &f->udp6, &f->tcp6, &f->up, &f->done};
+	struct evsrc *all[] = {&f->udp4, &f->tcp4, &f->udp6, &f->tcp6, &f->done};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		if (all[i]->fd == -1 && (all[i] == &f->udp6 || all[i] == &f->tcp6))
 			continue;
@@ -932,6 +1040,7 @@ void sn_dnsfwd_stop(struct sn_dnsfwd *f)
 		pthread_join(f->learner, NULL);
 	while (f->pend_list)
 		pending_free(f, f->pend_list);
+	upsock_reap(f, false);
 	while (f->clients)
 		client_close(f, f->clients);
 	struct ljob *lists[2] = {f->jobs, f->done_jobs};
@@ -943,7 +1052,7 @@ void sn_dnsfwd_stop(struct sn_dnsfwd *f)
 			free(j->msg);
 			free(j);
 		}
-	int fds[] = {f->udp4.fd, f->udp6.fd, f->tcp4.fd, f->tcp6.fd, f->up.fd, f->done.fd, f->ep};
+	int fds[] = {f->udp4.fd, f->udp6.fd, f->tcp4.fd, f->tcp6.fd, f->done.fd, f->ep};
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] > 0)
 			close(fds[i]);

@@ -57,6 +57,7 @@ rebind.test 300 A 198.51.100.9
 v6.test 300 AAAA 2001:db8:1::1
 spoofed.wild.test 300 A 198.51.100.7
 ZONE
+for i in 0 1 2 3 4 5 6 7 8 9; do echo "port-$i.wild.test 300 A 198.51.100.7" >>"$tmp/zone"; done
 i=0
 while [ $i -lt 60 ]; do echo "big.test 300 A 198.51.100.$((i % 9 + 1))" >>"$tmp/zone"; i=$((i + 1)); done
 mkdir "$tmp/certs"
@@ -134,13 +135,27 @@ expect "NOERROR" $A resolve allowed.test --type AAAA
 # an answer from another port than the upstream's (a forged one, with the right ID and question)
 # is not taken: the real one is
 expect "NOERROR 198.51.100.7" $A resolve spoofed.wild.test
+# each query goes to the upstream from a source port of its own (RFC 5452), so that a forged
+# answer must guess the port as well as the ID: ten queries, one after the other, leave from at
+# least nine ports (the kernel picks each at random)
+expect "answered 10" $A resolve-many port- .wild.test 10
+n=$(grep "^port-[0-9]\.wild\.test 1 udp " "$tmp/queries" | awk '{print $4}' | sort -u | wc -l)
+[ "$n" -ge 9 ] && ok || bad "[dns] 10 queries went out from $n source ports"
+fds() { ls "/proc/$SN_PID/fd" | wc -l; }
+fd0=$(fds)
 # a sandbox has 512 queries at the upstream at most, so that it cannot take the forwarder from
 # the others: of 600 that the upstream never answers, the 88 past its share are SERVFAIL at once
 # (not after 2 s). Then the 512 time out (2 s) before the next checks.
 got=$(ip netns exec "sn-$A" python3 "$here/lib/nameprobe.py" flood silent.wild.test 600 2>&1)
 n=${got#servfail }
 [ "${n:-0}" -ge 80 ] 2>/dev/null && ok || bad "[dns] 600 queries from one sandbox: $got"
+# the 512 waiting queries share 256 sockets to the upstream at most, and once they are gone, so
+# are the sockets
+fd1=$(fds)
+[ "$fd1" -le $((fd0 + 256 + 8)) ] && ok || bad "[dns] descriptors with 512 queries waiting: $fd0 -> $fd1"
 sleep 2.5
+fd2=$(fds)
+[ "$fd2" -le $((fd0 + 2)) ] && ok || bad "[dns] descriptors after the queries timed out: $fd0 -> $fd2"
 # nor flood the log: of the 512 unanswered queries, about 20 make a line (20 a second at most)
 n=$(grep -c "silent.wild.test: the upstream did not answer" "$tmp/sandnetd.log")
 [ "$n" -ge 1 ] && [ "$n" -le 40 ] && ok || bad "[dns] log lines for 512 unanswered queries: $n"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A small authoritative DNS server for tests (UDP and TCP), with names the tests control, that
-logs every question it receives, one per line, to --log.
+logs every question it receives, one per line, to --log: "NAME QTYPE udp|tcp SOURCE-PORT".
 
 usage: dnsserver.py --addr ADDR --zone FILE --log FILE [--lifetime 600]
 
@@ -38,9 +38,9 @@ for line in open(a.zone):
 log = open(a.log, "a", buffering=1)
 
 
-def answer(q, udp):
+def answer(q, udp, peer):
     qid, rc, qname, qtype, _ = dnsmsg.parse(q)
-    log.write("%s %d\n" % (qname, qtype))
+    log.write("%s %d %s %d\n" % (qname, qtype, "udp" if udp else "tcp", peer[1]))
     if qname.startswith("many-") and qtype == 1:
         n = int(qname[5:].split(".", 1)[0])
         recs = []
@@ -94,7 +94,7 @@ while time.monotonic() < end:
         try:
             if key.data == "udp":
                 q, peer = s.recvfrom(4096)
-                m = answer(q, True)
+                m = answer(q, True, peer)
                 qname = dnsmsg.parse(q)[2]
                 if qname.startswith("silent."):
                     continue
@@ -106,11 +106,11 @@ while time.monotonic() < end:
                     time.sleep(0.3)
                 s.sendto(m, peer)
             elif key.data == "accept":
-                c, _ = s.accept()
+                c, cpeer = s.accept()
                 c.settimeout(2)
                 n = struct.unpack("!H", c.recv(2, socket.MSG_WAITALL))[0]
                 q = c.recv(n, socket.MSG_WAITALL)
-                m = answer(q, False)
+                m = answer(q, False, cpeer)
                 c.sendall(struct.pack("!H", len(m)) + m)
                 c.close()
         except (OSError, IndexError, struct.error):
