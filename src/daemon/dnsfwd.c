@@ -39,6 +39,9 @@
 #define PENDING_MAX 60000       /* queries at the upstream at once (SERVFAIL beyond) */
 #define SANDBOX_PENDING_MAX 512 /* and of one sandbox */
 #define UPSOCK_MAX          256 /* UDP sockets to the upstream at once (shared beyond) */
+/* the receive buffer of the socket all sandboxes share: a burst as big as the kernel lets one
+ * sandbox send (--dns-rate) fits */
+#define UDP_RCVBUF (4 << 20)
 
 enum { EV_UDP, EV_TCP_LISTEN, EV_UPSTREAM, EV_DONE, EV_TCP_CLIENT, EV_TCP_UPSTREAM };
 
@@ -987,6 +990,12 @@ int sn_dnsfwd_start(struct sn_daemon *d, struct sn_dnsfwd **out, char *err, size
 					 sn_listen(AF_INET6, SOCK_STREAM, NULL, port, false)};
 	}
 	f->done = (struct evsrc){EV_DONE, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
+	int rcvbuf = UDP_RCVBUF;
+	for (int i = 0; i < 2; i++) {
+		int fd = i ? f->udp6.fd : f->udp4.fd;
+		if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	}
 	struct evsrc *all[] = {&f->udp4, &f->tcp4, &f->udp6, &f->tcp6, &f->done};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		if (all[i]->fd == -1 && (all[i] == &f->udp6 || all[i] == &f->tcp6))

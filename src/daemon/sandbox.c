@@ -833,7 +833,8 @@ static void build_guard(struct sn_daemon *d)
 					   .pools = d->pools,
 					   .npools = d->cfg.has_pool6 ? 2 : 1,
 					   .proxy_enabled = true,
-					   .nflog_group = (uint16_t)d->cfg.nflog_group};
+					   .nflog_group = (uint16_t)d->cfg.nflog_group,
+					   .dns_rate = d->cfg.dns_rate};
 }
 
 static int load_row(const struct sn_sandbox_row *row, void *arg)

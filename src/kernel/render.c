@@ -161,6 +161,16 @@ int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg)
 		put_cidr(t, &cfg->pools[i]);
 		sn_text_printf(t, " accept\n");
 	}
+	/* a sandbox's UDP DNS past dns_rate packets a second is dropped here, before it reaches the
+	 * forwarder's socket, which all sandboxes share: one sandbox's flood cannot fill it (the
+	 * kernel would then drop the others' queries too) nor take the forwarder's thread */
+	if (cfg->dns_rate) {
+		sn_text_printf(t, "add set inet " SN_NFT_TABLE " " SN_SET_DNSRATE
+				  " { type ifname; flags dynamic,timeout; timeout 10s; size 65536; }\n");
+		sn_text_printf(t, PRE "udp dport 53 update @" SN_SET_DNSRATE " { iifname limit rate "
+				      "over %u/second burst %u packets } drop\n",
+			       cfg->dns_rate, cfg->dns_rate);
+	}
 	/* all DNS, to any address, goes to the forwarder */
 	sn_text_printf(t, PRE "th dport 53 meta l4proto @" SN_SET_TCP_UDP " meta mark set 0x%x accept\n",
 		       SN_MARK_DNS);

@@ -29,6 +29,7 @@
 #define SN_NFLOG_RATE 200   /* rejects logged per second at most (all sandboxes) */
 #define SN_NFLOG_SANDBOX_RATE 20 /* and per sandbox */
 #define SN_SET_DENYLOG "denylog" /* the per-sandbox meter of logged rejects */
+#define SN_SET_DNSRATE "dnsrate" /* the per-sandbox meter of DNS queries */
 /* Elements a learned-address set holds at most: the DNS answers of one sandbox's names cannot
  * grow the kernel's memory without bound (past it, new addresses are not learned until others
  * time out; TCP to them still reaches the proxy, which decides by the name). */
@@ -52,6 +53,8 @@ struct sn_nft_config {
 	size_t npools;
 	bool proxy_enabled; /* false: TCP that needs a name is rejected (fail closed) */
 	uint16_t nflog_group; /* 0: rejects are not logged; else to this NFLOG group */
+	uint32_t dns_rate;    /* 0: no limit; else a sandbox's UDP DNS packets a second (as many
+			       * in a burst) past which they are dropped */
 };
 
 /* A rule's prefixes, from SN_SPLIT_MIN on, are kept in one hash set per prefix length (a lookup

@@ -9,6 +9,8 @@
         NOERROR addr,addr | NXDOMAIN | SERVFAIL | timeout
   nameprobe.py flood NAME COUNT   COUNT queries for NAME over UDP (50 every 10 ms), then the
         answers that come within 1 s: "servfail N" (how many were SERVFAIL)
+  nameprobe.py burst NAME COUNT   COUNT queries for NAME over UDP as fast as they go, then the
+        answers that come within 1 s: "answered N" (of any rcode)
   nameprobe.py resolve-many PREFIX SUFFIX COUNT   PREFIX0SUFFIX ... one query after the other,
         over UDP: "answered N" (how many NOERROR answers came)
   nameprobe.py tcphold COUNT      COUNT TCP connections to the DNS server, held: "open N", how
@@ -125,6 +127,23 @@ try:
                 break
             n += dnsmsg.parse(m)[1] == 2
         out("servfail", n)
+    if a.kind == "burst":
+        name, count = a.args[0], int(a.args[1])
+        fam = socket.AF_INET6 if ":" in a.server else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, 33, 32 << 20)  # SO_RCVBUFFORCE: every answer fits
+        s.setsockopt(socket.SOL_SOCKET, 32, 32 << 20)  # SO_SNDBUFFORCE
+        for i in range(count):
+            s.sendto(dnsmsg.query(i & 0xFFFF, name, 1), (a.server, 53))
+        n, end = 0, time.monotonic() + 1
+        while time.monotonic() < end:
+            s.settimeout(max(end - time.monotonic(), 0.01))
+            try:
+                s.recvfrom(4096)
+            except socket.timeout:
+                break
+            n += 1
+        out("answered", n)
     if a.kind == "resolve-many":
         fam = socket.AF_INET6 if ":" in a.server else socket.AF_INET
         s = socket.socket(fam, socket.SOCK_DGRAM)

@@ -72,7 +72,8 @@ static struct sn_nft_config config(void)
 				      .nguard = 3,
 				      .pools = pools,
 				      .npools = 2,
-				      .proxy_enabled = false};
+				      .proxy_enabled = false,
+				      .dns_rate = 2000};
 }
 
 static void test_table(void **state)
