@@ -245,6 +245,10 @@ step=exec
 api POST /v1/sandboxes/$A/exec '{"argv":["sh","-c","cat /etc/resolv.conf; ip link set eth0 down; echo down=$?; cat"],"stdin":"piped"}'
 want_code 200 exec; want_body '"exit_code":0' "exec exit"; want_body 'down=2' "no NET_ADMIN inside"
 want_body 'nameserver 10.200.0.' "the sandbox's resolv.conf"; want_body 'piped' "stdin"
+# none of the daemon's descriptors goes with the command: its stdin, stdout and stderr are pipes,
+# and it has no socket (the daemon's NFLOG socket would let it read every sandbox's denials)
+api POST /v1/sandboxes/$A/exec '{"argv":["sh","-c","echo sockets=$(ls -l /proc/$$/fd | grep -c socket:)"]}'
+want_body 'sockets=0' "no daemon socket in an exec'd command"
 api POST /v1/sandboxes/$A/exec '{"argv":["sleep","10"],"timeout_ms":200}'
 want_body '"timed_out":true' "exec deadline"
 api POST /v1/sandboxes/$A/exec '{"argv":["no-such-command"]}'; want_body '"exit_code":127' "exec not found"
