@@ -43,6 +43,8 @@ static void usage(FILE *f)
 	      "  --dns-port N                DNS forwarder (15053)\n"
 	      "  --dns-rate N                a sandbox's DNS queries a second, dropped beyond (2000;\n"
 	      "                              0: no limit)\n"
+	      "  --max-flows N               connections tracked per sandbox, new ones rejected\n"
+	      "                              beyond (32768; 0: no limit)\n"
 	      "  --api-keys FILE             lines \"<key> <team>\" (else DIR/api-key, team default)\n"
 	      "  --guard-deny CIDR           never reachable from a sandbox (repeatable)\n"
 	      "  --trusted-proxy CIDR        ingress peers whose X-Forwarded-For counts (repeatable)\n"
@@ -136,6 +138,7 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 	cfg->learn_ttl_max = 3600;
 	cfg->nflog_group = 5301;
 	cfg->dns_rate = 2000;
+	cfg->max_flows = 32768;
 	cfg->ingress_header_timeout_s = 10;
 	cfg->ingress_idle_timeout_s = 60;
 	cfg->ingress_upstream_timeout_s = 30;
@@ -209,6 +212,8 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 			ok = parse_uint(v, 1, 65535, &cfg->nflog_group);
 		else if (strcmp(a, "--dns-rate") == 0)
 			ok = parse_uint(v, 0, 1000000, &cfg->dns_rate);
+		else if (strcmp(a, "--max-flows") == 0)
+			ok = parse_uint(v, 0, 16777216, &cfg->max_flows);
 		else if (strcmp(a, "--workers") == 0)
 			ok = parse_uint(v, 1, 256, &cfg->workers);
 		else if (strcmp(a, "--log-level") == 0) {

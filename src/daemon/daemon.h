@@ -43,7 +43,8 @@ struct sn_config {
 	unsigned peek_timeout_ms, max_conns, idle_timeout_s, learn_ttl_min, learn_ttl_max;
 	unsigned workers; /* 0: one per core */
 	unsigned nflog_group;
-	unsigned dns_rate; /* UDP DNS packets a second per sandbox (0: no limit) */
+	unsigned dns_rate;  /* UDP DNS packets a second per sandbox (0: no limit) */
+	unsigned max_flows; /* connections the kernel tracks per sandbox (0: no limit) */
 	unsigned ingress_header_timeout_s, ingress_idle_timeout_s, ingress_upstream_timeout_s;
 };
 

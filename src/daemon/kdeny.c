@@ -24,7 +24,7 @@ struct sn_kdeny {
 	volatile bool stop;
 };
 
-static void record(struct sn_daemon *d, const uint8_t *p, size_t len)
+static void record(struct sn_daemon *d, const uint8_t *p, size_t len, uint32_t mark)
 {
 	int family;
 	const uint8_t *src, *dst;
@@ -57,7 +57,9 @@ static void record(struct sn_daemon *d, const uint8_t *p, size_t len)
 	}
 	int rule = SN_RULE_NONE;
 	const char *reason;
-	if (sn_nft_guarded(&d->nftcfg, family, dst)) {
+	if (mark == SN_MARK_FLOWS) {
+		reason = "flow limit: the sandbox has as many connections as --max-flows allows";
+	} else if (sn_nft_guarded(&d->nftcfg, family, dst)) {
 		reason = "guard rails: the destination is in a range no sandbox may reach";
 	} else {
 		struct sn_snapshot *snap = sn_view_snap(v, NULL);
@@ -84,7 +86,7 @@ static int on_packet(struct nflog_g_handle *gh, struct nfgenmsg *msg, struct nfl
 	char *payload;
 	int n = nflog_get_payload(nfa, &payload);
 	if (n > 0)
-		record(arg, (const uint8_t *)payload, (size_t)n);
+		record(arg, (const uint8_t *)payload, (size_t)n, nflog_get_nfmark(nfa));
 	return 0;
 }
 

@@ -834,7 +834,8 @@ static void build_guard(struct sn_daemon *d)
 					   .npools = d->cfg.has_pool6 ? 2 : 1,
 					   .proxy_enabled = true,
 					   .nflog_group = (uint16_t)d->cfg.nflog_group,
-					   .dns_rate = d->cfg.dns_rate};
+					   .dns_rate = d->cfg.dns_rate,
+					   .max_flows = d->cfg.max_flows};
 }
 
 static int load_row(const struct sn_sandbox_row *row, void *arg)

@@ -161,6 +161,16 @@ int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg)
 		put_cidr(t, &cfg->pools[i]);
 		sn_text_printf(t, " accept\n");
 	}
+	/* a sandbox's new connections past max_flows tracked at once are rejected (marked, so that
+	 * the denial says why): the kernel's connection table is shared by the host and every
+	 * sandbox, and when it is full, every new connection of every one of them is dropped */
+	if (cfg->max_flows) {
+		sn_text_printf(t, "add set inet " SN_NFT_TABLE " " SN_SET_FLOWS
+				  " { type ifname; flags dynamic; size 65536; }\n");
+		sn_text_printf(t, PRE "ct state new add @" SN_SET_FLOWS " { iifname ct count over %u } "
+				      "meta mark set 0x%x goto deny\n",
+			       cfg->max_flows, SN_MARK_FLOWS);
+	}
 	/* a sandbox's UDP DNS past dns_rate packets a second is dropped here, before it reaches the
 	 * forwarder's socket, which all sandboxes share: one sandbox's flood cannot fill it (the
 	 * kernel would then drop the others' queries too) nor take the forwarder's thread */

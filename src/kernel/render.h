@@ -25,11 +25,13 @@
 #define SN_NFT_TABLE "sandnet"
 #define SN_MARK_DNS 0x5d01u
 #define SN_MARK_PROXY 0x5d02u
+#define SN_MARK_FLOWS 0x5d03u /* a new connection past the sandbox's flow limit, to the deny chain */
 #define SN_NFLOG_SNAPLEN 96 /* bytes of a rejected packet logged: its headers */
 #define SN_NFLOG_RATE 200   /* rejects logged per second at most (all sandboxes) */
 #define SN_NFLOG_SANDBOX_RATE 20 /* and per sandbox */
 #define SN_SET_DENYLOG "denylog" /* the per-sandbox meter of logged rejects */
 #define SN_SET_DNSRATE "dnsrate" /* the per-sandbox meter of DNS queries */
+#define SN_SET_FLOWS "flows"     /* the per-sandbox count of tracked connections */
 /* Elements a learned-address set holds at most: the DNS answers of one sandbox's names cannot
  * grow the kernel's memory without bound (past it, new addresses are not learned until others
  * time out; TCP to them still reaches the proxy, which decides by the name). */
@@ -55,6 +57,8 @@ struct sn_nft_config {
 	uint16_t nflog_group; /* 0: rejects are not logged; else to this NFLOG group */
 	uint32_t dns_rate;    /* 0: no limit; else a sandbox's UDP DNS packets a second (as many
 			       * in a burst) past which they are dropped */
+	uint32_t max_flows;   /* 0: no limit; else the connections the kernel tracks for one
+			       * sandbox at once, past which new ones are rejected */
 };
 
 /* A rule's prefixes, from SN_SPLIT_MIN on, are kept in one hash set per prefix length (a lookup

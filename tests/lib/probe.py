@@ -6,6 +6,8 @@
   probe.py hold ADDR PORT SECONDS       connects, waits, sends a byte: echo | reset | timeout | ...
   probe.py flood ADDR PORT SECONDS      UDP datagrams as fast as it can for SECONDS (200,000 at
                                         most), answers ignored: sent N
+  probe.py conns ADDR PORT SECONDS --count N   N TCP connections one after the other, the open
+                                        ones held SECONDS, then closed: open K reset R other O
 Every attempt is bounded by --timeout seconds (default 1)."""
 import argparse
 import errno
@@ -20,6 +22,7 @@ ap.add_argument("port", type=int)
 ap.add_argument("wait", type=float, nargs="?", default=0)
 ap.add_argument("--src")
 ap.add_argument("--timeout", type=float, default=1.0)
+ap.add_argument("--count", type=int, default=1)
 a = ap.parse_args()
 fam = socket.AF_INET6 if ":" in a.addr else socket.AF_INET
 t0 = time.monotonic()
@@ -51,6 +54,22 @@ if a.kind == "flood":
         except OSError:
             time.sleep(0.001)
     done("sent %d" % n)
+if a.kind == "conns":
+    held, words = [], {"open": 0, "reset": 0, "other": 0}
+    for i in range(a.count):
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.settimeout(a.timeout)
+        try:
+            s.connect((a.addr, a.port))
+            held.append(s)
+            words["open"] += 1
+        except OSError as e:
+            words["reset" if classify(e) == "reset" else "other"] += 1
+            s.close()
+    time.sleep(a.wait)
+    for s in held:
+        s.close()
+    done("open %d reset %d other %d" % (words["open"], words["reset"], words["other"]))
 if a.kind in ("tcp", "hold"):
     s = socket.socket(fam, socket.SOCK_STREAM)
     s.settimeout(a.timeout)

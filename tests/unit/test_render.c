@@ -73,7 +73,8 @@ static struct sn_nft_config config(void)
 				      .pools = pools,
 				      .npools = 2,
 				      .proxy_enabled = false,
-				      .dns_rate = 2000};
+				      .dns_rate = 2000,
+				      .max_flows = 32768};
 }
 
 static void test_table(void **state)
