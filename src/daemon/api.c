@@ -403,7 +403,8 @@ static enum MHD_Result exec_req(struct sn_daemon *d, struct MHD_Connection *c,
 		pthread_mutex_unlock(&d->lock);
 		return send_error(c, 409, "conflict", "", "the sandbox is paused; resume it first");
 	}
-	struct sn_exec_req x = {.timeout_ms = (int)timeout};
+	struct sn_exec_req x = {
+		.timeout_ms = (int)timeout, .uid = d->cfg.exec_uid, .gid = d->cfg.exec_gid};
 	snprintf(x.netns, sizeof(x.netns), "%s", sb->netns);
 	snprintf(x.resolv, sizeof(x.resolv), "/etc/netns/%s/resolv.conf", sb->netns);
 	snprintf(x.cgroup_base, sizeof(x.cgroup_base), "%s", d->cgroup_base);

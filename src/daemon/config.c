@@ -45,6 +45,8 @@ static void usage(FILE *f)
 	      "                              0: no limit)\n"
 	      "  --max-flows N               connections tracked per sandbox, new ones rejected\n"
 	      "                              beyond (32768; 0: no limit)\n"
+	      "  --exec-user UID[:GID]       who runs an exec's command (65534:65534, nobody; 0 is\n"
+	      "                              root, who could take the host)\n"
 	      "  --api-keys FILE             lines \"<key> <team>\" (else DIR/api-key, team default)\n"
 	      "  --guard-deny CIDR           never reachable from a sandbox (repeatable)\n"
 	      "  --trusted-proxy CIDR        ingress peers whose X-Forwarded-For counts (repeatable)\n"
@@ -62,6 +64,29 @@ static void usage(FILE *f)
 	      "  --ingress-upstream-timeout S  a sandbox must answer within (30), else 504\n"
 	      "  --log-level debug|info|warn|error\n",
 	      f);
+}
+
+/* UID[:GID], numbers (the group defaults to the uid's number) */
+static bool parse_user(const char *s, unsigned *uid, unsigned *gid)
+{
+	char *end;
+	errno = 0;
+	if (*s < '0' || *s > '9') /* strtoul would take a sign or blanks */
+		return false;
+	unsigned long u = strtoul(s, &end, 10), g = u;
+	if (errno || u > 0xfffffffeul || (*end && *end != ':'))
+		return false;
+	if (*end == ':') {
+		const char *gs = end + 1;
+		if (*gs < '0' || *gs > '9')
+			return false;
+		g = strtoul(gs, &end, 10);
+		if (*end || errno || g > 0xfffffffeul)
+			return false;
+	}
+	*uid = (unsigned)u;
+	*gid = (unsigned)g;
+	return true;
 }
 
 static bool parse_hostport(const char *s, char *host, size_t hsize, uint16_t *port)
@@ -139,6 +164,7 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 	cfg->nflog_group = 5301;
 	cfg->dns_rate = 2000;
 	cfg->max_flows = 32768;
+	cfg->exec_uid = cfg->exec_gid = 65534;
 	cfg->ingress_header_timeout_s = 10;
 	cfg->ingress_idle_timeout_s = 60;
 	cfg->ingress_upstream_timeout_s = 30;
@@ -214,6 +240,8 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 			ok = parse_uint(v, 0, 1000000, &cfg->dns_rate);
 		else if (strcmp(a, "--max-flows") == 0)
 			ok = parse_uint(v, 0, 16777216, &cfg->max_flows);
+		else if (strcmp(a, "--exec-user") == 0)
+			ok = parse_user(v, &cfg->exec_uid, &cfg->exec_gid);
 		else if (strcmp(a, "--workers") == 0)
 			ok = parse_uint(v, 1, 256, &cfg->workers);
 		else if (strcmp(a, "--log-level") == 0) {

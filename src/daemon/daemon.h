@@ -45,6 +45,7 @@ struct sn_config {
 	unsigned nflog_group;
 	unsigned dns_rate;  /* UDP DNS packets a second per sandbox (0: no limit) */
 	unsigned max_flows; /* connections the kernel tracks per sandbox (0: no limit) */
+	unsigned exec_uid, exec_gid; /* who runs an exec's command */
 	unsigned ingress_header_timeout_s, ingress_idle_timeout_s, ingress_upstream_timeout_s;
 };
 

@@ -1,7 +1,8 @@
 /* POST /v1/sandboxes/{id}/exec: runs argv inside a sandbox's network namespace (with its
- * resolv.conf) and cgroup, without CAP_NET_ADMIN, CAP_NET_RAW and CAP_SYS_ADMIN, with a deadline,
- * returning the exit code and bounded stdout and stderr. Daemon layer; runs on the request's
- * thread without the control lock. Limits: docs/DAEMON.md. */
+ * resolv.conf) and cgroup, as an unprivileged user without any capability (--exec-user; root
+ * keeps all but CAP_NET_ADMIN, CAP_NET_RAW and CAP_SYS_ADMIN), with an environment of its own and
+ * a deadline, returning the exit code and bounded stdout and stderr. Daemon layer; runs on the
+ * request's thread without the control lock. Limits: docs/DAEMON.md. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -26,16 +28,32 @@
 static const int dropped_caps[] = {CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN};
 
 /* Setup stages, reported by the child through a close-on-exec pipe when one fails. */
-enum stage { ST_NETNS = 1, ST_MOUNTNS, ST_RESOLV, ST_CGROUP, ST_CAPS, ST_STDIO, ST_FDS, ST_EXEC };
-static const char *const stage_name[] = {"",
-					 "entering the namespace",
-					 "a mount namespace",
-					 "resolv.conf",
-					 "the cgroup",
-					 "dropping capabilities",
-					 "stdio",
-					 "closing the daemon's descriptors",
-					 "exec"};
+enum stage {
+	ST_NETNS = 1,
+	ST_MOUNTNS,
+	ST_RESOLV,
+	ST_CGROUP,
+	ST_CAPS,
+	ST_USER,
+	ST_STDIO,
+	ST_FDS,
+	ST_EXEC,
+	ST_COUNT
+};
+static const char *const stage_name[ST_COUNT] = {"",
+						 "entering the namespace",
+						 "a mount namespace",
+						 "resolv.conf",
+						 "the cgroup",
+						 "dropping capabilities",
+						 "the user",
+						 "stdio",
+						 "closing the daemon's descriptors",
+						 "exec"};
+
+/* The command's whole environment: nothing of the daemon's. */
+static char *exec_env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+				 "HOME=/", "LANG=C.UTF-8", NULL};
 
 struct report {
 	int stage, err;
@@ -62,10 +80,18 @@ static void child(const struct sn_exec_req *rq, int netns_fd, int in, int out, i
 		fail(pe, ST_RESOLV);
 	if (sn_cgroup_enter(rq->cgroup_base, rq->cgroup) != 0)
 		fail(pe, ST_CGROUP);
-	/* the network stays as sandnet made it: no NET_ADMIN, NET_RAW or SYS_ADMIN, now or later */
+	/* the network stays as sandnet made it: no NET_ADMIN, NET_RAW or SYS_ADMIN, now or later;
+	 * another user than root gets no capability at all, ever (the bounding set emptied: the
+	 * kernel's capabilities are numbered from 0 up to the first it refuses) */
 	for (size_t i = 0; i < sizeof(dropped_caps) / sizeof(dropped_caps[0]); i++)
 		if (prctl(PR_CAPBSET_DROP, dropped_caps[i], 0, 0, 0) != 0)
 			fail(pe, ST_CAPS);
+	for (int c = 0; rq->uid && c < 64; c++)
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0) {
+			if (errno != EINVAL || c == 0)
+				fail(pe, ST_CAPS);
+			break;
+		}
 	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct data[2];
 	if (syscall(SYS_capget, &hdr, data) != 0)
@@ -80,6 +106,15 @@ static void child(const struct sn_exec_req *rq, int netns_fd, int in, int out, i
 	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 ||
 	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		fail(pe, ST_CAPS);
+	/* root on a host it shares every file with could still take the host (or the daemon, and
+	 * through it the network) in a hundred ways: by default the command runs as nobody, whose
+	 * change of user also clears the capabilities left */
+	if (chdir("/") != 0)
+		fail(pe, ST_USER);
+	if (rq->uid && (setgroups(0, NULL) != 0 || setresgid(rq->gid, rq->gid, rq->gid) != 0 ||
+			setresuid(rq->uid, rq->uid, rq->uid) != 0))
+		fail(pe, ST_USER);
+	environ = exec_env;
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		fail(pe, ST_STDIO);
 	/* nothing of the daemon's goes with it: some libraries open their sockets without
@@ -167,7 +202,8 @@ int sn_exec_run(const struct sn_exec_req *rq, struct sn_exec_res *res)
 			return 0;
 		}
 		snprintf(res->setup_error, sizeof(res->setup_error), "%s: %s",
-			 stage_name[rep.stage < 8 ? rep.stage : 0], strerror(rep.err));
+			 stage_name[rep.stage > 0 && rep.stage < ST_COUNT ? rep.stage : 0],
+			 strerror(rep.err));
 		return rep.err ? -rep.err : -EIO;
 	}
 	fcntl(pin[1], F_SETFL, O_NONBLOCK);

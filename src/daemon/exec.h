@@ -20,6 +20,7 @@ struct sn_exec_req {
 	char resolv[128];
 	char cgroup_base[512];
 	char cgroup[48];
+	unsigned uid, gid; /* who runs it (0: root, less three capabilities) */
 };
 
 struct sn_exec_out {

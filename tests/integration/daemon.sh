@@ -22,11 +22,13 @@ cleanup() {
 	for p in "$tmp"/*.pid; do [ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null; done
 	# what the daemon made, if a check failed before its delete
 	sleep 0.2
-	sn_forget $A $B c$$x
+	sn_forget $A $B c$$x d$$x
 	for n in $H $W; do ip netns del "$n" 2>/dev/null; done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
+# in the daemon's environment, never in an exec'd command's
+export SN_EXEC_SECRET=daemon-only
 . "$here/lib/sandnetd.sh"
 
 set -e
@@ -93,6 +95,18 @@ before_links=$(ip -n "$H" -o link | wc -l)
 start
 state_before=$(cd "$state" && find . | sort)
 nft_before=$(ip netns exec "$H" nft list ruleset | grep -v "^\s*elements\|^\s*[0-9a-f:.,/ ]*$\|expires " | wc -l)
+step=flags
+# a bad value of a flag is refused at once, with the flag named (in H: a daemon that started
+# anyway would touch nothing of the host's)
+for f in "--exec-user abc" "--exec-user 1:x" "--exec-user -0" "--exec-user 1:-1" "--max-flows -1" "--dns-rate x"; do
+	out=$(ip netns exec "$H" timeout 5 "$sandnetd" --state-dir "$tmp/never" $f 2>&1)
+	rc=$?
+	case $out in
+	*"${f%% *}: bad value"*) [ $rc -ne 0 ] && [ $rc -ne 124 ] && ok || bad "[$step] $f: exit $rc" ;;
+	*) bad "[$step] $f: $out" ;;
+	esac
+done
+
 step=auth
 KEY=nope api GET /v1/sandboxes; want_code 401 "wrong key"
 head -c 2000000 /dev/zero | tr '\0' ' ' >"$tmp/bigbody"
@@ -249,6 +263,16 @@ want_body 'nameserver 10.200.0.' "the sandbox's resolv.conf"; want_body 'piped' 
 # and it has no socket (the daemon's NFLOG socket would let it read every sandbox's denials)
 api POST /v1/sandboxes/$A/exec '{"argv":["sh","-c","echo sockets=$(ls -l /proc/$$/fd | grep -c socket:)"]}'
 want_body 'sockets=0' "no daemon socket in an exec'd command"
+# the command runs as nobody without any capability (--exec-user), in /, with an environment of
+# its own: it can change neither the host's files (root could, and through them the daemon and
+# the network) nor, as before, the sandbox's network
+chmod 711 "$tmp"
+mkdir -m 755 "$tmp/pub"
+echo host >"$tmp/pub/file"
+api POST /v1/sandboxes/$A/exec "{\"argv\":[\"sh\",\"-c\",\"echo id=\$(id -u):\$(id -g) cwd=\$(pwd) \$(grep CapEff /proc/self/status | tr -d '\\\\t'); echo secret=\$(env | grep -c SN_EXEC_SECRET); echo x >>$tmp/pub/file; echo write=\$?; cat $tmp/pub/file\"]}"
+want_body 'id=65534:65534 cwd=/ CapEff:0000000000000000' "exec'd command's user and capabilities"
+want_body 'secret=0' "the daemon's environment in an exec'd command"
+want_body 'write=2\nhost\n",' "a host file written by an exec'd command"
 api POST /v1/sandboxes/$A/exec '{"argv":["sleep","10"],"timeout_ms":200}'
 want_body '"timed_out":true' "exec deadline"
 api POST /v1/sandboxes/$A/exec '{"argv":["no-such-command"]}'; want_body '"exit_code":127' "exec not found"
