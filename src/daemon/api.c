@@ -403,8 +403,8 @@ static enum MHD_Result exec_req(struct sn_daemon *d, struct MHD_Connection *c,
 		pthread_mutex_unlock(&d->lock);
 		return send_error(c, 409, "conflict", "", "the sandbox is paused; resume it first");
 	}
-	struct sn_exec_req x = {
-		.timeout_ms = (int)timeout, .uid = d->cfg.exec_uid, .gid = d->cfg.exec_gid};
+	struct sn_exec_req x = {.timeout_ms = (int)timeout};
+	sn_sandbox_exec_user(d, sb, &x.uid, &x.gid);
 	snprintf(x.netns, sizeof(x.netns), "%s", sb->netns);
 	snprintf(x.resolv, sizeof(x.resolv), "/etc/netns/%s/resolv.conf", sb->netns);
 	snprintf(x.cgroup_base, sizeof(x.cgroup_base), "%s", d->cgroup_base);

@@ -45,8 +45,8 @@ static void usage(FILE *f)
 	      "                              0: no limit)\n"
 	      "  --max-flows N               connections tracked per sandbox, new ones rejected\n"
 	      "                              beyond (32768; 0: no limit)\n"
-	      "  --exec-user UID[:GID]       who runs an exec's command (65534:65534, nobody; 0 is\n"
-	      "                              root, who could take the host)\n"
+	      "  --exec-user sandbox|UID[:GID]  who runs an exec's command (sandbox: a user of its\n"
+	      "                              own per sandbox; 0 is root, who could take the host)\n"
 	      "  --api-keys FILE             lines \"<key> <team>\" (else DIR/api-key, team default)\n"
 	      "  --guard-deny CIDR           never reachable from a sandbox (repeatable)\n"
 	      "  --trusted-proxy CIDR        ingress peers whose X-Forwarded-For counts (repeatable)\n"
@@ -164,7 +164,7 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 	cfg->nflog_group = 5301;
 	cfg->dns_rate = 2000;
 	cfg->max_flows = 32768;
-	cfg->exec_uid = cfg->exec_gid = 65534;
+	cfg->exec_uid = cfg->exec_gid = SN_EXEC_USER_SANDBOX;
 	cfg->ingress_header_timeout_s = 10;
 	cfg->ingress_idle_timeout_s = 60;
 	cfg->ingress_upstream_timeout_s = 30;
@@ -241,7 +241,9 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 		else if (strcmp(a, "--max-flows") == 0)
 			ok = parse_uint(v, 0, 16777216, &cfg->max_flows);
 		else if (strcmp(a, "--exec-user") == 0)
-			ok = parse_user(v, &cfg->exec_uid, &cfg->exec_gid);
+			ok = strcmp(v, "sandbox") == 0
+				     ? (cfg->exec_uid = cfg->exec_gid = SN_EXEC_USER_SANDBOX, true)
+				     : parse_user(v, &cfg->exec_uid, &cfg->exec_gid);
 		else if (strcmp(a, "--workers") == 0)
 			ok = parse_uint(v, 1, 256, &cfg->workers);
 		else if (strcmp(a, "--log-level") == 0) {

@@ -45,7 +45,7 @@ struct sn_config {
 	unsigned nflog_group;
 	unsigned dns_rate;  /* UDP DNS packets a second per sandbox (0: no limit) */
 	unsigned max_flows; /* connections the kernel tracks per sandbox (0: no limit) */
-	unsigned exec_uid, exec_gid; /* who runs an exec's command */
+	unsigned exec_uid, exec_gid; /* who runs an exec's command, or SN_EXEC_USER_SANDBOX */
 	unsigned ingress_header_timeout_s, ingress_idle_timeout_s, ingress_upstream_timeout_s;
 };
 
@@ -132,6 +132,14 @@ bool sn_sandbox_pause(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_resu
 bool sn_sandbox_resume(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_result *res);
 /* The cgroup of a sandbox, under d->cgroup_base. */
 void sn_sandbox_cgroup(const struct sn_sandbox *sb, char *buf, size_t size);
+/* --exec-user sandbox: each sandbox's commands run as a user (and group) of their own,
+ * SN_EXEC_UID_BASE + the sandbox's address block, so that no sandbox's command can signal,
+ * trace or read another's (nor any other process of the host's). */
+#define SN_EXEC_USER_SANDBOX 0xffffffffu
+#define SN_EXEC_UID_BASE 2000000000u
+/* The user and group an exec in sb runs as. */
+void sn_sandbox_exec_user(const struct sn_daemon *d, const struct sn_sandbox *sb, unsigned *uid,
+			  unsigned *gid);
 
 /* Fault injection (test builds only, SN_FAULT_INJECTION): the environment variable SN_FAULT names
  * a point ("kernel_apply", "store_commit") where the next update fails. */

@@ -113,6 +113,15 @@ void sn_sandbox_cgroup(const struct sn_sandbox *sb, char *buf, size_t size)
 	snprintf(buf, size, "sb-%s", sb->row.id);
 }
 
+void sn_sandbox_exec_user(const struct sn_daemon *d, const struct sn_sandbox *sb, unsigned *uid,
+			  unsigned *gid)
+{
+	*uid = d->cfg.exec_uid;
+	*gid = d->cfg.exec_gid;
+	if (d->cfg.exec_uid == SN_EXEC_USER_SANDBOX) /* a pool holds at most 2^30 blocks */
+		*uid = *gid = SN_EXEC_UID_BASE + block_of(&d->cfg, sb->row.addr4);
+}
+
 static struct sn_nft_sandbox nft_view(struct sn_daemon *d, const struct sn_sandbox *sb,
 				      uint64_t gen, bool paused)
 {

@@ -263,16 +263,25 @@ want_body 'nameserver 10.200.0.' "the sandbox's resolv.conf"; want_body 'piped' 
 # and it has no socket (the daemon's NFLOG socket would let it read every sandbox's denials)
 api POST /v1/sandboxes/$A/exec '{"argv":["sh","-c","echo sockets=$(ls -l /proc/$$/fd | grep -c socket:)"]}'
 want_body 'sockets=0' "no daemon socket in an exec'd command"
-# the command runs as nobody without any capability (--exec-user), in /, with an environment of
-# its own: it can change neither the host's files (root could, and through them the daemon and
-# the network) nor, as before, the sandbox's network
+# the command runs as a user of its sandbox's own (--exec-user sandbox: 2000000000 + its address
+# block) without any capability, in /, with an environment of its own: it can change neither the
+# host's files (root could, and through them the daemon and the network) nor, as before, the
+# sandbox's network, and it can neither signal nor trace another sandbox's commands
 chmod 711 "$tmp"
 mkdir -m 755 "$tmp/pub"
 echo host >"$tmp/pub/file"
-api POST /v1/sandboxes/$A/exec "{\"argv\":[\"sh\",\"-c\",\"echo id=\$(id -u):\$(id -g) cwd=\$(pwd) \$(grep CapEff /proc/self/status | tr -d '\\\\t'); echo secret=\$(env | grep -c SN_EXEC_SECRET); echo x >>$tmp/pub/file; echo write=\$?; cat $tmp/pub/file\"]}"
-want_body 'id=65534:65534 cwd=/ CapEff:0000000000000000' "exec'd command's user and capabilities"
+api POST /v1/sandboxes/$A/exec "{\"argv\":[\"sh\",\"-c\",\"echo id=\$(id -u):\$(id -g):\$(id -G) cwd=\$(pwd) \$(grep CapEff /proc/self/status | tr -d '\\\\t'); echo secret=\$(env | grep -c SN_EXEC_SECRET); echo x >>$tmp/pub/file; echo write=\$?; cat $tmp/pub/file\"]}"
+uid=$(printf '%s' "$body" | sed -n 's/.*"stdout":"id=\([0-9]*\):.*/\1/p')
+want_body "id=$uid:$uid:$uid cwd=/ CapEff:0000000000000000" "exec'd command's user and capabilities"
+[ "${uid:-0}" -ge 2000000000 ] && ok || bad "exec'd command's uid: ${uid:-none}"
 want_body 'secret=0' "the daemon's environment in an exec'd command"
 want_body 'write=2\nhost\n",' "a host file written by an exec'd command"
+KEY=key-two api POST /v1/sandboxes/$B/exec '{"argv":["sh","-c","sleep 30 >/dev/null 2>&1 & echo pid=$! id=$(id -u)"]}'
+bpid=$(printf '%s' "$body" | sed -n 's/.*"stdout":"pid=\([0-9]*\) .*/\1/p')
+buid=$(printf '%s' "$body" | sed -n 's/.*"stdout":"pid=[0-9]* id=\([0-9]*\).*/\1/p')
+[ -n "$buid" ] && [ "$buid" != "$uid" ] && ok || bad "B's exec user $buid, A's $uid"
+api POST /v1/sandboxes/$A/exec "{\"argv\":[\"sh\",\"-c\",\"kill -0 ${bpid:-1} 2>/dev/null; echo kill=\$?\"]}"
+want_body 'kill=1' "a command of A signals B's"
 api POST /v1/sandboxes/$A/exec '{"argv":["sleep","10"],"timeout_ms":200}'
 want_body '"timed_out":true' "exec deadline"
 api POST /v1/sandboxes/$A/exec '{"argv":["no-such-command"]}'; want_body '"exit_code":127' "exec not found"
