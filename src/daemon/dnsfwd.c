@@ -65,8 +65,9 @@ struct tcp_client {
 	size_t inlen;
 	uint8_t *out;
 	size_t outlen, outoff;
-	unsigned owed; /* queries read and not answered yet */
-	bool closing;  /* the client shut its side: close once nothing is owed or unsent */
+	unsigned owed;  /* queries read and not answered yet */
+	bool closing;   /* the client shut its side: close once nothing is owed or unsent */
+	bool throttled; /* its sandbox is past --dns-rate: not read until the next tick */
 	int64_t last;
 	struct tcp_client *prev, *next;
 };
@@ -223,7 +224,7 @@ static void client_close(struct sn_dnsfwd *f, struct tcp_client *c)
  * loop for ever), and goes once its answers are out. */
 static void client_flush(struct sn_dnsfwd *f, struct tcp_client *c)
 {
-	uint32_t in = c->closing ? 0 : EPOLLIN;
+	uint32_t in = c->closing || c->throttled ? 0 : EPOLLIN;
 	while (c->outoff < c->outlen) {
 		ssize_t w = send(c->ev.fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
 		if (w < 0) {
@@ -768,6 +769,52 @@ static void on_tcp_listen(struct sn_dnsfwd *f, struct evsrc *e)
 	}
 }
 
+/* Whether sandbox v may send one more query over TCP now: --dns-rate a second, as many in a
+ * burst (the kernel meters its UDP the same way, before the forwarder's shared socket). */
+static bool tcp_token(const struct sn_dnsfwd *f, struct sn_view *v, int64_t now)
+{
+	double rate = f->d->cfg.dns_rate;
+	if (!rate)
+		return true;
+	double t = v->dns_tokens_at ? v->dns_tokens + (double)(now - v->dns_tokens_at) * rate / 1000
+				    : rate;
+	v->dns_tokens = t < rate ? t : rate;
+	v->dns_tokens_at = now;
+	if (v->dns_tokens < 1)
+		return false;
+	v->dns_tokens -= 1;
+	return true;
+}
+
+/* Answers every complete message c holds, while its sandbox has tokens; else c is throttled (not
+ * read) until the next tick. Returns false when c was closed. */
+static bool tcp_process(struct sn_dnsfwd *f, struct tcp_client *c)
+{
+	size_t off = 0;
+	int64_t now = sn_now_ms();
+	while (c->inlen - off >= 2) {
+		size_t len = (size_t)c->in[off] << 8 | c->in[off + 1];
+		if (c->inlen - off - 2 < len)
+			break;
+		if (!tcp_token(f, c->view, now)) {
+			c->throttled = true;
+			ep_mod(f, &c->ev, c->outoff < c->outlen ? EPOLLOUT : 0);
+			break;
+		}
+		struct reply_to to = {.fd = -1, .conn = c->id};
+		uint64_t id = c->id;
+		c->owed++;
+		bool answered = query(f, c->view, c->in + off + 2, len, &to, IPPROTO_TCP);
+		if (!client_by_id(f, id))
+			return false; /* an answer could not be sent: closed */
+		c->owed -= !answered; /* dropped: nothing will come for it */
+		off += 2 + len;
+	}
+	memmove(c->in, c->in + off, c->inlen - off);
+	c->inlen -= off;
+	return true;
+}
+
 static void on_tcp_client(struct sn_dnsfwd *f, struct tcp_client *c, uint32_t events)
 {
 	if (events & EPOLLOUT) {
@@ -776,7 +823,7 @@ static void on_tcp_client(struct sn_dnsfwd *f, struct tcp_client *c, uint32_t ev
 		if (!client_by_id(f, id))
 			return;
 	}
-	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || c->throttled)
 		return;
 	ssize_t r = recv(c->ev.fd, c->in + c->inlen, 2 + TCP_MSG_MAX - c->inlen, 0);
 	if (r < 0 && errno == EAGAIN)
@@ -793,23 +840,7 @@ static void on_tcp_client(struct sn_dnsfwd *f, struct tcp_client *c, uint32_t ev
 	}
 	c->inlen += (size_t)r;
 	c->last = sn_now_ms();
-	/* every complete message in the buffer */
-	size_t off = 0;
-	while (c->inlen - off >= 2) {
-		size_t len = (size_t)c->in[off] << 8 | c->in[off + 1];
-		if (c->inlen - off - 2 < len)
-			break;
-		struct reply_to to = {.fd = -1, .conn = c->id};
-		uint64_t id = c->id;
-		c->owed++;
-		bool answered = query(f, c->view, c->in + off + 2, len, &to, IPPROTO_TCP);
-		if (!client_by_id(f, id))
-			return; /* an answer could not be sent: closed */
-		c->owed -= !answered; /* dropped: nothing will come for it */
-		off += 2 + len;
-	}
-	memmove(c->in, c->in + off, c->inlen - off);
-	c->inlen -= off;
+	tcp_process(f, c);
 }
 
 /* ---- the learner ---- */
@@ -923,8 +954,15 @@ static void on_timer(struct sn_dnsfwd *f)
 	}
 	for (struct tcp_client *c = f->clients, *next; c; c = next) {
 		next = c->next;
-		if (now - c->last > TCP_IDLE_MS)
+		if (now - c->last > TCP_IDLE_MS) {
 			client_close(f, c);
+		} else if (c->throttled) {
+			/* its sandbox has tokens again: what it holds first, then its socket */
+			c->throttled = false;
+			c->last = now;
+			if (tcp_process(f, c) && !c->throttled)
+				client_flush(f, c);
+		}
 	}
 }
 

@@ -62,6 +62,8 @@ struct sn_view {
 	unsigned tunnels; /* open ingress tunnels (Upgrade) */
 	unsigned dns_pending; /* its queries at the DNS upstream (the DNS thread's alone, no lock) */
 	unsigned dns_tcp;     /* its DNS-over-TCP connections (the same) */
+	double dns_tokens;    /* its DNS-over-TCP queries it may still send now (--dns-rate) */
+	int64_t dns_tokens_at; /* when they were counted (ms; 0: never, a full bucket) */
 	struct sn_learned_rec *learned;
 	size_t nlearned, caplearned;
 	struct sn_denial *ring; /* SN_DENIALS entries, allocated at the first denial */

@@ -349,6 +349,19 @@ n=$(sed -n 's/^answered //p' "$tmp/burst")
 [ "${n:-0}" -ge 1500 ] && [ "$n" -le 4500 ] && ok || { bad "[dns] 6000 queries at once: $(tail -n 1 "$tmp/burst")"; cat "$tmp/burst" >&2; }
 sleep 1
 expect "NOERROR 198.51.100.7" $A resolve a.wild.test
+# and its DNS over TCP the same way, in the forwarder: of 4,000 queries in one write, 2,000 are
+# answered at once and the rest at 2,000 a second (so about a second in all, not milliseconds);
+# B's meanwhile at once
+t0=$(date +%s%N)
+ip netns exec "sn-$A" python3 "$here/lib/nameprobe.py" resolve x.other.test --tcp --queries 4000 \
+	--timeout 5 >"$tmp/tcp4000" 2>&1 &
+fp=$!
+sleep 0.3
+expect "NOERROR 198.51.100.1" $B resolve allowed.test --tcp --timeout 0.5
+wait $fp
+ms=$((($(date +%s%N) - t0) / 1000000))
+case "$(cat "$tmp/tcp4000")" in NXDOMAIN*) ok ;; *) bad "[dns] 4000 queries over TCP: $(cat "$tmp/tcp4000")" ;; esac
+[ "$ms" -ge 700 ] && ok || bad "[dns] 4000 queries over TCP answered in $ms ms"
 key=key-one
 out=$(ip netns exec "$H" "$sandnet" --api-key $key denials $C)
 case $out in *other.test*"a deny rule matches the name"*) ok ;; *) bad "sandnet denials: $out" ;; esac
