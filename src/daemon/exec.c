@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <poll.h>
 #include <sched.h>
@@ -13,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <grp.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -107,8 +107,8 @@ static void child(const struct sn_exec_req *rq, int netns_fd, int in, int out, i
 	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		fail(pe, ST_CAPS);
 	/* root on a host it shares every file with could still take the host (or the daemon, and
-	 * through it the network) in a hundred ways: by default the command runs as nobody, whose
-	 * change of user also clears the capabilities left */
+	 * through it the network) in a hundred ways: by default the command runs as a user of its
+	 * sandbox's own, and that change of user also clears the capabilities left */
 	if (chdir("/") != 0)
 		fail(pe, ST_USER);
 	if (rq->uid && (setgroups(0, NULL) != 0 || setresgid(rq->gid, rq->gid, rq->gid) != 0 ||
