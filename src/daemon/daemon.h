@@ -133,8 +133,9 @@ bool sn_sandbox_resume(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_res
 /* The cgroup of a sandbox, under d->cgroup_base. */
 void sn_sandbox_cgroup(const struct sn_sandbox *sb, char *buf, size_t size);
 /* --exec-user sandbox: each sandbox's commands run as a user (and group) of their own,
- * SN_EXEC_UID_BASE + the sandbox's address block, so that no sandbox's command can signal,
- * trace or read another's (nor any other process of the host's). */
+ * SN_EXEC_UID_BASE + the sandbox's creation serial (never reused), so that no sandbox's command
+ * can signal, trace or read another's, nor any other process of the host's, nor the files a
+ * sandbox that is gone left behind. */
 #define SN_EXEC_USER_SANDBOX 0xffffffffu
 #define SN_EXEC_UID_BASE 2000000000u
 /* The user and group an exec in sb runs as. */

@@ -118,8 +118,10 @@ void sn_sandbox_exec_user(const struct sn_daemon *d, const struct sn_sandbox *sb
 {
 	*uid = d->cfg.exec_uid;
 	*gid = d->cfg.exec_gid;
-	if (d->cfg.exec_uid == SN_EXEC_USER_SANDBOX) /* a pool holds at most 2^30 blocks */
-		*uid = *gid = SN_EXEC_UID_BASE + block_of(&d->cfg, sb->row.addr4);
+	/* 2,294,967,294 serials fit below uid -1; then they wrap around */
+	if (d->cfg.exec_uid == SN_EXEC_USER_SANDBOX)
+		*uid = *gid = SN_EXEC_UID_BASE +
+			      (unsigned)((sb->row.serial - 1) % (0xfffffffeu - SN_EXEC_UID_BASE));
 }
 
 static struct sn_nft_sandbox nft_view(struct sn_daemon *d, const struct sn_sandbox *sb,

@@ -40,6 +40,12 @@ static const char *const migrations[] = {
 	"  kind TEXT NOT NULL,"
 	"  revision INTEGER NOT NULL"
 	") STRICT;",
+	/* 2: a creation serial per sandbox, never reused (the sandbox's own user for exec); the
+	 * sandboxes already there numbered in their row order */
+	"ALTER TABLE sandboxes ADD COLUMN serial INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE sandboxes SET serial = rowid;"
+	"CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;"
+	"INSERT INTO counters VALUES ('serial', (SELECT coalesce(max(serial), 0) FROM sandboxes));",
 };
 #define NMIGRATIONS (int)(sizeof(migrations) / sizeof(migrations[0]))
 
@@ -217,10 +223,19 @@ static int insert_revision(struct sn_store *st, const char *id, uint64_t rev, co
 	return rc;
 }
 
-static int create_body(struct sn_store *st, const struct sn_sandbox_row *row)
+static int create_body(struct sn_store *st, struct sn_sandbox_row *row)
 {
-	sqlite3_stmt *s = prepare(st, "INSERT INTO sandboxes (id, team, state, addr4, addr6, labels,"
-				      " created_at, revision) VALUES (?,?,?,?,?,?,?,?)");
+	sqlite3_stmt *s = prepare(st, "UPDATE counters SET value = value + 1 WHERE name = 'serial'"
+				      " RETURNING value");
+	if (!s)
+		return -EIO;
+	int step = sqlite3_step(s);
+	row->serial = step == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
+	sqlite3_finalize(s);
+	if (!row->serial)
+		return fail(st, "serial");
+	s = prepare(st, "INSERT INTO sandboxes (id, team, state, addr4, addr6, labels,"
+			" created_at, revision, serial) VALUES (?,?,?,?,?,?,?,?,?)");
 	if (!s)
 		return -EIO;
 	sqlite3_bind_text(s, 1, row->id, -1, SQLITE_STATIC);
@@ -234,7 +249,8 @@ static int create_body(struct sn_store *st, const struct sn_sandbox_row *row)
 	sqlite3_bind_text(s, 6, row->labels ? row->labels : "{}", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 7, row->created_at);
 	sqlite3_bind_int64(s, 8, (sqlite3_int64)row->revision);
-	int step = sqlite3_step(s);
+	sqlite3_bind_int64(s, 9, (sqlite3_int64)row->serial);
+	step = sqlite3_step(s);
 	int rc = 0;
 	if (step != SQLITE_DONE) {
 		int ext = sqlite3_extended_errcode(st->db);
@@ -251,7 +267,7 @@ static int create_body(struct sn_store *st, const struct sn_sandbox_row *row)
 	return rc ? rc : change(st, row->id, "create", row->revision);
 }
 
-int sn_store_create(struct sn_store *st, const struct sn_sandbox_row *row)
+int sn_store_create(struct sn_store *st, struct sn_sandbox_row *row)
 {
 	TX(st, create_body(st, row));
 }
@@ -272,11 +288,13 @@ static void fill_row(sqlite3_stmt *s, struct sn_sandbox_row *row, bool copy)
 	row->created_at = sqlite3_column_int64(s, 6);
 	row->revision = (uint64_t)sqlite3_column_int64(s, 7);
 	row->policy = copy ? strdup(policy ? policy : "{}") : (char *)policy;
+	row->serial = (uint64_t)sqlite3_column_int64(s, 9);
 }
 
 #define ROW_SELECT                                                                                 \
 	"SELECT s.id, s.team, s.state, s.addr4, s.addr6, s.labels, s.created_at, s.revision,"     \
-	" r.policy FROM sandboxes s JOIN revisions r ON r.sandbox = s.id AND r.revision = s.revision"
+	" r.policy, s.serial FROM sandboxes s"                                                      \
+	" JOIN revisions r ON r.sandbox = s.id AND r.revision = s.revision"
 
 int sn_store_get(struct sn_store *st, const char *id, struct sn_sandbox_row *row)
 {

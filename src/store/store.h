@@ -28,6 +28,8 @@ struct sn_sandbox_row {
 	int64_t created_at; /* Unix seconds */
 	uint64_t revision;
 	char *policy; /* canonical native JSON of the current revision, owned by the row */
+	uint64_t serial; /* the sandboxes numbered in the order they were created, from 1; never
+			  * reused (set by sn_store_create) */
 };
 
 struct sn_store;
@@ -40,9 +42,9 @@ int sn_store_schema_version(struct sn_store *st);
 /* Frees the strings a row owns (not the row). */
 void sn_sandbox_row_clear(struct sn_sandbox_row *row);
 
-/* Creates a sandbox at revision row->revision with policy row->policy (history starts with it).
- * -EEXIST when the id or an address is taken (err names which). */
-int sn_store_create(struct sn_store *st, const struct sn_sandbox_row *row);
+/* Creates a sandbox at revision row->revision with policy row->policy (history starts with it),
+ * and sets row->serial. -EEXIST when the id or an address is taken (err names which). */
+int sn_store_create(struct sn_store *st, struct sn_sandbox_row *row);
 /* Fills *row (whose strings the caller then owns and clears). */
 int sn_store_get(struct sn_store *st, const char *id, struct sn_sandbox_row *row);
 /* Calls fn for each sandbox (of team, or of every team when team is NULL), ordered by id; a

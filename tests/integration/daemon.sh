@@ -22,7 +22,7 @@ cleanup() {
 	for p in "$tmp"/*.pid; do [ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null; done
 	# what the daemon made, if a check failed before its delete
 	sleep 0.2
-	sn_forget $A $B c$$x d$$x
+	sn_forget $A $B c$$x d$$x e$$x
 	for n in $H $W; do ip netns del "$n" 2>/dev/null; done
 	rm -rf "$tmp"
 }
@@ -282,6 +282,19 @@ buid=$(printf '%s' "$body" | sed -n 's/.*"stdout":"pid=[0-9]* id=\([0-9]*\).*/\1
 [ -n "$buid" ] && [ "$buid" != "$uid" ] && ok || bad "B's exec user $buid, A's $uid"
 api POST /v1/sandboxes/$A/exec "{\"argv\":[\"sh\",\"-c\",\"kill -0 ${bpid:-1} 2>/dev/null; echo kill=\$?\"]}"
 want_body 'kill=1' "a command of A signals B's"
+# a user is never given again: a sandbox that takes the address block of a deleted one (and
+# would find the files its commands left) runs as another
+exec_uid() {
+	api POST /v1/sandboxes/$1/exec '{"argv":["id","-u"]}'
+	printf '%s' "$body" | sed -n 's/.*"stdout":"\([0-9]*\).*/\1/p'
+}
+api POST /v1/sandboxes '{"id":"e'$$'x"}'; want_code 201 "create E"
+e1=$(exec_uid e$$x)
+api DELETE /v1/sandboxes/e$$x; want_code 204 "delete E"
+api POST /v1/sandboxes '{"id":"e'$$'x"}'; want_code 201 "create E again"
+e2=$(exec_uid e$$x)
+[ -n "$e1" ] && [ -n "$e2" ] && [ "$e1" != "$e2" ] && ok || bad "E's exec users: $e1 then $e2"
+api DELETE /v1/sandboxes/e$$x; want_code 204 "delete E again"
 api POST /v1/sandboxes/$A/exec '{"argv":["sleep","10"],"timeout_ms":200}'
 want_body '"timed_out":true' "exec deadline"
 api POST /v1/sandboxes/$A/exec '{"argv":["no-such-command"]}'; want_body '"exit_code":127' "exec not found"
@@ -305,6 +318,8 @@ start
 expect timeout $A tcp 198.51.100.2 80 --timeout 0.5
 api POST /v1/sandboxes/$A/resume; want_code 200 resume
 if grep -q "frozen 0" "$cg/cgroup.events"; then ok; else bad "cgroup still frozen"; fi
+a2=$(exec_uid $A)
+[ "$a2" = "$uid" ] && ok || bad "A's exec user after a restart: $a2, before $uid"
 traffic reset open reset
 api POST /v1/sandboxes/$A/resume; want_code 409 "resume twice"
 

@@ -85,12 +85,14 @@ static void test_store(void **state)
 {
 	(void)state;
 	struct sn_store *st = open_store();
-	assert_int_equal(sn_store_schema_version(st), 1);
+	assert_int_equal(sn_store_schema_version(st), 2);
 
 	struct sn_sandbox_row a = row("aaa", "default", "10.200.0.2"), b = row("bbb", "other", "10.200.0.6");
 	snprintf(b.addr6, sizeof(b.addr6), "fd00::6");
 	assert_int_equal(sn_store_create(st, &a), 0);
 	assert_int_equal(sn_store_create(st, &b), 0);
+	assert_int_equal(a.serial, 1);
+	assert_int_equal(b.serial, 2);
 	int dup = sn_store_create(st, &a);
 	if (dup != -EEXIST)
 		fail_msg("duplicate create: %d %s", dup, sn_store_error(st));
@@ -102,6 +104,7 @@ static void test_store(void **state)
 	assert_string_equal(got.labels, "{\"job\":\"ci\"}");
 	assert_int_equal(got.revision, 1);
 	assert_int_equal(got.state, SN_STATE_RUNNING);
+	assert_int_equal(got.serial, 2);
 	sn_sandbox_row_clear(&got);
 	assert_int_equal(sn_store_get(st, "nope", &got), -ENOENT);
 
@@ -144,11 +147,55 @@ static void test_store(void **state)
 	assert_non_null(strstr(log, "state:bbb delete:bbb "));
 	sn_store_close(st);
 
-	/* everything survives a reopen */
+	/* everything survives a reopen; a serial is never given again, not even to the id and
+	 * address of a deleted sandbox (the duplicate create above took none) */
 	st = open_store();
 	assert_int_equal(sn_store_get(st, "aaa", &got), 0);
 	assert_int_equal(got.revision, 160);
+	assert_int_equal(got.serial, 1);
 	sn_sandbox_row_clear(&got);
+	struct sn_sandbox_row b2 = row("bbb", "other", "10.200.0.6");
+	assert_int_equal(sn_store_create(st, &b2), 0);
+	assert_int_equal(b2.serial, 3);
+	sn_store_close(st);
+}
+
+/* A database of schema 1 (before serials) gets one per sandbox, in row order, and the next
+ * sandbox the one after. */
+static void test_migration_serials(void **state)
+{
+	(void)state;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/sandnet.db", dir);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	const char *v1 =
+		"CREATE TABLE sandboxes (id TEXT PRIMARY KEY, team TEXT NOT NULL, state INTEGER NOT NULL,"
+		" addr4 TEXT NOT NULL UNIQUE, addr6 TEXT UNIQUE, labels TEXT NOT NULL,"
+		" created_at INTEGER NOT NULL, revision INTEGER NOT NULL) STRICT;"
+		"CREATE TABLE revisions (sandbox TEXT NOT NULL REFERENCES sandboxes(id) ON DELETE"
+		" CASCADE, revision INTEGER NOT NULL, policy TEXT NOT NULL, at INTEGER NOT NULL,"
+		" PRIMARY KEY (sandbox, revision)) STRICT, WITHOUT ROWID;"
+		"CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, sandbox TEXT NOT NULL,"
+		" kind TEXT NOT NULL, revision INTEGER NOT NULL) STRICT;"
+		"INSERT INTO sandboxes VALUES ('old1', 't', 0, '10.200.0.2', NULL, '{}', 1, 1);"
+		"INSERT INTO sandboxes VALUES ('old2', 't', 0, '10.200.0.6', NULL, '{}', 1, 1);"
+		"INSERT INTO revisions VALUES ('old1', 1, '{}', 1), ('old2', 1, '{}', 1);"
+		"PRAGMA user_version = 1;";
+	assert_int_equal(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	struct sn_store *st = open_store();
+	assert_int_equal(sn_store_schema_version(st), 2);
+	struct sn_sandbox_row got;
+	assert_int_equal(sn_store_get(st, "old1", &got), 0);
+	assert_int_equal(got.serial, 1);
+	sn_sandbox_row_clear(&got);
+	assert_int_equal(sn_store_get(st, "old2", &got), 0);
+	assert_int_equal(got.serial, 2);
+	sn_sandbox_row_clear(&got);
+	struct sn_sandbox_row c = row("new", "t", "10.200.0.10");
+	assert_int_equal(sn_store_create(st, &c), 0);
+	assert_int_equal(c.serial, 3);
 	sn_store_close(st);
 }
 
@@ -172,6 +219,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_serials, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
