@@ -329,7 +329,7 @@ step=flows
 # denial says why, and connections open again once those are closed
 stop9
 nb=$(grep -c "NFLOG group .* bound" "$tmp/sandnetd.log")
-EXTRA="--max-flows 8" start
+EXTRA="--max-flows 8 --exec-user 0" start
 i=0 # the denials are read from NFLOG, which the new daemon may bind a moment after it serves
 until [ "$(grep -c "NFLOG group .* bound" "$tmp/sandnetd.log")" -gt "$nb" ] || [ $i -gt 50 ]; do
 	sleep 0.1; i=$((i + 1))
@@ -342,6 +342,9 @@ sleep 0.3
 api GET /v1/sandboxes/$D/network/denials
 want_body '"port":80,"name":null,"reason":"flow limit: ' "flow limit denial"
 expect open $D tcp 198.51.100.1 80
+# --exec-user 0, asked for: root, still without the capabilities that change the network
+api POST /v1/sandboxes/$D/exec '{"argv":["sh","-c","id -u; ip link set eth0 down; echo down=$?"]}'
+want_body '"stdout":"0\ndown=2\n"' "exec as root, asked for"
 api DELETE /v1/sandboxes/$D; want_code 204 "delete D"
 stop9
 start
