@@ -769,23 +769,6 @@ static void on_tcp_listen(struct sn_dnsfwd *f, struct evsrc *e)
 	}
 }
 
-/* Whether sandbox v may send one more query over TCP now: --dns-rate a second, as many in a
- * burst (the kernel meters its UDP the same way, before the forwarder's shared socket). */
-static bool tcp_token(const struct sn_dnsfwd *f, struct sn_view *v, int64_t now)
-{
-	double rate = f->d->cfg.dns_rate;
-	if (!rate)
-		return true;
-	double t = v->dns_tokens_at ? v->dns_tokens + (double)(now - v->dns_tokens_at) * rate / 1000
-				    : rate;
-	v->dns_tokens = t < rate ? t : rate;
-	v->dns_tokens_at = now;
-	if (v->dns_tokens < 1)
-		return false;
-	v->dns_tokens -= 1;
-	return true;
-}
-
 /* Answers every complete message c holds, while its sandbox has tokens; else c is throttled (not
  * read) until the next tick. Returns false when c was closed. */
 static bool tcp_process(struct sn_dnsfwd *f, struct tcp_client *c)
@@ -796,7 +779,10 @@ static bool tcp_process(struct sn_dnsfwd *f, struct tcp_client *c)
 		size_t len = (size_t)c->in[off] << 8 | c->in[off + 1];
 		if (c->inlen - off - 2 < len)
 			break;
-		if (!tcp_token(f, c->view, now)) {
+		/* --dns-rate a second, as many in a burst (the kernel meters the sandbox's UDP the
+		 * same way, before the forwarder's shared socket) */
+		unsigned rate = f->d->cfg.dns_rate;
+		if (rate && !sn_bucket_take(&c->view->dns_tcp_rate, rate, now)) {
 			c->throttled = true;
 			ep_mod(f, &c->ev, c->outoff < c->outlen ? EPOLLOUT : 0);
 			break;

@@ -45,6 +45,15 @@ struct sn_learned_rec {
 	int64_t expires_ms; /* monotonic */
 };
 
+/* A token bucket: rate tokens a second, at most rate at once; zeroed, it is full. */
+struct sn_bucket {
+	int64_t at_ms; /* the last refill (ms); 0: never */
+	unsigned tokens;
+};
+
+/* Takes a token from b when it has one, after adding those of the time since its last refill. */
+bool sn_bucket_take(struct sn_bucket *b, unsigned rate, int64_t now_ms);
+
 struct sn_view {
 	atomic_int refs;
 	char id[33];
@@ -62,14 +71,12 @@ struct sn_view {
 	unsigned tunnels; /* open ingress tunnels (Upgrade) */
 	unsigned dns_pending; /* its queries at the DNS upstream (the DNS thread's alone, no lock) */
 	unsigned dns_tcp;     /* its DNS-over-TCP connections (the same) */
-	double dns_tokens;    /* its DNS-over-TCP queries it may still send now (--dns-rate) */
-	int64_t dns_tokens_at; /* when they were counted (ms; 0: never, a full bucket) */
+	struct sn_bucket dns_tcp_rate; /* its DNS-over-TCP queries (--dns-rate; the same) */
 	struct sn_learned_rec *learned;
 	size_t nlearned, caplearned;
 	struct sn_denial *ring; /* SN_DENIALS entries, allocated at the first denial */
-	int64_t log_ms;         /* sn_view_log(): the last refill, the lines it may still log, */
-	unsigned log_tokens;    /* and how many it kept out since the last that went */
-	unsigned long log_dropped;
+	struct sn_bucket log_rate; /* sn_view_log(): the lines it may still log, */
+	unsigned long log_dropped; /* and how many it kept out since the last that went */
 	uint64_t next_seq;
 };
 

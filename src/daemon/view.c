@@ -128,19 +128,26 @@ void sn_view_deny(struct sn_view *v, const char *source, uint8_t proto, int fami
 	pthread_mutex_unlock(&v->mu);
 }
 
+bool sn_bucket_take(struct sn_bucket *b, unsigned rate, int64_t now_ms)
+{
+	int64_t add = b->at_ms ? (now_ms - b->at_ms) * rate / 1000 : rate;
+	if (add > 0) {
+		uint64_t t = (uint64_t)b->tokens + (uint64_t)add;
+		b->tokens = t > rate ? rate : (unsigned)t;
+		b->at_ms = now_ms;
+	}
+	if (!b->tokens)
+		return false;
+	b->tokens--;
+	return true;
+}
+
 /* -1 when a line about v may not go out now, else how many were kept out before it. */
 static long log_gate(struct sn_view *v, int64_t now_ms)
 {
 	long r = -1;
 	pthread_mutex_lock(&v->mu);
-	int64_t add = (now_ms - v->log_ms) * SN_VIEW_LOG_RATE / 1000;
-	if (add > 0 || !v->log_ms) {
-		uint64_t t = v->log_ms ? v->log_tokens + (uint64_t)add : SN_VIEW_LOG_RATE;
-		v->log_tokens = t > SN_VIEW_LOG_RATE ? SN_VIEW_LOG_RATE : (unsigned)t;
-		v->log_ms = now_ms;
-	}
-	if (v->log_tokens) {
-		v->log_tokens--;
+	if (sn_bucket_take(&v->log_rate, SN_VIEW_LOG_RATE, now_ms)) {
 		r = (long)v->log_dropped;
 		v->log_dropped = 0;
 	} else {
