@@ -471,6 +471,22 @@ static void check_policy(const struct sn_policy *p, const struct sn_snapshot *s,
 	}
 }
 
+/* Rules 0 and 1 (act0 with port 443, then act1): n hosts next to each other in each family,
+ * NET4.x.y and NET6x, alternating between the two, so that first-level buckets hold more than 63
+ * segments. */
+static void put_alternating_hosts(struct docbuf *d, const char *act0, const char *act1, int n,
+				  const char *net4, const char *net6)
+{
+	for (int r = 0; r < 2; r++) {
+		docbuf_put(d, "%s{\"action\":\"%s\",%s\"to\":[", r ? "," : "", r ? act1 : act0,
+		           r ? "" : "\"ports\":[443],");
+		for (int i = 0; i < n; i++)
+			docbuf_put(d, "%s\"%s.%d.%d\",\"%s%x\"", i ? "," : "", net4, (2 * i + r) / 256,
+			           (2 * i + r) % 256, net6, 2 * i + r);
+		docbuf_put(d, "]}");
+	}
+}
+
 /* A bucket of the first-level table with more than 63 segments: hosts next to each other that
  * alternate between two rules, among a few thousand random prefixes of both families. */
 static void test_large_bucket(void **state)
@@ -478,14 +494,7 @@ static void test_large_bucket(void **state)
 	(void)state;
 	struct docbuf d = {0};
 	docbuf_put(&d, "{\"egress\":{\"mode\":\"block-all\",\"rules\":[");
-	for (int r = 0; r < 2; r++) {
-		docbuf_put(&d, "%s{\"action\":\"%s\",%s\"to\":[", r ? "," : "",
-		           r ? "deny" : "allow", r ? "" : "\"ports\":[443],");
-		for (int i = 0; i < 150; i++)
-			docbuf_put(&d, "%s\"10.1.%d.%d\",\"2001:db8::%x\"", i ? "," : "",
-			           (2 * i + r) / 256, (2 * i + r) % 256, 2 * i + r);
-		docbuf_put(&d, "]}");
-	}
+	put_alternating_hosts(&d, "allow", "deny", 150, "10.1", "2001:db8::");
 	for (int r = 2; r < 10; r++) {
 		docbuf_put(&d, ",{\"action\":\"%s\",%s\"to\":[", r % 2 ? "deny" : "allow",
 		           r % 3 ? "" : "\"ports\":[\"1000-1010\"],\"protocol\":\"tcp\",");
@@ -516,14 +525,7 @@ static void test_packed_buckets(void **state)
 	(void)state;
 	struct docbuf d = {0};
 	docbuf_put(&d, "{\"egress\":{\"mode\":\"allow-all\",\"rules\":[");
-	for (int r = 0; r < 2; r++) {
-		docbuf_put(&d, "%s{\"action\":\"%s\",%s\"to\":[", r ? "," : "",
-		           r ? "allow" : "deny", r ? "" : "\"ports\":[443],");
-		for (int i = 0; i < 120; i++)
-			docbuf_put(&d, "%s\"10.7.%d.%d\",\"2001:db8:1:7::%x\"", i ? "," : "",
-			           (2 * i + r) / 256, (2 * i + r) % 256, 2 * i + r);
-		docbuf_put(&d, "]}");
-	}
+	put_alternating_hosts(&d, "deny", "allow", 120, "10.7", "2001:db8:1:7::");
 	for (int r = 2; r < 12; r++) {
 		docbuf_put(&d, ",{\"action\":\"%s\",%s\"to\":[", r % 2 ? "allow" : "deny",
 		           r % 3 ? "" : "\"ports\":[\"1000-1010\"],\"protocol\":\"tcp\",");

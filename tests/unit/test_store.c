@@ -160,16 +160,23 @@ static void test_store(void **state)
 	sn_store_close(st);
 }
 
+/* Runs sql on the database in dir, as an older or newer sandnetd would have left it. */
+static void raw_exec(const char *sql)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/sandnet.db", dir);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
 /* A database of schema 1 (before serials) gets one per sandbox, in row order, and the next
  * sandbox the one after. */
 static void test_migration_serials(void **state)
 {
 	(void)state;
-	char path[128];
-	snprintf(path, sizeof(path), "%s/sandnet.db", dir);
-	sqlite3 *db;
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	const char *v1 =
+	raw_exec(
 		"CREATE TABLE sandboxes (id TEXT PRIMARY KEY, team TEXT NOT NULL, state INTEGER NOT NULL,"
 		" addr4 TEXT NOT NULL UNIQUE, addr6 TEXT UNIQUE, labels TEXT NOT NULL,"
 		" created_at INTEGER NOT NULL, revision INTEGER NOT NULL) STRICT;"
@@ -181,9 +188,7 @@ static void test_migration_serials(void **state)
 		"INSERT INTO sandboxes VALUES ('old1', 't', 0, '10.200.0.2', NULL, '{}', 1, 1);"
 		"INSERT INTO sandboxes VALUES ('old2', 't', 0, '10.200.0.6', NULL, '{}', 1, 1);"
 		"INSERT INTO revisions VALUES ('old1', 1, '{}', 1), ('old2', 1, '{}', 1);"
-		"PRAGMA user_version = 1;";
-	assert_int_equal(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+		"PRAGMA user_version = 1;");
 	struct sn_store *st = open_store();
 	assert_int_equal(sn_store_schema_version(st), 2);
 	struct sn_sandbox_row got;
@@ -202,12 +207,7 @@ static void test_migration_serials(void **state)
 static void test_newer_schema_refused(void **state)
 {
 	(void)state;
-	char path[128];
-	snprintf(path, sizeof(path), "%s/sandnet.db", dir);
-	sqlite3 *db;
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	raw_exec("PRAGMA user_version = 99");
 	struct sn_store *st;
 	char err[256];
 	assert_int_equal(sn_store_open(dir, &st, err, sizeof(err)), -EPROTO);
