@@ -66,29 +66,6 @@ static void usage(FILE *f)
 	      f);
 }
 
-/* UID[:GID], numbers (the group defaults to the uid's number) */
-static bool parse_user(const char *s, unsigned *uid, unsigned *gid)
-{
-	char *end;
-	errno = 0;
-	if (*s < '0' || *s > '9') /* strtoul would take a sign or blanks */
-		return false;
-	unsigned long u = strtoul(s, &end, 10), g = u;
-	if (errno || u > 0xfffffffeul || (*end && *end != ':'))
-		return false;
-	if (*end == ':') {
-		const char *gs = end + 1;
-		if (*gs < '0' || *gs > '9')
-			return false;
-		g = strtoul(gs, &end, 10);
-		if (*end || errno || g > 0xfffffffeul)
-			return false;
-	}
-	*uid = (unsigned)u;
-	*gid = (unsigned)g;
-	return true;
-}
-
 static bool parse_hostport(const char *s, char *host, size_t hsize, uint16_t *port)
 {
 	const char *colon = strrchr(s, ':');
@@ -114,14 +91,30 @@ static bool parse_port(const char *s, uint16_t *port)
 	return true;
 }
 
+/* Decimal digits only (strtol would take a sign or blanks: "-0" is not a number here). */
 static bool parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
 {
 	char *end;
-	long v = strtol(s, &end, 10);
-	if (*end || end == s || v < (long)lo || v > (long)hi)
+	errno = 0;
+	long v = *s >= '0' && *s <= '9' ? strtol(s, &end, 10) : -1;
+	if (v < 0 || *end || errno || v < (long)lo || v > (long)hi)
 		return false;
 	*out = (unsigned)v;
 	return true;
+}
+
+/* UID[:GID] (the group defaults to the uid's number; -1 is no id) */
+static bool parse_user(const char *s, unsigned *uid, unsigned *gid)
+{
+	char u[16];
+	const char *colon = strchr(s, ':');
+	size_t n = colon ? (size_t)(colon - s) : strlen(s);
+	if (n >= sizeof(u))
+		return false;
+	memcpy(u, s, n);
+	u[n] = 0;
+	return parse_uint(u, 0, 0xfffffffeu, uid) &&
+	       parse_uint(colon ? colon + 1 : u, 0, 0xfffffffeu, gid);
 }
 
 static void default_upstream(char *out, size_t size)
