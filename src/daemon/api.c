@@ -407,7 +407,7 @@ static enum MHD_Result exec_req(struct sn_daemon *d, struct MHD_Connection *c,
 	sn_sandbox_exec_user(d, sb, &x.uid, &x.gid);
 	snprintf(x.netns, sizeof(x.netns), "%s", sb->netns);
 	snprintf(x.resolv, sizeof(x.resolv), "/etc/netns/%s/resolv.conf", sb->netns);
-	snprintf(x.cgroup_base, sizeof(x.cgroup_base), "%s", d->cgroup_base);
+	x.cgroups = &d->cgroups;
 	sn_sandbox_cgroup(sb, x.cgroup, sizeof(x.cgroup));
 	char id[SN_ID_MAX + 1];
 	snprintf(id, sizeof(id), "%s", sb->row.id);

@@ -47,6 +47,10 @@ static void usage(FILE *f)
 	      "                              beyond (32768; 0: no limit)\n"
 	      "  --exec-user sandbox|UID[:GID]  who runs an exec's command (sandbox: a user of its\n"
 	      "                              own per sandbox; 0 is root, who could take the host)\n"
+	      "  --exec-pids-max N           processes and threads a sandbox's commands may have at\n"
+	      "                              once (1024; 0: no limit)\n"
+	      "  --exec-memory-max SIZE      memory they may use, in bytes or with K, M or G\n"
+	      "                              (0: no limit, the default)\n"
 	      "  --api-keys FILE             lines \"<key> <team>\" (else DIR/api-key, team default)\n"
 	      "  --guard-deny CIDR           never reachable from a sandbox (repeatable)\n"
 	      "  --trusted-proxy CIDR        ingress peers whose X-Forwarded-For counts (repeatable)\n"
@@ -101,6 +105,26 @@ static bool parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
 		return false;
 	*out = (unsigned)v;
 	return true;
+}
+
+/* Bytes, or a number of K, M or G (1024-based); 0, or at least 1M. */
+static bool parse_size(const char *s, uint64_t *out)
+{
+	char num[24];
+	size_t n = strlen(s), shift = 0;
+	if (n && (s[n - 1] == 'K' || s[n - 1] == 'M' || s[n - 1] == 'G')) {
+		shift = s[n - 1] == 'K' ? 10 : s[n - 1] == 'M' ? 20 : 30;
+		n--;
+	}
+	unsigned v;
+	if (n == 0 || n >= sizeof(num))
+		return false;
+	memcpy(num, s, n);
+	num[n] = 0;
+	if (!parse_uint(num, 0, 0xffffffffu, &v))
+		return false;
+	*out = (uint64_t)v << shift;
+	return *out == 0 || *out >= (1u << 20);
 }
 
 /* UID[:GID] (the group defaults to the uid's number; -1 is no id) */
@@ -158,6 +182,7 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 	cfg->dns_rate = 2000;
 	cfg->max_flows = 32768;
 	cfg->exec_uid = cfg->exec_gid = SN_EXEC_USER_SANDBOX;
+	cfg->exec_limit[SN_CG_PIDS] = 1024;
 	cfg->ingress_header_timeout_s = 10;
 	cfg->ingress_idle_timeout_s = 60;
 	cfg->ingress_upstream_timeout_s = 30;
@@ -237,7 +262,15 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 			ok = strcmp(v, "sandbox") == 0
 				     ? (cfg->exec_uid = cfg->exec_gid = SN_EXEC_USER_SANDBOX, true)
 				     : parse_user(v, &cfg->exec_uid, &cfg->exec_gid);
-		else if (strcmp(a, "--workers") == 0)
+		else if (strcmp(a, "--exec-pids-max") == 0) {
+			unsigned n;
+			ok = parse_uint(v, 0, 4194304, &n);
+			cfg->exec_limit[SN_CG_PIDS] = n;
+			cfg->exec_limit_set[SN_CG_PIDS] = true;
+		} else if (strcmp(a, "--exec-memory-max") == 0) {
+			ok = parse_size(v, &cfg->exec_limit[SN_CG_MEMORY]);
+			cfg->exec_limit_set[SN_CG_MEMORY] = true;
+		} else if (strcmp(a, "--workers") == 0)
 			ok = parse_uint(v, 1, 256, &cfg->workers);
 		else if (strcmp(a, "--log-level") == 0) {
 			static const char *const lv[] = {"debug", "info", "warn", "error"};

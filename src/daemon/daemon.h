@@ -11,6 +11,7 @@
 
 #include <sandnet/snapshot.h>
 
+#include "cgroup.h"
 #include "elems.h"
 #include "net.h"
 #include "nft.h"
@@ -46,6 +47,10 @@ struct sn_config {
 	unsigned dns_rate;  /* UDP DNS packets a second per sandbox (0: no limit) */
 	unsigned max_flows; /* connections the kernel tracks per sandbox (0: no limit) */
 	unsigned exec_uid, exec_gid; /* who runs an exec's command, or SN_EXEC_USER_SANDBOX */
+	/* what a sandbox's commands hold at once: processes and threads, bytes of memory (0: no
+	 * limit); *_set: given on the command line, so that no controller to enforce it is fatal */
+	uint64_t exec_limit[SN_CG_NCTL];
+	bool exec_limit_set[SN_CG_NCTL];
 	unsigned ingress_header_timeout_s, ingress_idle_timeout_s, ingress_upstream_timeout_s;
 };
 
@@ -89,7 +94,7 @@ struct sn_daemon {
 	struct sn_sandbox *sandboxes;
 	struct sn_api_key keys[SN_MAX_KEYS];
 	size_t nkeys;
-	char cgroup_base[512];
+	struct sn_cgroups cgroups;
 	/* the control lock: every change and every read of the sandbox table holds it (requests run
 	 * on threads of their own so that a long exec does not stall the API) */
 	pthread_mutex_t lock;
@@ -130,7 +135,7 @@ bool sn_sandbox_update(struct sn_daemon *d, struct sn_sandbox *sb, const char *d
  * revision and thaws. 409 when the sandbox is already in that state. */
 bool sn_sandbox_pause(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_result *res);
 bool sn_sandbox_resume(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_result *res);
-/* The cgroup of a sandbox, under d->cgroup_base. */
+/* The cgroup of a sandbox, under d->cgroups. */
 void sn_sandbox_cgroup(const struct sn_sandbox *sb, char *buf, size_t size);
 /* --exec-user sandbox: each sandbox's commands run as a user (and group) of their own,
  * SN_EXEC_UID_BASE + the sandbox's creation serial (never reused), so that no sandbox's command

@@ -68,7 +68,8 @@ static void fail(int pe, int stage)
 }
 
 /* In the child, after fork: only async-signal-safe calls. */
-static void child(const struct sn_exec_req *rq, int netns_fd, int in, int out, int err, int pe)
+static void child(const struct sn_exec_req *rq, char procs[][SN_CG_PATH + 64], int nprocs,
+                  int netns_fd, int in, int out, int err, int pe)
 {
 	if (setns(netns_fd, CLONE_NEWNET) != 0)
 		fail(pe, ST_NETNS);
@@ -78,7 +79,7 @@ static void child(const struct sn_exec_req *rq, int netns_fd, int in, int out, i
 	if (access(rq->resolv, R_OK) == 0 && access("/etc/resolv.conf", F_OK) == 0 &&
 	    mount(rq->resolv, "/etc/resolv.conf", NULL, MS_BIND, NULL) != 0)
 		fail(pe, ST_RESOLV);
-	if (sn_cgroup_enter(rq->cgroup_base, rq->cgroup) != 0)
+	if (sn_cgroup_enter(procs, nprocs) != 0)
 		fail(pe, ST_CGROUP);
 	/* the network stays as sandnet made it: no NET_ADMIN, NET_RAW or SYS_ADMIN, now or later;
 	 * another user than root gets no capability at all, ever (the bounding set emptied: the
@@ -158,6 +159,10 @@ int sn_exec_run(const struct sn_exec_req *rq, struct sn_exec_res *res)
 	res->err.data = malloc(SN_EXEC_OUTPUT_MAX);
 	if (!res->out.data || !res->err.data)
 		return -ENOMEM;
+	/* the paths are made before the fork: a child of a threaded process may only make
+	 * async-signal-safe calls */
+	char procs[SN_CG_PROCS][SN_CG_PATH + 64];
+	int nprocs = sn_cgroup_procs(rq->cgroups, rq->cgroup, procs);
 	int netns = sn_netns_open(rq->netns);
 	if (netns < 0)
 		return netns;
@@ -174,7 +179,7 @@ int sn_exec_run(const struct sn_exec_req *rq, struct sn_exec_res *res)
 		return -e;
 	}
 	if (pid == 0)
-		child(rq, netns, pin[0], pout[1], perr[1], pe[1]);
+		child(rq, procs, nprocs, netns, pin[0], pout[1], perr[1], pe[1]);
 	close(netns);
 	close(pin[0]);
 	close(pout[1]);
@@ -252,7 +257,7 @@ int sn_exec_run(const struct sn_exec_req *rq, struct sn_exec_res *res)
 	}
 	if (res->timed_out) {
 		/* the command and everything it started */
-		sn_cgroup_kill(rq->cgroup_base, rq->cgroup);
+		sn_cgroup_kill(rq->cgroups, rq->cgroup);
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 	}

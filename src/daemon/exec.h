@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cgroup.h"
+
 #define SN_EXEC_OUTPUT_MAX (1024 * 1024) /* per stream; the rest is dropped and flagged */
 #define SN_EXEC_STDIN_MAX (1024 * 1024)
 #define SN_EXEC_TIMEOUT_DEFAULT 30000
@@ -18,7 +20,7 @@ struct sn_exec_req {
 	int timeout_ms;
 	char netns[48];
 	char resolv[128];
-	char cgroup_base[512];
+	const struct sn_cgroups *cgroups;
 	char cgroup[48];
 	unsigned uid, gid; /* who runs it (0: root, less three capabilities) */
 };

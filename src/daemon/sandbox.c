@@ -289,8 +289,8 @@ static void unplumb(struct sn_daemon *d, struct sn_sandbox *sb)
 {
 	char cg[48];
 	sn_sandbox_cgroup(sb, cg, sizeof(cg));
-	if (d->cgroup_base[0])
-		sn_cgroup_remove(d->cgroup_base, cg); /* kills what runs in it */
+	if (d->cgroups.base[0])
+		sn_cgroup_remove(&d->cgroups, cg); /* kills what runs in it */
 	sn_link_del(-1, sb->ifname);
 	sn_netns_del(sb->netns);
 	remove_resolv(sb);
@@ -438,7 +438,7 @@ struct sn_sandbox *sn_sandbox_create(struct sn_daemon *d, const char *team, cons
 	}
 	char cg[48];
 	sn_sandbox_cgroup(sb, cg, sizeof(cg));
-	int rc = sn_cgroup_create(d->cgroup_base, cg);
+	int rc = sn_cgroup_create(&d->cgroups, cg);
 	if (rc) {
 		sn_log(SN_LOG_ERROR, "sandbox %s: cgroup: %s", id, strerror(-rc));
 		unplumb(d, sb);
@@ -719,7 +719,7 @@ static bool set_paused(struct sn_daemon *d, struct sn_sandbox *sb, bool paused,
 		set_result(res, 500, "apply_failed", "", "nft: %s", err);
 		return false;
 	}
-	rc = sn_cgroup_freeze(d->cgroup_base, cg, paused);
+	rc = sn_cgroup_freeze(&d->cgroups, cg, paused);
 	if (!rc)
 		rc = sn_store_set_state(d->store, sb->row.id,
 					paused ? SN_STATE_PAUSED : SN_STATE_RUNNING);
@@ -727,7 +727,7 @@ static bool set_paused(struct sn_daemon *d, struct sn_sandbox *sb, bool paused,
 		set_result(res, 500, "apply_failed", "", "%s: %s",
 			   rc == -EIO ? "store" : "cgroup freezer",
 			   rc == -EIO ? sn_store_error(d->store) : strerror(-rc));
-		sn_cgroup_freeze(d->cgroup_base, cg, !paused);
+		sn_cgroup_freeze(&d->cgroups, cg, !paused);
 		reapply(d, sb, !paused, err, sizeof(err));
 		return false;
 	}
@@ -894,8 +894,11 @@ static void reconcile_plumbing(struct sn_daemon *d)
 	for (struct sn_sandbox *sb = d->sandboxes; sb; sb = sb->next) {
 		char err[512], cg[48];
 		sn_sandbox_cgroup(sb, cg, sizeof(cg));
-		if (sn_cgroup_create(d->cgroup_base, cg) == 0)
-			sn_cgroup_freeze(d->cgroup_base, cg, sb->row.state == SN_STATE_PAUSED);
+		int rc = sn_cgroup_create(&d->cgroups, cg);
+		if (rc == 0)
+			sn_cgroup_freeze(&d->cgroups, cg, sb->row.state == SN_STATE_PAUSED);
+		else
+			sn_log(SN_LOG_ERROR, "sandbox %s: cgroup: %s", sb->row.id, strerror(-rc));
 		int fd = sn_netns_open(sb->netns);
 		if (fd < 0) {
 			sn_log(SN_LOG_WARN, "sandbox %s: namespace missing, recreating", sb->row.id);
@@ -985,10 +988,27 @@ int sn_daemon_start(struct sn_daemon *d, char *err, size_t errsize)
 		snprintf(err, errsize, "netlink: %s", strerror(-rc));
 		return rc;
 	}
-	if ((rc = sn_cgroup_init(d->cgroup_base, sizeof(d->cgroup_base)))) {
+	if ((rc = sn_cgroup_init(&d->cgroups, d->cfg.exec_limit))) {
 		snprintf(err, errsize, "cgroup v2: %s (sandnetd needs a cgroup2 mount)",
 			 strerror(-rc));
 		return rc;
+	}
+	for (int c = 0; c < SN_CG_NCTL; c++) {
+		static const char *const flag[SN_CG_NCTL] = {"--exec-pids-max",
+		                                             "--exec-memory-max"};
+		if (!d->cfg.exec_limit[c] || d->cgroups.where[c] != SN_CG_NONE)
+			continue;
+		if (d->cfg.exec_limit_set[c]) {
+			snprintf(
+			    err, errsize,
+			    "%s: no %s controller to enforce it (not in cgroup v2's "
+			    "cgroup.controllers, no cgroup v1 hierarchy of it); 0 runs without",
+			    flag[c], sn_cgroup_ctl_name(c));
+			return -ENOTSUP;
+		}
+		sn_log(SN_LOG_WARN,
+		       "no %s cgroup controller: exec'd commands run without the %s limit",
+		       sn_cgroup_ctl_name(c), flag[c]);
 	}
 	build_guard(d);
 	uint8_t *p6 = d->cfg.has_pool6 ? d->cfg.pool6.addr : NULL;

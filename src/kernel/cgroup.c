@@ -1,7 +1,8 @@
-/* cgroup v2 files; see cgroup.h. Kernel layer. */
+/* Sandboxes' cgroups; see cgroup.h. Kernel layer. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -20,27 +21,94 @@ static int write_file(const char *path, const char *value)
 	return rc;
 }
 
-int sn_cgroup_init(char *base, size_t size)
+static const char *const ctl_names[SN_CG_NCTL] = {"pids", "memory"};
+/* the file of a group that holds a controller's limit, in v2 and in v1 */
+static const char *const limit_file[SN_CG_NCTL][2] = {{"pids.max", "pids.max"},
+                                                      {"memory.max", "memory.limit_in_bytes"}};
+
+const char *sn_cgroup_ctl_name(enum sn_cg_ctl c)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "r");
+	return ctl_names[c];
+}
+
+/* Whether the space-separated word list in file (one line) holds word. */
+static bool file_has_word(const char *file, const char *word)
+{
+	char line[512];
+	FILE *f = fopen(file, "re");
+	if (!f)
+		return false;
+	bool found = false;
+	if (fgets(line, sizeof(line), f))
+		for (char *save, *w = strtok_r(line, " \n", &save); w && !found;
+		     w = strtok_r(NULL, " \n", &save))
+			found = strcmp(w, word) == 0;
+	fclose(f);
+	return found;
+}
+
+/* From /proc/self/mountinfo ("id parent dev root mount-point options ... - type source
+ * super-options"): the cgroup2 mount into v2, and for each controller the cgroup v1 mount whose
+ * super options name it into v1[c]. */
+static int find_mounts(char *v2, char v1[][SN_CG_PATH])
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
 		return -errno;
-	char line[1024], root[512] = "";
+	char line[1024];
 	while (fgets(line, sizeof(line), f)) {
-		/* "... mount-point ... - cgroup2 ..." */
-		char mnt[512];
-		const char *sep = strstr(line, " - cgroup2 ");
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %511s", mnt) != 1)
+		char mnt[SN_CG_PATH], type[16], opts[256];
+		const char *sep = strstr(line, " - ");
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %255s", mnt) != 1 ||
+		    sscanf(sep + 3, "%15s %*s %255s", type, opts) != 2)
 			continue;
-		snprintf(root, sizeof(root), "%s", mnt);
-		break;
+		if (strcmp(type, "cgroup2") == 0 && !v2[0]) {
+			snprintf(v2, SN_CG_PATH, "%s", mnt);
+			continue;
+		}
+		if (strcmp(type, "cgroup") != 0)
+			continue;
+		char *save;
+		for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save))
+			for (int c = 0; c < SN_CG_NCTL; c++)
+				if (strcmp(o, ctl_names[c]) == 0 && !v1[c][0])
+					snprintf(v1[c], SN_CG_PATH, "%s", mnt);
 	}
 	fclose(f);
-	if (!root[0])
-		return -ENOENT;
-	snprintf(base, size, "%s/sandnet", root);
-	if (mkdir(base, 0755) != 0 && errno != EEXIST)
+	return v2[0] ? 0 : -ENOENT;
+}
+
+int sn_cgroup_init(struct sn_cgroups *cg, const uint64_t limit[SN_CG_NCTL])
+{
+	char root[SN_CG_PATH] = "", v1[SN_CG_NCTL][SN_CG_PATH] = {{0}};
+	memset(cg, 0, sizeof(*cg));
+	int rc = find_mounts(root, v1);
+	if (rc)
+		return rc;
+	snprintf(cg->base, sizeof(cg->base), "%s/sandnet", root);
+	if (mkdir(cg->base, 0755) != 0 && errno != EEXIST)
 		return -errno;
+	char p[SN_CG_PATH + 32], what[32];
+	for (int c = 0; c < SN_CG_NCTL; c++) {
+		cg->limit[c] = limit[c];
+		snprintf(p, sizeof(p), "%s/cgroup.controllers", root);
+		if (file_has_word(p, ctl_names[c])) {
+			/* enabled for the children of the root and of sandnet (which holds no
+			 * process of its own, as v2 wants of a group that enables one) */
+			snprintf(what, sizeof(what), "+%s", ctl_names[c]);
+			snprintf(p, sizeof(p), "%s/cgroup.subtree_control", root);
+			if (write_file(p, what) == 0) {
+				snprintf(p, sizeof(p), "%s/cgroup.subtree_control", cg->base);
+				if (write_file(p, what) == 0)
+					cg->where[c] = SN_CG_V2;
+			}
+		} else if (v1[c][0]) {
+			snprintf(cg->v1[c], sizeof(cg->v1[c]), "%.*s/sandnet", SN_CG_PATH - 16,
+			         v1[c]);
+			if (mkdir(cg->v1[c], 0755) == 0 || errno == EEXIST)
+				cg->where[c] = SN_CG_V1;
+		}
+	}
 	return 0;
 }
 
@@ -49,36 +117,10 @@ static void path_of(char *buf, size_t size, const char *base, const char *name, 
 	snprintf(buf, size, "%s/%s%s%s", base, name, file ? "/" : "", file ? file : "");
 }
 
-int sn_cgroup_create(const char *base, const char *name)
+/* rmdir, waiting for the kernel to reap the processes just killed (a group that holds one is
+ * busy) */
+static int remove_dir(const char *p)
 {
-	char p[512];
-	path_of(p, sizeof(p), base, name, NULL);
-	return mkdir(p, 0755) == 0 || errno == EEXIST ? 0 : -errno;
-}
-
-int sn_cgroup_freeze(const char *base, const char *name, bool frozen)
-{
-	char p[512];
-	path_of(p, sizeof(p), base, name, "cgroup.freeze");
-	return write_file(p, frozen ? "1" : "0");
-}
-
-int sn_cgroup_kill(const char *base, const char *name)
-{
-	char p[512];
-	path_of(p, sizeof(p), base, name, "cgroup.kill");
-	return write_file(p, "1");
-}
-
-int sn_cgroup_remove(const char *base, const char *name)
-{
-	char p[512];
-	path_of(p, sizeof(p), base, name, NULL);
-	if (access(p, F_OK) != 0)
-		return 0;
-	sn_cgroup_freeze(base, name, false);
-	sn_cgroup_kill(base, name);
-	/* the kernel needs a moment to reap what it killed before the directory can go */
 	for (int i = 0; i < 200; i++) {
 		if (rmdir(p) == 0 || errno == ENOENT)
 			return 0;
@@ -90,9 +132,87 @@ int sn_cgroup_remove(const char *base, const char *name)
 	return -EBUSY;
 }
 
-int sn_cgroup_enter(const char *base, const char *name)
+int sn_cgroup_create(const struct sn_cgroups *cg, const char *name)
 {
-	char p[512];
-	path_of(p, sizeof(p), base, name, "cgroup.procs");
-	return write_file(p, "0");
+	char p[SN_CG_PATH + 96];
+	path_of(p, sizeof(p), cg->base, name, NULL);
+	if (mkdir(p, 0755) != 0 && errno != EEXIST)
+		return -errno;
+	for (int c = 0; c < SN_CG_NCTL; c++) {
+		if (cg->where[c] == SN_CG_NONE)
+			continue;
+		bool v1 = cg->where[c] == SN_CG_V1;
+		if (v1) {
+			path_of(p, sizeof(p), cg->v1[c], name, NULL);
+			if (mkdir(p, 0755) != 0 && errno != EEXIST)
+				return -errno;
+		}
+		/* written every time: a limit changed across a restart applies to the sandboxes
+		 * there are */
+		char value[24];
+		if (cg->limit[c])
+			snprintf(value, sizeof(value), "%llu", (unsigned long long)cg->limit[c]);
+		else
+			snprintf(value, sizeof(value), "%s",
+			         v1 && c == SN_CG_MEMORY ? "-1" : "max");
+		path_of(p, sizeof(p), v1 ? cg->v1[c] : cg->base, name, limit_file[c][v1]);
+		int rc = write_file(p, value);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int sn_cgroup_freeze(const struct sn_cgroups *cg, const char *name, bool frozen)
+{
+	char p[SN_CG_PATH + 96];
+	path_of(p, sizeof(p), cg->base, name, "cgroup.freeze");
+	return write_file(p, frozen ? "1" : "0");
+}
+
+int sn_cgroup_kill(const struct sn_cgroups *cg, const char *name)
+{
+	char p[SN_CG_PATH + 96];
+	path_of(p, sizeof(p), cg->base, name, "cgroup.kill");
+	return write_file(p, "1");
+}
+
+int sn_cgroup_remove(const struct sn_cgroups *cg, const char *name)
+{
+	char p[SN_CG_PATH + 96];
+	path_of(p, sizeof(p), cg->base, name, NULL);
+	int rc = 0;
+	if (access(p, F_OK) == 0) {
+		sn_cgroup_freeze(cg, name, false);
+		sn_cgroup_kill(cg, name);
+		rc = remove_dir(p);
+	}
+	/* the v1 groups hold the same processes, gone once the v2 group is */
+	for (int c = 0; c < SN_CG_NCTL; c++)
+		if (cg->where[c] == SN_CG_V1) {
+			path_of(p, sizeof(p), cg->v1[c], name, NULL);
+			int r = remove_dir(p);
+			rc = rc ? rc : r;
+		}
+	return rc;
+}
+
+int sn_cgroup_procs(const struct sn_cgroups *cg, const char *name, char out[][SN_CG_PATH + 64])
+{
+	int n = 0;
+	for (int c = 0; c < SN_CG_NCTL; c++)
+		if (cg->where[c] == SN_CG_V1)
+			path_of(out[n++], SN_CG_PATH + 64, cg->v1[c], name, "cgroup.procs");
+	path_of(out[n++], SN_CG_PATH + 64, cg->base, name, "cgroup.procs");
+	return n;
+}
+
+int sn_cgroup_enter(char procs[][SN_CG_PATH + 64], int n)
+{
+	for (int i = 0; i < n; i++) {
+		int rc = write_file(procs[i], "0");
+		if (rc)
+			return rc;
+	}
+	return 0;
 }

@@ -98,7 +98,8 @@ nft_before=$(ip netns exec "$H" nft list ruleset | grep -v "^\s*elements\|^\s*[0
 step=flags
 # a bad value of a flag is refused at once, with the flag named (in H: a daemon that started
 # anyway would touch nothing of the host's)
-for f in "--exec-user abc" "--exec-user 1:x" "--exec-user -0" "--exec-user 1:-1" "--max-flows -1" "--dns-rate x"; do
+for f in "--exec-user abc" "--exec-user 1:x" "--exec-user -0" "--exec-user 1:-1" "--max-flows -1" "--dns-rate x" \
+	"--exec-pids-max x" "--exec-memory-max 64" "--exec-memory-max 1T" "--exec-memory-max M"; do
 	out=$(ip netns exec "$H" timeout 5 "$sandnetd" --state-dir "$tmp/never" $f 2>&1)
 	rc=$?
 	case $out in
@@ -346,8 +347,38 @@ expect open $D tcp 198.51.100.1 80
 api POST /v1/sandboxes/$D/exec '{"argv":["sh","-c","id -u; ip link set eth0 down; echo down=$?"]}'
 want_body '"stdout":"0\ndown=2\n"' "exec as root, asked for"
 api DELETE /v1/sandboxes/$D; want_code 204 "delete D"
+
+step=limits
+# a sandbox's commands share --exec-pids-max processes and --exec-memory-max bytes (cgroup pids and
+# memory controllers, v2 or v1): a fork bomb or a memory hog in one sandbox takes neither the
+# host's nor another sandbox's. Set at a restart, they apply to the sandboxes there are
+stop9
+EXTRA="--exec-pids-max 16 --exec-memory-max 64M" start
+# fork_json N: a command that forks N children that sleep 2 s with no descriptor, and says how many
+# it could start and the errno of the first fork that failed
+fork_json() {
+	printf '{"argv":["python3","-c","import os, time\\nn, err = 0, 0\\nfor i in range(%d):\\n    try:\\n        pid = os.fork()\\n    except OSError as e:\\n        err = e.errno\\n        break\\n    if pid == 0:\\n        os.closerange(0, 3)\\n        time.sleep(2)\\n        os._exit(0)\\n    n += 1\\nprint(\\"forked\\", n, \\"errno\\", err)"]}' "$1"
+}
+api POST /v1/sandboxes/$A/exec "$(fork_json 40)"
+n=$(printf '%s' "$body" | sed -n 's/.*"stdout":"forked \([0-9]*\) errno 11\\n".*/\1/p')
+[ -n "$n" ] && [ "$n" -lt 16 ] && ok || bad "[$step] 40 forks with --exec-pids-max 16: $body"
+KEY=key-two api POST /v1/sandboxes/$B/exec "$(fork_json 5)"
+want_body '"stdout":"forked 5 errno 0\n"' "B's forks while A is at its limit"
+# the limit is the sandbox's, not the command's: the next command cannot fork either
+api POST /v1/sandboxes/$A/exec '{"argv":["sh","-c","/bin/true; echo rc=$?"]}'
+want_body 'Cannot fork' "A's next command while its processes are at the limit"
+api POST /v1/sandboxes/$A/exec '{"argv":["python3","-c","b = b\"x\" * (128 << 20); print(len(b))"]}'
+want_body '"exit_code":137' "128 MiB with --exec-memory-max 64M"
+KEY=key-two api POST /v1/sandboxes/$B/exec '{"argv":["python3","-c","b = b\"x\" * (16 << 20); print(len(b))"]}'
+want_body '"stdout":"16777216\n"' "16 MiB with --exec-memory-max 64M"
+i=0 # A's children sleep 2 s
+until api POST /v1/sandboxes/$A/exec '{"argv":["sh","-c","/bin/true && echo forks"]}' &&
+	[ "${body#*forks}" != "$body" ] || [ $i -gt 50 ]; do sleep 0.1; i=$((i + 1)); done
+want_body '"stdout":"forks\n"' "A's commands fork again once its processes are gone"
 stop9
 start
+api POST /v1/sandboxes/$A/exec '{"argv":["python3","-c","b = b\"x\" * (128 << 20); print(len(b))"]}'
+want_body '"stdout":"134217728\n"' "128 MiB once a restart lifted the limit"
 
 step=cli
 C=c$$x
@@ -385,6 +416,10 @@ if [ "$(ip -n "$H" -o link | wc -l)" = "$before_links" ]; then ok; else bad "lin
 if ip netns exec "$H" nft list ruleset | grep -q "sb-"; then bad "nft objects left"; else ok; fi
 if [ -z "$(ls "$state/netns")" ]; then ok; else bad "markers left: $(ls "$state/netns")"; fi
 if [ -d "$cg" ]; then bad "cgroup left"; else ok; fi
+# and the groups of the v1 hierarchies (pids, memory) where those controllers are
+left=$(awk '$9 == "cgroup" || $10 == "cgroup" {print $5}' /proc/self/mountinfo | while read -r m; do
+	[ -d "$m/sandnet/sb-$A" ] && echo "$m/sandnet/sb-$A"; done)
+if [ -n "$left" ]; then bad "cgroup v1 groups left: $left"; else ok; fi
 state_after=$(cd "$state" && find . | sort)
 if [ "$state_before" = "$state_after" ]; then ok; else bad "state dir differs: before [$state_before] after [$state_after]"; fi
 nft_after=$(ip netns exec "$H" nft list ruleset | grep -v "^\s*elements\|^\s*[0-9a-f:.,/ ]*$\|expires " | wc -l)
