@@ -66,6 +66,8 @@ static void usage(FILE *f)
 	      "  --ingress-header-timeout S  a request head must arrive within (10)\n"
 	      "  --ingress-idle-timeout S    idle ingress connections are closed after (60)\n"
 	      "  --ingress-upstream-timeout S  a sandbox must answer within (30), else 504\n"
+	      "  --ingress-max-conns N       client connections at once; more wait in the kernel's\n"
+	      "                              queue (a quarter of the descriptor limit)\n"
 	      "  --log-level debug|info|warn|error\n",
 	      f);
 }
@@ -250,6 +252,8 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 			ok = parse_uint(v, 1, 3600, &cfg->ingress_header_timeout_s);
 		else if (strcmp(a, "--ingress-idle-timeout") == 0)
 			ok = parse_uint(v, 1, 86400, &cfg->ingress_idle_timeout_s);
+		else if (strcmp(a, "--ingress-max-conns") == 0)
+			ok = parse_uint(v, 1, 16777216, &cfg->ingress_max_conns);
 		else if (strcmp(a, "--ingress-upstream-timeout") == 0)
 			ok = parse_uint(v, 1, 3600, &cfg->ingress_upstream_timeout_s);
 		else if (strcmp(a, "--nflog-group") == 0)

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -105,9 +106,19 @@ struct sn_ingress {
 	struct sn_daemon *d;
 	struct iworker *w;
 	unsigned nw;
+	unsigned max_conns; /* client connections open at once, all workers' */
 	volatile bool stop;
 	struct sn_recheck rc;
 };
+
+/* Client connections open, all workers' (those being handed over included). */
+static unsigned total_conns(const struct sn_ingress *g)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < g->nw; i++)
+		n += atomic_load_explicit(&g->w[i].nconns, memory_order_relaxed);
+	return n;
+}
 
 /* ---- buffers ---- */
 
@@ -260,6 +271,8 @@ static void conn_close(struct iconn *c)
 	sn_view_unref(c->view);
 	c->view = NULL;
 	atomic_fetch_sub_explicit(&w->nconns, 1, memory_order_relaxed);
+	if (w->lst.paused_until && total_conns(w->g) < w->g->max_conns)
+		sn_listener_resume(&w->lst); /* a slot, and a descriptor or two, are free */
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -1032,6 +1045,16 @@ static void hand_over(struct iworker *to, struct iconn *c)
 static void accept_all(struct iworker *w)
 {
 	for (;;) {
+		if (total_conns(w->g) >= w->g->max_conns) {
+			/* the rest of the daemon keeps its descriptors; the clients past the limit
+			 * wait in the kernel's queue until connections close */
+			char why[128];
+			snprintf(why, sizeof(why),
+				 "%u connections open, the most --ingress-max-conns allows",
+				 w->g->max_conns);
+			sn_listener_pause(&w->lst, why);
+			return;
+		}
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		int fd = accept4(w->listen.fd, (struct sockaddr *)&ss, &len,
@@ -1257,6 +1280,20 @@ int sn_ingress_start(struct sn_daemon *d, struct sn_ingress **out, char *err, si
 		return -ENOMEM;
 	}
 	g->d = d;
+	/* a connection holds two descriptors (the client's, the sandbox's): by default the ingress
+	 * may take half of the daemon's */
+	struct rlimit rl;
+	rlim_t fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+	fds = fds == RLIM_INFINITY || fds > (1u << 26) ? (1u << 26) : fds;
+	g->max_conns = d->cfg.ingress_max_conns ? d->cfg.ingress_max_conns
+						: (fds / 4 > 16 ? (unsigned)(fds / 4) : 16);
+	if ((rlim_t)g->max_conns * 2 > fds)
+		sn_log(SN_LOG_WARN,
+		       "ingress: --ingress-max-conns %u connections may take all of the %llu "
+		       "descriptors the daemon has",
+		       g->max_conns, (unsigned long long)fds);
+	sn_log(SN_LOG_INFO, "ingress: at most %u connections (descriptor limit %llu)", g->max_conns,
+	       (unsigned long long)fds);
 	int rc = sn_recheck_init(&g->rc, nw) ? -EMFILE : 0;
 	for (unsigned i = 0; i < nw && !rc; i++) {
 		struct iworker *w = &g->w[i];

@@ -174,6 +174,11 @@ struct sn_listener {
 	int64_t warned;
 };
 enum sn_accept { SN_ACCEPT_NEXT, SN_ACCEPT_DONE };
+/* Unwatches the listener for a while (the connections wait in the kernel's queue), warning why
+ * at most every 10 s. */
+void sn_listener_pause(struct sn_listener *l, const char *why);
+/* Watches a paused listener again now. */
+void sn_listener_resume(struct sn_listener *l);
 /* After accept4() failed with err: SN_ACCEPT_NEXT when that connection alone was lost (accept
  * the next one), else SN_ACCEPT_DONE (none waits, or the listener is paused). */
 enum sn_accept sn_accept_failed(struct sn_listener *l, int err);

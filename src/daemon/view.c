@@ -630,6 +630,27 @@ unsigned sn_worker_count(unsigned configured)
 
 #define ACCEPT_PAUSE_MS 100
 
+void sn_listener_pause(struct sn_listener *l, const char *why)
+{
+	int64_t now = sn_now_ms();
+	struct epoll_event ev = {.events = 0, .data.ptr = l->tag};
+	epoll_ctl(l->ep, EPOLL_CTL_MOD, l->fd, &ev);
+	l->paused_until = now + ACCEPT_PAUSE_MS;
+	if (!l->warned || now - l->warned >= 10000) {
+		l->warned = now;
+		sn_log(SN_LOG_WARN, "%s: %s: pausing %d ms", l->what, why, ACCEPT_PAUSE_MS);
+	}
+}
+
+void sn_listener_resume(struct sn_listener *l)
+{
+	if (!l->paused_until)
+		return;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l->tag};
+	epoll_ctl(l->ep, EPOLL_CTL_MOD, l->fd, &ev);
+	l->paused_until = 0;
+}
+
 enum sn_accept sn_accept_failed(struct sn_listener *l, int err)
 {
 	switch (err) {
@@ -637,15 +658,9 @@ enum sn_accept sn_accept_failed(struct sn_listener *l, int err)
 	case ENFILE:
 	case ENOBUFS:
 	case ENOMEM: {
-		int64_t now = sn_now_ms();
-		struct epoll_event ev = {.events = 0, .data.ptr = l->tag};
-		epoll_ctl(l->ep, EPOLL_CTL_MOD, l->fd, &ev);
-		l->paused_until = now + ACCEPT_PAUSE_MS;
-		if (!l->warned || now - l->warned >= 10000) {
-			l->warned = now;
-			sn_log(SN_LOG_WARN, "%s: cannot accept connections (%s): pausing %d ms",
-			       l->what, strerror(err), ACCEPT_PAUSE_MS);
-		}
+		char why[96];
+		snprintf(why, sizeof(why), "cannot accept connections (%s)", strerror(err));
+		sn_listener_pause(l, why);
 		return SN_ACCEPT_DONE;
 	}
 	case ECONNABORTED: /* that connection only; accept(2) passes network errors on as well */
@@ -667,11 +682,8 @@ enum sn_accept sn_accept_failed(struct sn_listener *l, int err)
 
 void sn_listener_tick(struct sn_listener *l, int64_t now_ms)
 {
-	if (!l->paused_until || now_ms < l->paused_until)
-		return;
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l->tag};
-	epoll_ctl(l->ep, EPOLL_CTL_MOD, l->fd, &ev);
-	l->paused_until = 0;
+	if (l->paused_until && now_ms >= l->paused_until)
+		sn_listener_resume(l);
 }
 
 int sn_worker_start(int *ep, pthread_t *thread, const int *fds, void *const *tags, size_t n,

@@ -41,7 +41,8 @@ set +e
 mkdir -p "$tmp/state"
 echo "key-one team1" >"$tmp/keys"
 FLAGS="--log-level debug --ingress-listen 0.0.0.0:7081 --trusted-proxy 10.99.3.2/32 \
-	--control-port 9000 --ingress-header-timeout 3 --ingress-upstream-timeout 2 --workers 3"
+	--control-port 9000 --ingress-header-timeout 3 --ingress-upstream-timeout 2 \
+	--ingress-max-conns 10050 --workers 3"
 # shellcheck disable=SC2086
 sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/sandnetd.log" $FLAGS || exit 1
 
@@ -389,6 +390,29 @@ echo "300 connections against 128 descriptors: sandnetd used $ticks ticks of CPU
 grep -q "ingress: cannot accept connections (Too many open files)" "$tmp/sandnetd.log" && ok ||
 	bad "no warning about the descriptor limit"
 wait $ip
+want 200 1 8080
+
+step=maxconns; echo "-- $step"
+# past --ingress-max-conns the workers stop accepting (the rest of the daemon keeps its
+# descriptors): a client waits in the kernel's queue, and is served once a connection closes
+kill -9 "$SN_PID"; sleep 0.3
+# shellcheck disable=SC2086
+sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/sandnetd.log" $FLAGS --ingress-max-conns 20 ||
+	exit 1
+probe 1 idle 20 3 >"$tmp/mc" &
+ip=$!
+i=0; until grep -q open "$tmp/mc" || [ $i -gt 100 ]; do sleep 0.1; i=$((i + 1)); done
+t0=$(date +%s%N)
+want 000 2 8080 -m 1
+get 2 8080 -m 8 >/dev/null
+t1=$(date +%s%N)
+wait $ip
+grep -q "held 20" "$tmp/mc" && ok || bad "20 idle connections with --ingress-max-conns 20: $(cat "$tmp/mc")"
+[ "$code" = 200 ] && ok || bad "a client queued past the limit: HTTP $code, want 200 once slots free"
+echo "a client past --ingress-max-conns 20 was served after $(((t1 - t0) / 1000000)) ms"
+[ $(((t1 - t0) / 1000000)) -ge 1500 ] && ok || bad "a client past the limit was served at once"
+grep -q "ingress: 20 connections open, the most --ingress-max-conns allows" "$tmp/sandnetd.log" && ok ||
+	bad "no warning about --ingress-max-conns"
 want 200 1 8080
 
 step=cpus; echo "-- $step"
