@@ -368,10 +368,17 @@ static bool pump(struct worker *w, struct flow *f, int src, int dst, int64_t *la
 			shutdown(dst, SHUT_WR); /* half-close passed on */
 			f->shut = true;
 		}
-		if (moved)
+		if (moved) {
 			*last = sn_now_ms();
-		if (!moved)
-			return true;
+			continue;
+		}
+		/* nothing in flight: the pipe goes back to the pool, so that an idle connection
+		 * holds its two sockets and no pipe (a third of the descriptors) */
+		if (!f->pending && f->pipe[0] >= 0) {
+			pipe_put(w, f->pipe, true);
+			f->pipe[0] = f->pipe[1] = -1;
+		}
+		return true;
 	}
 }
 

@@ -18,7 +18,7 @@ int main(int argc, char **argv)
 		return 2;
 	pthread_mutex_init(&d.lock, NULL);
 	pthread_mutex_init(&d.kernel_lock, NULL);
-	/* every proxied connection holds six descriptors */
+	/* a proxied connection holds two to six descriptors, an ingress one one or two */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;

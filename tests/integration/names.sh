@@ -289,12 +289,15 @@ expect echo $C tls 198.51.100.1 443 allowed.test
 
 step=idle; echo "-- idle"
 pid=$SN_PID
-rss0=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+rss0=$(awk '/VmRSS/ {print $2}' /proc/$pid/status) fd0=$(fds)
 ip netns exec "sn-$C" python3 "$here/lib/nameprobe.py" idle 198.51.100.1 443 allowed.test 1000 4 \
 	>"$tmp/idle" 2>&1 &
 i=0
 until grep -q open "$tmp/idle" || [ $i -gt 300 ]; do sleep 0.1; i=$((i + 1)); done
-rss1=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+rss1=$(awk '/VmRSS/ {print $2}' /proc/$pid/status) fd1=$(fds)
+# an idle connection holds its two sockets; the pipes that splice() used went back to the pool
+echo "1000 idle proxied connections: sandnetd descriptors $fd0 -> $fd1"
+[ $((fd1 - fd0)) -le 2300 ] && ok || bad "1000 idle proxied connections hold $((fd1 - fd0)) descriptors"
 wait $!
 grep -q "held 1000" "$tmp/idle" && ok || bad "1000 idle connections: $(cat "$tmp/idle")"
 grow=$((rss1 - rss0))
