@@ -51,6 +51,9 @@ static void usage(FILE *f)
 	      "                              once (1024; 0: no limit)\n"
 	      "  --exec-memory-max SIZE      memory they may use, in bytes or with K, M or G\n"
 	      "                              (0: no limit, the default)\n"
+	      "  --exec-cpu-max CORES        CPU time they may use, in cores (\"0.5\": half of one;\n"
+	      "                              0: no limit, the default; a sandbox's commands share\n"
+	      "                              one sandbox's share of the CPU either way)\n"
 	      "  --api-keys FILE             lines \"<key> <team>\" (else DIR/api-key, team default)\n"
 	      "  --guard-deny CIDR           never reachable from a sandbox (repeatable)\n"
 	      "  --trusted-proxy CIDR        ingress peers whose X-Forwarded-For counts (repeatable)\n"
@@ -127,6 +130,25 @@ static bool parse_size(const char *s, uint64_t *out)
 		return false;
 	*out = (uint64_t)v << shift;
 	return *out == 0 || *out >= (1u << 20);
+}
+
+/* Cores, with up to three decimals ("0.5", "2"), as thousandths; 0, or at least 0.01. */
+static bool parse_cores(const char *s, uint64_t *out)
+{
+	char whole[16];
+	const char *dot = strchr(s, '.');
+	size_t n = dot ? (size_t)(dot - s) : strlen(s), nf = dot ? strlen(dot + 1) : 0;
+	unsigned w, f = 0;
+	if (n == 0 || n >= sizeof(whole) || (dot && (nf == 0 || nf > 3)))
+		return false;
+	memcpy(whole, s, n);
+	whole[n] = 0;
+	if (!parse_uint(whole, 0, 4096, &w) || (dot && !parse_uint(dot + 1, 0, 999, &f)))
+		return false;
+	for (size_t i = nf; i < 3; i++)
+		f *= 10;
+	*out = (uint64_t)w * 1000 + f;
+	return *out == 0 || *out >= 10;
 }
 
 /* UID[:GID] (the group defaults to the uid's number; -1 is no id) */
@@ -274,6 +296,9 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 		} else if (strcmp(a, "--exec-memory-max") == 0) {
 			ok = parse_size(v, &cfg->exec_limit[SN_CG_MEMORY]);
 			cfg->exec_limit_set[SN_CG_MEMORY] = true;
+		} else if (strcmp(a, "--exec-cpu-max") == 0) {
+			ok = parse_cores(v, &cfg->exec_limit[SN_CG_CPU]);
+			cfg->exec_limit_set[SN_CG_CPU] = true;
 		} else if (strcmp(a, "--workers") == 0)
 			ok = parse_uint(v, 1, 256, &cfg->workers);
 		else if (strcmp(a, "--log-level") == 0) {

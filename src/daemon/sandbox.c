@@ -994,8 +994,8 @@ int sn_daemon_start(struct sn_daemon *d, char *err, size_t errsize)
 		return rc;
 	}
 	for (int c = 0; c < SN_CG_NCTL; c++) {
-		static const char *const flag[SN_CG_NCTL] = {"--exec-pids-max",
-		                                             "--exec-memory-max"};
+		static const char *const flag[SN_CG_NCTL] = {"--exec-pids-max", "--exec-memory-max",
+							     "--exec-cpu-max"};
 		if (!d->cfg.exec_limit[c] || d->cgroups.where[c] != SN_CG_NONE)
 			continue;
 		if (d->cfg.exec_limit_set[c]) {

@@ -21,10 +21,24 @@ static int write_file(const char *path, const char *value)
 	return rc;
 }
 
-static const char *const ctl_names[SN_CG_NCTL] = {"pids", "memory"};
+static const char *const ctl_names[SN_CG_NCTL] = {"pids", "memory", "cpu"};
 /* the file of a group that holds a controller's limit, in v2 and in v1 */
-static const char *const limit_file[SN_CG_NCTL][2] = {{"pids.max", "pids.max"},
-                                                      {"memory.max", "memory.limit_in_bytes"}};
+static const char *const limit_file[SN_CG_NCTL][2] = {
+	{"pids.max", "pids.max"},
+	{"memory.max", "memory.limit_in_bytes"},
+	{"cpu.max", "cpu.cfs_quota_us"}, /* microseconds of CPU per period (100 ms by default) */
+};
+
+/* What a limit file of controller c takes for limit (0: none). */
+static void limit_value(char *out, size_t size, enum sn_cg_ctl c, bool v1, uint64_t limit)
+{
+	if (c == SN_CG_CPU)
+		limit *= 100; /* thousandths of a core -> microseconds per 100 ms */
+	if (limit)
+		snprintf(out, size, "%llu", (unsigned long long)limit);
+	else
+		snprintf(out, size, "%s", v1 && c != SN_CG_PIDS ? "-1" : "max");
+}
 
 const char *sn_cgroup_ctl_name(enum sn_cg_ctl c)
 {
@@ -150,11 +164,7 @@ int sn_cgroup_create(const struct sn_cgroups *cg, const char *name)
 		/* written every time: a limit changed across a restart applies to the sandboxes
 		 * there are */
 		char value[24];
-		if (cg->limit[c])
-			snprintf(value, sizeof(value), "%llu", (unsigned long long)cg->limit[c]);
-		else
-			snprintf(value, sizeof(value), "%s",
-			         v1 && c == SN_CG_MEMORY ? "-1" : "max");
+		limit_value(value, sizeof(value), c, v1, cg->limit[c]);
 		path_of(p, sizeof(p), v1 ? cg->v1[c] : cg->base, name, limit_file[c][v1]);
 		int rc = write_file(p, value);
 		if (rc)

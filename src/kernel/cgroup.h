@@ -1,6 +1,7 @@
 /* Sandboxes' cgroups: one per sandbox, <cgroup2 root>/sandnet/<name>, for exec'd processes;
- * frozen while the sandbox is paused, killed whole on delete. The pids and memory controllers
- * bound what its processes hold at once: cgroup v2's when the v2 hierarchy has them, else those
+ * frozen while the sandbox is paused, killed whole on delete. The pids, memory and cpu controllers
+ * bound what its processes hold at once (the cpu controller also gives each sandbox one share of
+ * the CPU, however many processes it runs): cgroup v2's when the v2 hierarchy has them, else those
  * of their cgroup v1 hierarchies (a hybrid mount), where the sandbox gets a group of the same
  * name. Kernel layer. Functions return 0 or -errno. */
 #ifndef SN_KERNEL_CGROUP_H
@@ -10,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum sn_cg_ctl { SN_CG_PIDS, SN_CG_MEMORY, SN_CG_NCTL };
+enum sn_cg_ctl { SN_CG_PIDS, SN_CG_MEMORY, SN_CG_CPU, SN_CG_NCTL };
 
 #define SN_CG_PATH  256
 #define SN_CG_PROCS (SN_CG_NCTL + 1) /* the cgroup.procs files a process enters */
@@ -18,7 +19,8 @@ enum sn_cg_ctl { SN_CG_PIDS, SN_CG_MEMORY, SN_CG_NCTL };
 struct sn_cgroups {
 	char base[SN_CG_PATH]; /* <cgroup2 root>/sandnet */
 	/* per controller: where it is (not at all, in v2, or in the v1 hierarchy whose sandnet
-	 * group is v1) and the limit that every sandbox's group gets (0: none) */
+	 * group is v1) and the limit that every sandbox's group gets (0: none): processes and
+	 * threads, bytes, thousandths of a core */
 	enum { SN_CG_NONE, SN_CG_V2, SN_CG_V1 } where[SN_CG_NCTL];
 	char v1[SN_CG_NCTL][SN_CG_PATH];
 	uint64_t limit[SN_CG_NCTL];

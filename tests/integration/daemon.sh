@@ -99,7 +99,8 @@ step=flags
 # a bad value of a flag is refused at once, with the flag named (in H: a daemon that started
 # anyway would touch nothing of the host's)
 for f in "--exec-user abc" "--exec-user 1:x" "--exec-user -0" "--exec-user 1:-1" "--max-flows -1" "--dns-rate x" \
-	"--exec-pids-max x" "--exec-memory-max 64" "--exec-memory-max 1T" "--exec-memory-max M"; do
+	"--exec-pids-max x" "--exec-memory-max 64" "--exec-memory-max 1T" "--exec-memory-max M" \
+	"--exec-cpu-max 0.001" "--exec-cpu-max 1." "--exec-cpu-max .5" "--exec-cpu-max 0.1234"; do
 	out=$(ip netns exec "$H" timeout 5 "$sandnetd" --state-dir "$tmp/never" $f 2>&1)
 	rc=$?
 	case $out in
@@ -349,11 +350,41 @@ want_body '"stdout":"0\ndown=2\n"' "exec as root, asked for"
 api DELETE /v1/sandboxes/$D; want_code 204 "delete D"
 
 step=limits
-# a sandbox's commands share --exec-pids-max processes and --exec-memory-max bytes (cgroup pids and
-# memory controllers, v2 or v1): a fork bomb or a memory hog in one sandbox takes neither the
-# host's nor another sandbox's. Set at a restart, they apply to the sandboxes there are
+# a sandbox's commands share --exec-pids-max processes, --exec-memory-max bytes and --exec-cpu-max
+# cores (cgroup pids, memory and cpu controllers, v2 or v1): a fork bomb, a memory hog or a CPU
+# hog in one sandbox takes neither the host's nor another sandbox's. Set at a restart, they apply
+# to the sandboxes there are
 stop9
-EXTRA="--exec-pids-max 16 --exec-memory-max 64M" start
+EXTRA="--exec-pids-max 16 --exec-memory-max 64M --exec-cpu-max 0.25" start
+# burn.py N START END: N processes busy from START to END (seconds since the epoch; from now
+# without them); prints the CPU seconds they used in all
+cat >"$tmp/pub/burn.py" <<'PY'
+import os, sys, time
+n = int(sys.argv[1])
+start, end = (float(sys.argv[2]), float(sys.argv[3])) if len(sys.argv) > 3 else (0, time.time() + 1)
+time.sleep(max(0, start - time.time()))
+def burn():
+    while time.time() < end:
+        pass
+kids = []
+for _ in range(n - 1):
+    pid = os.fork()
+    if pid == 0:
+        burn()
+        os._exit(0)
+    kids.append(pid)
+burn()
+for pid in kids:
+    os.waitpid(pid, 0)
+t = os.times()
+print("cpu %.3f" % (t.user + t.system + t.children_user + t.children_system))
+PY
+chmod 644 "$tmp/pub/burn.py"
+cpu_of() { printf '%s' "$1" | sed -n 's/.*"stdout":"cpu \([0-9.]*\)\\n".*/\1/p'; }
+api POST /v1/sandboxes/$A/exec "{\"argv\":[\"python3\",\"$tmp/pub/burn.py\",\"1\"]}"
+c=$(cpu_of "$body")
+echo "1 s busy with --exec-cpu-max 0.25: ${c:-?} s of CPU"
+awk -v c="${c:-9}" 'BEGIN {exit !(c <= 0.45)}' && ok || bad "[$step] 1 s busy with --exec-cpu-max 0.25 used ${c:-?} s: $body"
 # fork_json N: a command that forks N children that sleep 2 s with no descriptor, and says how many
 # it could start and the errno of the first fork that failed
 fork_json() {
@@ -379,6 +410,20 @@ stop9
 start
 api POST /v1/sandboxes/$A/exec '{"argv":["python3","-c","b = b\"x\" * (128 << 20); print(len(b))"]}'
 want_body '"stdout":"134217728\n"' "128 MiB once a restart lifted the limit"
+# without a CPU limit each sandbox still has one share of the CPU, however many processes it runs:
+# 4 busy processes in A and 1 in B over the same second, B's one gets about what A's four get
+# together (a quarter without the groups); the ratio holds whatever else the machine runs
+t=$(python3 -c 'import time; t = time.time(); print("%.3f %.3f" % (t + 0.5, t + 1.5))')
+burn="{\"argv\":[\"python3\",\"$tmp/pub/burn.py\",\"N\",\"${t% *}\",\"${t#* }\"]}"
+(api POST /v1/sandboxes/$A/exec "$(echo "$burn" | sed 's/"N"/"4"/')"
+	printf '%s' "$body" >"$tmp/burn-a") &
+KEY=key-two api POST /v1/sandboxes/$B/exec "$(echo "$burn" | sed 's/"N"/"1"/')"
+cb=$(cpu_of "$body")
+wait $!
+ca=$(cpu_of "$(cat "$tmp/burn-a")")
+echo "over one second, A's 4 busy processes used $ca s of CPU, B's 1 $cb s"
+awk -v a="${ca:-0}" -v b="${cb:-0}" 'BEGIN {exit !(a > 0 && b / a >= 0.6)}' && ok ||
+	bad "[$step] B's one process got $cb s of CPU while A's four got $ca s"
 
 step=cli
 C=c$$x

@@ -48,9 +48,11 @@ sn_wait_ready() {
 }
 
 # sn_forget ID...: removes what sandnetd made for these sandboxes when a test ends without deleting
-# them (or fails first): the namespace, its resolv.conf directory, its cgroup and what runs in it.
+# them (or fails first): the namespace, its resolv.conf directory, its cgroup and what runs in it,
+# and its groups in the cgroup v1 hierarchies (pids, memory, cpu on a hybrid mount).
 sn_forget() {
 	_cg=$(awk '$9 == "cgroup2" || $10 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)/sandnet
+	_v1=$(awk '$9 == "cgroup" || $10 == "cgroup" {print $5}' /proc/self/mountinfo)
 	for _id in "$@"; do
 		ip netns del "sn-$_id" 2>/dev/null
 		rm -rf "/etc/netns/sn-$_id"
@@ -63,6 +65,7 @@ sn_forget() {
 				_i=$((_i + 1))
 			done
 		fi
+		for _m in $_v1; do rmdir "$_m/sandnet/sb-$_id" 2>/dev/null; done
 	done
 	return 0
 }
