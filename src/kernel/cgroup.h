@@ -19,7 +19,7 @@ enum sn_cg_ctl { SN_CG_PIDS, SN_CG_MEMORY, SN_CG_CPU, SN_CG_NCTL };
 struct sn_cgroups {
 	char base[SN_CG_PATH]; /* <cgroup2 root>/sandnet */
 	/* per controller: where it is (not at all, in v2, or in the v1 hierarchy whose sandnet
-	 * group is v1) and the limit that every sandbox's group gets (0: none): processes and
+	 * group is v1) and the limit put on every sandbox's group (0: none): processes and
 	 * threads, bytes, thousandths of a core */
 	enum { SN_CG_NONE, SN_CG_V2, SN_CG_V1 } where[SN_CG_NCTL];
 	char v1[SN_CG_NCTL][SN_CG_PATH];
