@@ -71,6 +71,8 @@ static void usage(FILE *f)
 	      "  --ingress-upstream-timeout S  a sandbox must answer within (30), else 504\n"
 	      "  --ingress-max-conns N       client connections at once; more wait in the kernel's\n"
 	      "                              queue (a quarter of the descriptor limit)\n"
+	      "  --ingress-max-conns-per-client N  of them from one address, more are reset (0: no\n"
+	      "                              limit, the default; a --trusted-proxy has none)\n"
 	      "  --log-level debug|info|warn|error\n",
 	      f);
 }
@@ -276,6 +278,8 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 			ok = parse_uint(v, 1, 86400, &cfg->ingress_idle_timeout_s);
 		else if (strcmp(a, "--ingress-max-conns") == 0)
 			ok = parse_uint(v, 1, 16777216, &cfg->ingress_max_conns);
+		else if (strcmp(a, "--ingress-max-conns-per-client") == 0)
+			ok = parse_uint(v, 0, 16777216, &cfg->ingress_max_conns_per_client);
 		else if (strcmp(a, "--ingress-upstream-timeout") == 0)
 			ok = parse_uint(v, 1, 3600, &cfg->ingress_upstream_timeout_s);
 		else if (strcmp(a, "--nflog-group") == 0)

@@ -53,6 +53,7 @@ struct sn_config {
 	bool exec_limit_set[SN_CG_NCTL];
 	unsigned ingress_header_timeout_s, ingress_idle_timeout_s, ingress_upstream_timeout_s;
 	unsigned ingress_max_conns; /* 0: a quarter of the descriptor limit */
+	unsigned ingress_max_conns_per_client; /* 0: no limit */
 };
 
 /* Parses argv into cfg; on a usage error prints it and returns false. */

@@ -71,6 +71,7 @@ struct iconn {
 	bool c_hup, u_hup;           /* the peer shut its side: read to the end, short reads or not */
 	bool up_reusable;
 	bool tunnel; /* counted in the view's tunnels */
+	bool counted;         /* in its client's count (--ingress-max-conns-per-client) */
 	struct sn_view *view; /* the sandbox of the upstream connection */
 	uint16_t port;
 	int cfamily; /* the client address the rules saw (tunnels are re-checked with it) */
@@ -100,13 +101,26 @@ struct iworker {
 	char mask[256];
 	uint8_t scratch[IO_CHUNK];
 	int64_t now; /* ms, read once per wake-up: what the connections' time stamps use */
+	int64_t client_warned;
 };
+
+/* Connections of one client address, while it has any (--ingress-max-conns-per-client). */
+struct client {
+	struct client *next;
+	int family;
+	uint8_t addr[16];
+	unsigned n;
+};
+#define CLIENT_BUCKETS 4096
 
 struct sn_ingress {
 	struct sn_daemon *d;
 	struct iworker *w;
 	unsigned nw;
 	unsigned max_conns; /* client connections open at once, all workers' */
+	unsigned per_client; /* of them from one address that is not a trusted proxy; 0: any */
+	pthread_mutex_t cmu; /* guards clients */
+	struct client *clients[CLIENT_BUCKETS];
 	volatile bool stop;
 	struct sn_recheck rc;
 };
@@ -118,6 +132,58 @@ static unsigned total_conns(const struct sn_ingress *g)
 	for (unsigned i = 0; i < g->nw; i++)
 		n += atomic_load_explicit(&g->w[i].nconns, memory_order_relaxed);
 	return n;
+}
+
+/* ---- connections per client ---- */
+
+static struct client **client_slot(struct sn_ingress *g, int family, const uint8_t *addr)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)family;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ addr[i]) * 0x100000001b3ull;
+	struct client **p = &g->clients[(h ^ h >> 32) % CLIENT_BUCKETS];
+	while (*p && ((*p)->family != family || memcmp((*p)->addr, addr, 16)))
+		p = &(*p)->next;
+	return p;
+}
+
+/* Counts c against its client's limit; false when the client is at it (or out of memory). */
+static bool client_take(struct sn_ingress *g, struct iconn *c)
+{
+	const struct sn_config *cfg = &g->d->cfg;
+	if (!g->per_client || sn_cidrs_contain(cfg->trusted, cfg->ntrusted, c->family, c->peer))
+		return true;
+	pthread_mutex_lock(&g->cmu);
+	struct client **p = client_slot(g, c->family, c->peer);
+	if (!*p && (*p = calloc(1, sizeof(**p)))) {
+		(*p)->family = c->family;
+		memcpy((*p)->addr, c->peer, 16);
+	}
+	bool ok = *p && (*p)->n < g->per_client;
+	if (ok)
+		(*p)->n++;
+	else if (*p && !(*p)->n) {
+		free(*p);
+		*p = NULL;
+	}
+	pthread_mutex_unlock(&g->cmu);
+	c->counted = ok;
+	return ok;
+}
+
+static void client_release(struct sn_ingress *g, struct iconn *c)
+{
+	if (!c->counted)
+		return;
+	c->counted = false;
+	pthread_mutex_lock(&g->cmu);
+	struct client **p = client_slot(g, c->family, c->peer);
+	if (*p && --(*p)->n == 0) {
+		struct client *gone = *p;
+		*p = gone->next;
+		free(gone);
+	}
+	pthread_mutex_unlock(&g->cmu);
 }
 
 /* ---- buffers ---- */
@@ -259,6 +325,7 @@ static void conn_close(struct iconn *c)
 		return;
 	struct iworker *w = c->w;
 	close(c->cev.fd);
+	client_release(w->g, c);
 	close_upstream(c);
 	buf_free(&c->in);
 	buf_free(&c->cout);
@@ -1081,6 +1148,21 @@ static void accept_all(struct iworker *w)
 			memcpy(c->peer, &((struct sockaddr_in *)&ss)->sin_addr, 4);
 		}
 		inet_ntop(c->family, c->peer, c->peer_text, sizeof(c->peer_text));
+		if (!client_take(w->g, c)) {
+			/* a reset: the client is told at once, and no slot waits for it */
+			struct linger l = {1, 0};
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+			close(fd);
+			if (!w->client_warned || sn_now_ms() - w->client_warned >= 10000) {
+				w->client_warned = sn_now_ms();
+				sn_log(SN_LOG_WARN,
+				       "ingress: %s has %u connections open, the most "
+				       "--ingress-max-conns-per-client allows: refused",
+				       c->peer_text, w->g->per_client);
+			}
+			free(c);
+			continue;
+		}
 		struct iworker *to = least_loaded(w);
 		atomic_fetch_add_explicit(&to->nconns, 1, memory_order_relaxed);
 		if (to == w)
@@ -1102,6 +1184,7 @@ static void take_incoming(struct iworker *w, bool drop)
 		c->next = NULL;
 		if (drop) {
 			close(c->cev.fd);
+			client_release(w->g, c);
 			free(c);
 		} else {
 			adopt(w, c);
@@ -1294,6 +1377,8 @@ int sn_ingress_start(struct sn_daemon *d, struct sn_ingress **out, char *err, si
 		       g->max_conns, (unsigned long long)fds);
 	sn_log(SN_LOG_INFO, "ingress: at most %u connections (descriptor limit %llu)", g->max_conns,
 	       (unsigned long long)fds);
+	g->per_client = d->cfg.ingress_max_conns_per_client;
+	pthread_mutex_init(&g->cmu, NULL);
 	int rc = sn_recheck_init(&g->rc, nw) ? -EMFILE : 0;
 	for (unsigned i = 0; i < nw && !rc; i++) {
 		struct iworker *w = &g->w[i];
@@ -1330,6 +1415,12 @@ void sn_ingress_stop(struct sn_ingress *g)
 		take_incoming(&g->w[i], true);
 		pthread_mutex_destroy(&g->w[i].mu);
 	}
+	for (size_t b = 0; b < CLIENT_BUCKETS; b++) /* the connections that held them are gone */
+		for (struct client *cl = g->clients[b], *next; cl; cl = next) {
+			next = cl->next;
+			free(cl);
+		}
+	pthread_mutex_destroy(&g->cmu);
 	sn_recheck_free(&g->rc);
 	free(g->w);
 	free(g);

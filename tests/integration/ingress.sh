@@ -415,6 +415,29 @@ grep -q "ingress: 20 connections open, the most --ingress-max-conns allows" "$tm
 	bad "no warning about --ingress-max-conns"
 want 200 1 8080
 
+step=perclient; echo "-- $step"
+# --ingress-max-conns-per-client: past it a client's new connections are reset at once; other
+# clients, and a trusted proxy (which speaks for many), are not held to it
+kill -9 "$SN_PID"; sleep 0.3
+# shellcheck disable=SC2086
+sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/sandnetd.log" $FLAGS \
+	--ingress-max-conns-per-client 5 || exit 1
+probe 1 idle 5 3 >"$tmp/pc1" &
+ip1=$!
+probe 3 idle 8 3 >"$tmp/pc3" &
+ip3=$!
+i=0; until { grep -q open "$tmp/pc1" && grep -q open "$tmp/pc3"; } || [ $i -gt 100 ]; do
+	sleep 0.1; i=$((i + 1)); done
+want 000 1 8080 -m 2
+want 200 2 8080
+want 200 3 8080
+wait $ip1 $ip3
+grep -q "held 5" "$tmp/pc1" && ok || bad "5 idle connections of c1: $(cat "$tmp/pc1")"
+grep -q "held 8" "$tmp/pc3" && ok || bad "8 idle connections of the trusted proxy: $(cat "$tmp/pc3")"
+want 200 1 8080
+grep -q "ingress: 10.99.1.2 has 5 connections open, the most --ingress-max-conns-per-client allows: refused" \
+	"$tmp/sandnetd.log" && ok || bad "no warning about --ingress-max-conns-per-client"
+
 step=cpus; echo "-- $step"
 # without --workers, a pool has a worker per core the daemon may run on (its affinity: a
 # container's cpuset, taskset), not one per core of the host
