@@ -728,14 +728,9 @@ static void on_tcp_listen(struct sn_dnsfwd *f, struct evsrc *e)
 {
 	for (;;) {
 		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		int fd = accept4(e->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (sn_accept_failed(e == &f->tcp4 ? &f->ltcp4 : &f->ltcp6, errno) ==
-			    SN_ACCEPT_DONE)
-				return;
-			continue;
-		}
+		int fd = sn_accept(e == &f->tcp4 ? &f->ltcp4 : &f->ltcp6, &ss);
+		if (fd < 0)
+			return;
 		int family;
 		const uint8_t *a;
 		addr_of(&ss, &family, &a);

@@ -512,14 +512,9 @@ static void accept_all(struct worker *w, struct evsrc *l)
 	struct sn_daemon *d = w->p->d;
 	for (;;) {
 		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (sn_accept_failed(l == &w->l4 ? &w->lst4 : &w->lst6, errno) ==
-			    SN_ACCEPT_DONE)
-				return;
-			continue;
-		}
+		int fd = sn_accept(l == &w->l4 ? &w->lst4 : &w->lst6, &ss);
+		if (fd < 0)
+			return;
 		int family = ss.ss_family;
 		const uint8_t *src = family == AF_INET6
 					     ? ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr

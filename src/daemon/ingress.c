@@ -1123,14 +1123,9 @@ static void accept_all(struct iworker *w)
 			return;
 		}
 		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		int fd = accept4(w->listen.fd, (struct sockaddr *)&ss, &len,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (sn_accept_failed(&w->lst, errno) == SN_ACCEPT_DONE)
-				return;
-			continue;
-		}
+		int fd = sn_accept(&w->lst, &ss);
+		if (fd < 0)
+			return;
 		struct iconn *c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);

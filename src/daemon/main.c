@@ -24,6 +24,7 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	sn_fd_reserve_init();
 	/* signals are taken synchronously below, by sigwait */
 	sigset_t set;
 	sigemptyset(&set);

@@ -182,6 +182,13 @@ void sn_listener_resume(struct sn_listener *l);
 /* After accept4() failed with err: SN_ACCEPT_NEXT when that connection alone was lost (accept
  * the next one), else SN_ACCEPT_DONE (none waits, or the listener is paused). */
 enum sn_accept sn_accept_failed(struct sn_listener *l, int err);
+/* The last descriptors of the daemon's limit are the control path's (API connections, the store,
+ * exec's pipes, netlink): sn_fd_reserve_init() reads the limit once at start, and sn_accept()
+ * takes a connection on l (non-blocking, close-on-exec; its peer in ss) only while one remains
+ * outside them. -1: none to take now (none waits, or l is paused: out of descriptors or into the
+ * reserve, that connection reset). */
+void sn_fd_reserve_init(void);
+int sn_accept(struct sn_listener *l, struct sockaddr_storage *ss);
 /* From the worker's timer: watches a paused listener again once its pause is over. */
 void sn_listener_tick(struct sn_listener *l, int64_t now_ms);
 /* One worker of a proxy's pool: a new epoll set in *ep watching fds[0..n) for input, each with

@@ -1,5 +1,5 @@
 /* Sandbox views and the sandboxes by address: see net.h. Daemon layer. */
-#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT, accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -677,6 +679,40 @@ enum sn_accept sn_accept_failed(struct sn_listener *l, int err)
 		return SN_ACCEPT_NEXT;
 	default: /* EBADF, EINVAL...: the listener itself */
 		return SN_ACCEPT_DONE;
+	}
+}
+
+static int fd_ceiling = INT32_MAX; /* the first descriptor of the reserve */
+
+void sn_fd_reserve_init(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > INT32_MAX)
+		return;
+	rlim_t reserve = rl.rlim_cur / 8 < 256 ? rl.rlim_cur / 8 : 256;
+	fd_ceiling = (int)(rl.rlim_cur - reserve);
+}
+
+int sn_accept(struct sn_listener *l, struct sockaddr_storage *ss)
+{
+	for (;;) {
+		socklen_t len = sizeof(*ss);
+		int fd = accept4(l->fd, (struct sockaddr *)ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (sn_accept_failed(l, errno) == SN_ACCEPT_DONE)
+				return -1;
+			continue;
+		}
+		if (fd < fd_ceiling)
+			return fd;
+		/* the kernel gives the lowest free descriptor: every one below fd is taken */
+		struct linger lg = {1, 0};
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(fd);
+		sn_listener_pause(l, "cannot accept connections (the last descriptors are kept for "
+				     "the API, the store and exec)");
+		return -1;
 	}
 }
 
