@@ -403,6 +403,20 @@ static enum MHD_Result exec_req(struct sn_daemon *d, struct MHD_Connection *c,
 		pthread_mutex_unlock(&d->lock);
 		return send_error(c, 409, "conflict", "", "the sandbox is paused; resume it first");
 	}
+	/* a command holds one of the API's connection threads while it runs: past the limit the
+	 * rest stay free for every other call (a policy update among them) */
+	if (d->exec_running >= d->cfg.exec_max_running) {
+		unsigned n = d->exec_running;
+		json_decref(body);
+		pthread_mutex_unlock(&d->lock);
+		char msg[160];
+		snprintf(msg, sizeof(msg),
+			 "%u commands are running, the most --exec-max-running allows; try again "
+			 "when one has ended",
+			 n);
+		return send_error(c, 503, "busy", "", msg);
+	}
+	d->exec_running++;
 	struct sn_exec_req x = {.timeout_ms = (int)timeout};
 	sn_sandbox_exec_user(d, sb, &x.uid, &x.gid);
 	snprintf(x.netns, sizeof(x.netns), "%s", sb->netns);
@@ -423,6 +437,9 @@ static enum MHD_Result exec_req(struct sn_daemon *d, struct MHD_Connection *c,
 	snprintf(cmd, sizeof(cmd), "%s", json_string_value(json_array_get(argv, 0)));
 	struct sn_exec_res r = {0};
 	int rc = args ? sn_exec_run(&x, &r) : -ENOMEM;
+	pthread_mutex_lock(&d->lock);
+	d->exec_running--;
+	pthread_mutex_unlock(&d->lock);
 	free(args);
 	json_decref(body);
 	if (rc) {

@@ -51,6 +51,8 @@ static void usage(FILE *f)
 	      "                              once (1024; 0: no limit)\n"
 	      "  --exec-memory-max SIZE      memory they may use, in bytes or with K, M or G\n"
 	      "                              (0: no limit, the default)\n"
+	      "  --exec-max-running N        commands running at once, all sandboxes' (128: half\n"
+	      "                              the API's connections); more get 503\n"
 	      "  --exec-cpu-max CORES        CPU time they may use, in cores (\"0.5\": half of one;\n"
 	      "                              0: no limit, the default; a sandbox's commands share\n"
 	      "                              one sandbox's share of the CPU either way)\n"
@@ -209,6 +211,7 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 	cfg->max_flows = 32768;
 	cfg->exec_uid = cfg->exec_gid = SN_EXEC_USER_SANDBOX;
 	cfg->exec_limit[SN_CG_PIDS] = 1024;
+	cfg->exec_max_running = 128;
 	cfg->ingress_header_timeout_s = 10;
 	cfg->ingress_idle_timeout_s = 60;
 	cfg->ingress_upstream_timeout_s = 30;
@@ -300,6 +303,8 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 		} else if (strcmp(a, "--exec-memory-max") == 0) {
 			ok = parse_size(v, &cfg->exec_limit[SN_CG_MEMORY]);
 			cfg->exec_limit_set[SN_CG_MEMORY] = true;
+		} else if (strcmp(a, "--exec-max-running") == 0) {
+			ok = parse_uint(v, 1, 1024, &cfg->exec_max_running);
 		} else if (strcmp(a, "--exec-cpu-max") == 0) {
 			ok = parse_cores(v, &cfg->exec_limit[SN_CG_CPU]);
 			cfg->exec_limit_set[SN_CG_CPU] = true;

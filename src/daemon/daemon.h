@@ -51,6 +51,7 @@ struct sn_config {
 	 * limit); *_set: given on the command line, so that no controller to enforce it is fatal */
 	uint64_t exec_limit[SN_CG_NCTL];
 	bool exec_limit_set[SN_CG_NCTL];
+	unsigned exec_max_running; /* commands running at once, all sandboxes' */
 	unsigned ingress_header_timeout_s, ingress_idle_timeout_s, ingress_upstream_timeout_s;
 	unsigned ingress_max_conns; /* 0: a quarter of the descriptor limit */
 	unsigned ingress_max_conns_per_client; /* 0: no limit */
@@ -100,6 +101,7 @@ struct sn_daemon {
 	/* the control lock: every change and every read of the sandbox table holds it (requests run
 	 * on threads of their own so that a long exec does not stall the API) */
 	pthread_mutex_t lock;
+	unsigned exec_running; /* commands running now (under lock) */
 	/* held by whoever changes the kernel: the control thread and the learner */
 	pthread_mutex_t kernel_lock;
 	struct sn_net net;

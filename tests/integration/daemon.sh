@@ -355,7 +355,7 @@ step=limits
 # hog in one sandbox takes neither the host's nor another sandbox's. Set at a restart, they apply
 # to the sandboxes there are
 stop9
-EXTRA="--exec-pids-max 16 --exec-memory-max 64M --exec-cpu-max 0.25" start
+EXTRA="--exec-pids-max 16 --exec-memory-max 64M --exec-cpu-max 0.25 --exec-max-running 2" start
 # burn.py N START END: N processes busy from START to END (seconds since the epoch; from now
 # without them); prints the CPU seconds they used in all
 cat >"$tmp/pub/burn.py" <<'PY'
@@ -406,6 +406,18 @@ i=0 # A's children sleep 2 s
 until api POST /v1/sandboxes/$A/exec '{"argv":["sh","-c","/bin/true && echo forks"]}' &&
 	[ "${body#*forks}" != "$body" ] || [ $i -gt 50 ]; do sleep 0.1; i=$((i + 1)); done
 want_body '"stdout":"forks\n"' "A's commands fork again once its processes are gone"
+# a running command holds one of the API's threads: with --exec-max-running 2, a third is a 503
+# while two run (the threads left serve every other call), and runs once they have ended
+(api POST /v1/sandboxes/$A/exec '{"argv":["sleep","1.5"]}'; echo "$code" >"$tmp/ex1") &
+e1=$!
+(KEY=key-two api POST /v1/sandboxes/$B/exec '{"argv":["sleep","1.5"]}'; echo "$code" >"$tmp/ex2") &
+e2=$!
+sleep 0.7
+api POST /v1/sandboxes/$A/exec '{"argv":["true"]}'
+want_code 503 "a third command with --exec-max-running 2"; want_body '"code":"busy"' "busy"
+wait $e1 $e2
+[ "$(cat "$tmp/ex1" "$tmp/ex2")" = "$(printf '200\n200')" ] && ok || bad "the two commands: $(cat "$tmp/ex1" "$tmp/ex2")"
+api POST /v1/sandboxes/$A/exec '{"argv":["true"]}'; want_code 200 "a command once the two have ended"
 stop9
 start
 api POST /v1/sandboxes/$A/exec '{"argv":["python3","-c","b = b\"x\" * (128 << 20); print(len(b))"]}'
