@@ -63,6 +63,7 @@ static void usage(FILE *f)
 	      "  --strict-names on|off       an SNI or Host counts only for its own addresses (on)\n"
 	      "  --proxy-peek-timeout MS     wait for a ClientHello or request head (1000)\n"
 	      "  --proxy-max-conns N         open proxied connections per sandbox (1024)\n"
+	      "  --proxy-max-conns-total N   and of all sandboxes (an eighth of the descriptor limit)\n"
 	      "  --proxy-idle-timeout S      proxied connections idle longer are closed (300)\n"
 	      "  --learn-ttl-min S           learned addresses live at least (5)\n"
 	      "  --learn-ttl-max S           and at most (3600) seconds, else their DNS TTL\n"
@@ -269,6 +270,8 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 			ok = parse_uint(v, 10, 60000, &cfg->peek_timeout_ms);
 		else if (strcmp(a, "--proxy-max-conns") == 0)
 			ok = parse_uint(v, 1, 1000000, &cfg->max_conns);
+		else if (strcmp(a, "--proxy-max-conns-total") == 0)
+			ok = parse_uint(v, 1, 16777216, &cfg->proxy_max_total);
 		else if (strcmp(a, "--proxy-idle-timeout") == 0)
 			ok = parse_uint(v, 1, 86400, &cfg->idle_timeout_s);
 		else if (strcmp(a, "--learn-ttl-min") == 0)

@@ -54,6 +54,7 @@ struct sn_config {
 	unsigned exec_max_running; /* commands running at once, all sandboxes' */
 	unsigned ingress_header_timeout_s, ingress_idle_timeout_s, ingress_upstream_timeout_s;
 	unsigned ingress_max_conns; /* 0: a quarter of the descriptor limit */
+	unsigned proxy_max_total;   /* 0: an eighth of the descriptor limit */
 	unsigned ingress_max_conns_per_client; /* 0: no limit */
 };
 

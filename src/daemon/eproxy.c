@@ -21,11 +21,13 @@
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -93,6 +95,8 @@ struct sn_eproxy {
 	struct sn_daemon *d;
 	struct worker *w;
 	unsigned nw;
+	atomic_uint total;  /* proxied connections open, all sandboxes' */
+	unsigned max_total; /* --proxy-max-conns-total */
 	bool stop;
 	struct sockaddr_storage upstream;
 	socklen_t uplen;
@@ -178,6 +182,7 @@ static void conn_close(struct pconn *c, bool reset)
 	pthread_mutex_lock(&c->view->mu);
 	c->view->conns--;
 	pthread_mutex_unlock(&c->view->mu);
+	atomic_fetch_sub_explicit(&w->p->total, 1, memory_order_relaxed);
 	sn_view_unref(c->view);
 	free(c->buf);
 	c->state = ST_DEAD;
@@ -531,16 +536,27 @@ static void accept_all(struct worker *w, struct evsrc *l)
 			continue;
 		}
 		struct pconn *c = calloc(1, sizeof(*c));
-		bool full;
+		/* the sandbox's share, then everyone's (so that the sandboxes together leave the
+		 * ingress its descriptors) */
+		const char *full = NULL;
 		pthread_mutex_lock(&v->mu);
-		full = v->conns >= d->cfg.max_conns;
+		if (v->conns >= d->cfg.max_conns)
+			full = "too many open proxied connections";
+		else if (atomic_fetch_add_explicit(&w->p->total, 1, memory_order_relaxed) >=
+			 w->p->max_total) {
+			atomic_fetch_sub_explicit(&w->p->total, 1, memory_order_relaxed);
+			full = "the proxy holds --proxy-max-conns-total connections, all "
+			       "sandboxes'";
+		} else if (!c) {
+			atomic_fetch_sub_explicit(&w->p->total, 1, memory_order_relaxed);
+		}
 		if (!full && c)
 			v->conns++;
 		pthread_mutex_unlock(&v->mu);
 		if (!c || full) {
 			if (full)
 				sn_view_deny(v, "proxy", IPPROTO_TCP, 0, NULL, 0, NULL, SN_RULE_NONE,
-					     "too many open proxied connections");
+					     full);
 			free(c);
 			sn_view_unref(v);
 			rst_close(fd);
@@ -711,6 +727,15 @@ int sn_eproxy_start(struct sn_daemon *d, struct sn_eproxy **out, char *err, size
 		return -ENOMEM;
 	}
 	p->d = d;
+	/* a connection holds two to six descriptors (its pipes while bytes are in flight): by
+	 * default the sandboxes together may take a quarter to three quarters of them */
+	struct rlimit rl;
+	rlim_t nfd = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+	nfd = nfd == RLIM_INFINITY || nfd > (1u << 26) ? (1u << 26) : nfd;
+	p->max_total = d->cfg.proxy_max_total ? d->cfg.proxy_max_total
+					      : (nfd / 8 > 16 ? (unsigned)(nfd / 8) : 16);
+	sn_log(SN_LOG_INFO, "transparent proxy: at most %u connections (descriptor limit %llu)",
+	       p->max_total, (unsigned long long)nfd);
 	sn_dns_upstream_addr(d->cfg.dns_upstream, &p->upstream, &p->uplen);
 	int rc = sn_recheck_init(&p->rc, nw) ? -EMFILE : 0;
 	for (unsigned i = 0; i < nw && !rc; i++) {

@@ -28,7 +28,7 @@
   nameprobe.py hold ADDR PORT NAME SECONDS  echo, "ready", then a byte every 0.1 s until an error
         or SECONDS: reset MS | alive
   nameprobe.py idle ADDR PORT NAME COUNT SECONDS  COUNT connections that each got their hello
-        echoed, held SECONDS: held N
+        echoed, held SECONDS: "open N refused M" once they are tried, then held N
 Every wait is bounded (--timeout, default 2 s)."""
 import argparse
 import errno
@@ -261,13 +261,24 @@ try:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         hello = client_hello(a.args[2])
-        held = []
+        held, refused = [], 0
         for _ in range(count):
-            s = connect(addr, port)
-            s.sendall(hello)
-            if recv_exact(s, len(hello)) == hello:
+            got = b""
+            try:
+                s = connect(addr, port)
+                s.sendall(hello)
+                while len(got) < len(hello):
+                    d = s.recv(len(hello) - len(got))
+                    if not d:
+                        break
+                    got += d
+            except OSError:
+                pass
+            if got == hello:
                 held.append(s)
-        print("open", len(held), flush=True)
+            else:
+                refused += 1
+        print("open", len(held), "refused", refused, flush=True)
         time.sleep(secs)
         out("held", len(held))
     out("usage")
