@@ -33,7 +33,7 @@ void sn_log(enum sn_log_level level, const char *fmt, ...)
 static void usage(FILE *f)
 {
 	fputs("usage: sandnetd --state-dir DIR [options]\n"
-	      "  --listen ADDR:PORT          REST API (127.0.0.1:7080)\n"
+	      "  --listen ADDR:PORT          REST API (127.0.0.1:7080; IPv6: [ADDR]:PORT)\n"
 	      "  --ingress-listen ADDR:PORT  ingress proxy (127.0.0.1:7081)\n"
 	      "  --ingress-domain NAME       <port>-<id>.NAME routes to a sandbox (sandnet.localhost)\n"
 	      "  --pool4 CIDR                sandbox IPv4 addresses, a /30 each (10.200.0.0/16)\n"
@@ -80,8 +80,31 @@ static void usage(FILE *f)
 	      f);
 }
 
+static bool parse_port(const char *s, uint16_t *port)
+{
+	char *end;
+	long p = strtol(s, &end, 10);
+	if (*end || p < 1 || p > 65535)
+		return false;
+	*port = (uint16_t)p;
+	return true;
+}
+
+/* ADDR:PORT, or [IPV6]:PORT */
 static bool parse_hostport(const char *s, char *host, size_t hsize, uint16_t *port)
 {
+	if (*s == '[') {
+		const char *end = strstr(s, "]:");
+		if (!end || end == s + 1 || (size_t)(end - s - 1) >= hsize || strchr(end + 2, ':'))
+			return false;
+		uint16_t p;
+		if (!parse_port(end + 2, &p))
+			return false;
+		memcpy(host, s + 1, (size_t)(end - s - 1));
+		host[end - s - 1] = 0;
+		*port = p;
+		return strchr(host, ':') != NULL;
+	}
 	const char *colon = strrchr(s, ':');
 	if (!colon || colon == s || (size_t)(colon - s) >= hsize)
 		return false;
@@ -95,15 +118,6 @@ static bool parse_hostport(const char *s, char *host, size_t hsize, uint16_t *po
 	return true;
 }
 
-static bool parse_port(const char *s, uint16_t *port)
-{
-	char *end;
-	long p = strtol(s, &end, 10);
-	if (*end || p < 1 || p > 65535)
-		return false;
-	*port = (uint16_t)p;
-	return true;
-}
 
 /* Decimal digits only (strtol would take a sign or blanks: "-0" is not a number here). */
 static bool parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)

@@ -108,7 +108,7 @@ struct iworker {
 struct client {
 	struct client *next;
 	int family;
-	uint8_t addr[16];
+	uint8_t addr[16]; /* IPv4, or an IPv6 /64, zero-padded */
 	unsigned n;
 };
 #define CLIENT_BUCKETS 4096
@@ -136,8 +136,12 @@ static unsigned total_conns(const struct sn_ingress *g)
 
 /* ---- connections per client ---- */
 
-static struct client **client_slot(struct sn_ingress *g, int family, const uint8_t *addr)
+/* A client is an IPv4 address, or an IPv6 /64 (what one host or site is given: its other addresses
+ * count with it). */
+static struct client **client_slot(struct sn_ingress *g, int family, const uint8_t *peer)
 {
+	uint8_t addr[16] = {0};
+	memcpy(addr, peer, family == AF_INET6 ? 8 : 4);
 	uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)family;
 	for (int i = 0; i < 16; i++)
 		h = (h ^ addr[i]) * 0x100000001b3ull;
@@ -157,7 +161,7 @@ static bool client_take(struct sn_ingress *g, struct iconn *c)
 	struct client **p = client_slot(g, c->family, c->peer);
 	if (!*p && (*p = calloc(1, sizeof(**p)))) {
 		(*p)->family = c->family;
-		memcpy((*p)->addr, c->peer, 16);
+		memcpy((*p)->addr, c->peer, c->family == AF_INET6 ? 8 : 4);
 	}
 	bool ok = *p && (*p)->n < g->per_client;
 	if (ok)

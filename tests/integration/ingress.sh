@@ -445,6 +445,34 @@ grep -q "held 8" "$tmp/pc3" && ok || bad "8 idle connections of the trusted prox
 want 200 1 8080
 grep -q "ingress: 10.99.1.2 has 5 connections open, the most --ingress-max-conns-per-client allows: refused" \
 	"$tmp/sandnetd.log" && ok || bad "no warning about --ingress-max-conns-per-client"
+# over IPv6 (--ingress-listen [::]:PORT) a client is its /64: c1's other address in the same /64
+# counts with the first, c2's /64 does not
+for k in 1 2; do
+	ip -n ti-$$-c$k addr add fd99:$k::2/64 dev eth0 nodad
+	ip -n $H addr add fd99:$k::1/64 dev c$k nodad
+done
+ip -n ti-$$-c1 addr add fd99:1::3/64 dev eth0 nodad
+kill -9 "$SN_PID"; sleep 0.3
+# shellcheck disable=SC2086
+sn_start "$sandnetd" "$H" "$tmp/state" "$tmp/keys" "$tmp/sandnetd.log" $FLAGS \
+	--ingress-listen "[::]:7081" --ingress-max-conns-per-client 2 || exit 1
+get6() { # get6 CLIENT [curl args]: sets $code for GET /echo on port 8080 through the ingress over IPv6
+	c=$1; shift
+	code=$(ip netns exec ti-$$-c$c curl -s -m 2 -o /dev/null -w '%{http_code}' \
+		-H "Host: $H8080" "$@" "http://[fd99:$c::1]:7081/echo")
+}
+ip netns exec ti-$$-c1 python3 "$here/lib/ingressprobe.py" idle fd99:1::1 7081 2 3 \
+	--source fd99:1::2 >"$tmp/pc6" &
+ip1=$!
+i=0; until grep -q open "$tmp/pc6" || [ $i -gt 100 ]; do sleep 0.1; i=$((i + 1)); done
+get6 1 --interface fd99:1::3
+[ "$code" = 000 ] && ok || bad "[$step] c1's other address in its /64 past the limit: HTTP $code, want 000"
+get6 2
+[ "$code" = 200 ] && ok || bad "[$step] c2 over IPv6 while c1's /64 is at its limit: HTTP $code"
+wait $ip1
+grep -q "held 2" "$tmp/pc6" && ok || bad "2 idle IPv6 connections of c1: $(cat "$tmp/pc6")"
+get6 1 --interface fd99:1::3
+[ "$code" = 200 ] && ok || bad "[$step] c1's other address once its /64's connections closed: HTTP $code"
 
 step=cpus; echo "-- $step"
 # without --workers, a pool has a worker per core the daemon may run on (its affinity: a

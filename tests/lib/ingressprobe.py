@@ -44,6 +44,7 @@ ap.add_argument("--to-end", action="store_true")
 ap.add_argument("--shut", action="store_true")
 ap.add_argument("--ports", action="store_true")
 ap.add_argument("--conn", default="Upgrade")
+ap.add_argument("--source", help="the local address to connect from")
 a = ap.parse_intermixed_args()
 t0 = time.monotonic()
 
@@ -54,7 +55,8 @@ def out(*w):
 
 
 def conn(addr, port, timeout=5):
-    s = socket.create_connection((addr, int(port)), timeout=timeout)
+    src = (a.source, 0) if a.source else None
+    s = socket.create_connection((addr, int(port)), timeout=timeout, source_address=src)
     return s
 
 
