@@ -424,19 +424,20 @@ start
 api POST /v1/sandboxes/$A/exec '{"argv":["python3","-c","b = b\"x\" * (128 << 20); print(len(b))"]}'
 want_body '"stdout":"134217728\n"' "128 MiB once a restart lifted the limit"
 # without a CPU limit each sandbox still has one share of the CPU, however many processes it runs:
-# 4 busy processes in A and 1 in B over the same second, B's one gets about what A's four get
-# together (a quarter without the groups); the ratio holds whatever else the machine runs
+# 8 busy processes in A and 1 in B over the same second. Quiet, B's one gets what A's eight get
+# together; with other load on the machine (ctest runs two suites at once) a third of it or more,
+# as the scheduler shares each core between the groups on it; without the groups an eighth
 t=$(python3 -c 'import time; t = time.time(); print("%.3f %.3f" % (t + 0.5, t + 1.5))')
 burn="{\"argv\":[\"python3\",\"$tmp/pub/burn.py\",\"N\",\"${t% *}\",\"${t#* }\"]}"
-(api POST /v1/sandboxes/$A/exec "$(echo "$burn" | sed 's/"N"/"4"/')"
+(api POST /v1/sandboxes/$A/exec "$(echo "$burn" | sed 's/"N"/"8"/')"
 	printf '%s' "$body" >"$tmp/burn-a") &
 KEY=key-two api POST /v1/sandboxes/$B/exec "$(echo "$burn" | sed 's/"N"/"1"/')"
 cb=$(cpu_of "$body")
 wait $!
 ca=$(cpu_of "$(cat "$tmp/burn-a")")
-echo "over one second, A's 4 busy processes used $ca s of CPU, B's 1 $cb s"
-awk -v a="${ca:-0}" -v b="${cb:-0}" 'BEGIN {exit !(a > 0 && b / a >= 0.6)}' && ok ||
-	bad "[$step] B's one process got $cb s of CPU while A's four got $ca s"
+echo "over one second, A's 8 busy processes used $ca s of CPU, B's 1 $cb s"
+awk -v a="${ca:-0}" -v b="${cb:-0}" 'BEGIN {exit !(a > 0 && b / a >= 0.25)}' && ok ||
+	bad "[$step] B's one process got $cb s of CPU while A's eight got $ca s"
 
 step=cli
 C=c$$x
