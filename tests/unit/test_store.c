@@ -52,6 +52,24 @@ static struct sn_sandbox_row row(const char *id, const char *team, const char *a
 	return r;
 }
 
+/* The serial the store keeps for id. */
+static uint64_t stored_serial(struct sn_store *st, const char *id)
+{
+	struct sn_sandbox_row got;
+	assert_int_equal(sn_store_get(st, id, &got), 0);
+	uint64_t serial = got.serial;
+	sn_sandbox_row_clear(&got);
+	return serial;
+}
+
+/* The serial a new sandbox is given. */
+static uint64_t create_serial(struct sn_store *st, const char *id, const char *addr4)
+{
+	struct sn_sandbox_row r = row(id, "t", addr4);
+	assert_int_equal(sn_store_create(st, &r), 0);
+	return r.serial;
+}
+
 static int count_fn(const struct sn_sandbox_row *r, void *arg)
 {
 	(void)r;
@@ -154,9 +172,7 @@ static void test_store(void **state)
 	assert_int_equal(got.revision, 160);
 	assert_int_equal(got.serial, 1);
 	sn_sandbox_row_clear(&got);
-	struct sn_sandbox_row b2 = row("bbb", "other", "10.200.0.6");
-	assert_int_equal(sn_store_create(st, &b2), 0);
-	assert_int_equal(b2.serial, 3);
+	assert_int_equal(create_serial(st, "bbb", "10.200.0.6"), 3);
 	sn_store_close(st);
 }
 
@@ -191,16 +207,9 @@ static void test_migration_serials(void **state)
 		"PRAGMA user_version = 1;");
 	struct sn_store *st = open_store();
 	assert_int_equal(sn_store_schema_version(st), 2);
-	struct sn_sandbox_row got;
-	assert_int_equal(sn_store_get(st, "old1", &got), 0);
-	assert_int_equal(got.serial, 1);
-	sn_sandbox_row_clear(&got);
-	assert_int_equal(sn_store_get(st, "old2", &got), 0);
-	assert_int_equal(got.serial, 2);
-	sn_sandbox_row_clear(&got);
-	struct sn_sandbox_row c = row("new", "t", "10.200.0.10");
-	assert_int_equal(sn_store_create(st, &c), 0);
-	assert_int_equal(c.serial, 3);
+	assert_int_equal(stored_serial(st, "old1"), 1);
+	assert_int_equal(stored_serial(st, "old2"), 2);
+	assert_int_equal(create_serial(st, "new", "10.200.0.10"), 3);
 	sn_store_close(st);
 }
 
