@@ -27,7 +27,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -536,27 +535,28 @@ static void accept_all(struct worker *w, struct evsrc *l)
 			continue;
 		}
 		struct pconn *c = calloc(1, sizeof(*c));
+		if (!c) {
+			sn_view_unref(v);
+			rst_close(fd);
+			continue;
+		}
 		/* the sandbox's share, then everyone's (so that the sandboxes together leave the
 		 * ingress its descriptors) */
 		const char *full = NULL;
 		pthread_mutex_lock(&v->mu);
-		if (v->conns >= d->cfg.max_conns)
+		if (v->conns >= d->cfg.max_conns) {
 			full = "too many open proxied connections";
-		else if (atomic_fetch_add_explicit(&w->p->total, 1, memory_order_relaxed) >=
-			 w->p->max_total) {
+		} else if (atomic_fetch_add_explicit(&w->p->total, 1, memory_order_relaxed) >=
+			   w->p->max_total) {
 			atomic_fetch_sub_explicit(&w->p->total, 1, memory_order_relaxed);
 			full = "the proxy holds --proxy-max-conns-total connections, all "
 			       "sandboxes'";
-		} else if (!c) {
-			atomic_fetch_sub_explicit(&w->p->total, 1, memory_order_relaxed);
-		}
-		if (!full && c)
+		} else {
 			v->conns++;
+		}
 		pthread_mutex_unlock(&v->mu);
-		if (!c || full) {
-			if (full)
-				sn_view_deny(v, "proxy", IPPROTO_TCP, 0, NULL, 0, NULL, SN_RULE_NONE,
-					     full);
+		if (full) {
+			sn_view_deny(v, "proxy", IPPROTO_TCP, 0, NULL, 0, NULL, SN_RULE_NONE, full);
 			free(c);
 			sn_view_unref(v);
 			rst_close(fd);
@@ -729,13 +729,9 @@ int sn_eproxy_start(struct sn_daemon *d, struct sn_eproxy **out, char *err, size
 	p->d = d;
 	/* a connection holds two to six descriptors (its pipes while bytes are in flight): by
 	 * default the sandboxes together may take a quarter to three quarters of them */
-	struct rlimit rl;
-	rlim_t nfd = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
-	nfd = nfd == RLIM_INFINITY || nfd > (1u << 26) ? (1u << 26) : nfd;
-	p->max_total = d->cfg.proxy_max_total ? d->cfg.proxy_max_total
-					      : (nfd / 8 > 16 ? (unsigned)(nfd / 8) : 16);
-	sn_log(SN_LOG_INFO, "transparent proxy: at most %u connections (descriptor limit %llu)",
-	       p->max_total, (unsigned long long)nfd);
+	p->max_total = sn_fd_share(d->cfg.proxy_max_total, 8);
+	sn_log(SN_LOG_INFO, "transparent proxy: at most %u connections (descriptor limit %u)",
+	       p->max_total, sn_fd_limit());
 	sn_dns_upstream_addr(d->cfg.dns_upstream, &p->upstream, &p->uplen);
 	int rc = sn_recheck_init(&p->rc, nw) ? -EMFILE : 0;
 	for (unsigned i = 0; i < nw && !rc; i++) {

@@ -31,7 +31,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1364,18 +1363,14 @@ int sn_ingress_start(struct sn_daemon *d, struct sn_ingress **out, char *err, si
 	g->d = d;
 	/* a connection holds two descriptors (the client's, the sandbox's): by default the ingress
 	 * may take half of the daemon's */
-	struct rlimit rl;
-	rlim_t fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
-	fds = fds == RLIM_INFINITY || fds > (1u << 26) ? (1u << 26) : fds;
-	g->max_conns = d->cfg.ingress_max_conns ? d->cfg.ingress_max_conns
-						: (fds / 4 > 16 ? (unsigned)(fds / 4) : 16);
-	if ((rlim_t)g->max_conns * 2 > fds)
+	g->max_conns = sn_fd_share(d->cfg.ingress_max_conns, 4);
+	if ((uint64_t)g->max_conns * 2 > sn_fd_limit())
 		sn_log(SN_LOG_WARN,
-		       "ingress: --ingress-max-conns %u connections may take all of the %llu "
+		       "ingress: --ingress-max-conns %u connections may take all of the %u "
 		       "descriptors the daemon has",
-		       g->max_conns, (unsigned long long)fds);
-	sn_log(SN_LOG_INFO, "ingress: at most %u connections (descriptor limit %llu)", g->max_conns,
-	       (unsigned long long)fds);
+		       g->max_conns, sn_fd_limit());
+	sn_log(SN_LOG_INFO, "ingress: at most %u connections (descriptor limit %u)", g->max_conns,
+	       sn_fd_limit());
 	g->per_client = d->cfg.ingress_max_conns_per_client;
 	pthread_mutex_init(&g->cmu, NULL);
 	int rc = sn_recheck_init(&g->rc, nw) ? -EMFILE : 0;

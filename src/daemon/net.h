@@ -188,6 +188,10 @@ enum sn_accept sn_accept_failed(struct sn_listener *l, int err);
  * outside them. -1: none to take now (none waits, or l is paused: out of descriptors or into the
  * reserve, that connection reset). */
 void sn_fd_reserve_init(void);
+/* That limit; and a proxy's bound on its connections: configured, else the limit / divisor (at
+ * least 16). */
+unsigned sn_fd_limit(void);
+unsigned sn_fd_share(unsigned configured, unsigned divisor);
 int sn_accept(struct sn_listener *l, struct sockaddr_storage *ss);
 /* From the worker's timer: watches a paused listener again once its pause is over. */
 void sn_listener_tick(struct sn_listener *l, int64_t now_ms);

@@ -682,16 +682,25 @@ enum sn_accept sn_accept_failed(struct sn_listener *l, int err)
 	}
 }
 
+static unsigned fd_limit = 1024;   /* RLIMIT_NOFILE, read once at start */
 static int fd_ceiling = INT32_MAX; /* the first descriptor of the reserve */
 
 void sn_fd_reserve_init(void)
 {
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
-	    rl.rlim_cur > INT32_MAX)
-		return;
-	rlim_t reserve = rl.rlim_cur / 8 < 256 ? rl.rlim_cur / 8 : 256;
-	fd_ceiling = (int)(rl.rlim_cur - reserve);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		fd_limit = rl.rlim_cur > (1u << 26) ? 1u << 26 : (unsigned)rl.rlim_cur;
+	fd_ceiling = (int)(fd_limit - (fd_limit / 8 < 256 ? fd_limit / 8 : 256));
+}
+
+unsigned sn_fd_limit(void)
+{
+	return fd_limit;
+}
+
+unsigned sn_fd_share(unsigned configured, unsigned divisor)
+{
+	return configured ? configured : fd_limit / divisor > 16 ? fd_limit / divisor : 16;
 }
 
 int sn_accept(struct sn_listener *l, struct sockaddr_storage *ss)
