@@ -1,5 +1,4 @@
 /* sandnetd's flags (DESIGN.md section 3, "Daemon flags") and its log. Daemon layer. */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,11 +79,30 @@ static void usage(FILE *f)
 	      f);
 }
 
+/* The n bytes at s as a number in [lo, hi]: decimal digits only (strtol would take a sign or
+ * blanks: "-0" is not a number here). */
+static bool parse_uint_n(const char *s, size_t n, unsigned lo, unsigned hi, unsigned *out)
+{
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9' || (v = v * 10 + (unsigned)(s[i] - '0')) > hi)
+			return false;
+	}
+	if (n == 0 || v < lo)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+static bool parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+	return parse_uint_n(s, strlen(s), lo, hi, out);
+}
+
 static bool parse_port(const char *s, uint16_t *port)
 {
-	char *end;
-	long p = strtol(s, &end, 10);
-	if (*end || p < 1 || p > 65535)
+	unsigned p;
+	if (!parse_uint(s, 1, 65535, &p))
 		return false;
 	*port = (uint16_t)p;
 	return true;
@@ -93,76 +111,35 @@ static bool parse_port(const char *s, uint16_t *port)
 /* ADDR:PORT, or [IPV6]:PORT */
 static bool parse_hostport(const char *s, char *host, size_t hsize, uint16_t *port)
 {
-	if (*s == '[') {
-		const char *end = strstr(s, "]:");
-		if (!end || end == s + 1 || (size_t)(end - s - 1) >= hsize || strchr(end + 2, ':'))
-			return false;
-		uint16_t p;
-		if (!parse_port(end + 2, &p))
-			return false;
-		memcpy(host, s + 1, (size_t)(end - s - 1));
-		host[end - s - 1] = 0;
-		*port = p;
-		return strchr(host, ':') != NULL;
-	}
-	const char *colon = strrchr(s, ':');
-	if (!colon || colon == s || (size_t)(colon - s) >= hsize)
+	bool bracket = *s == '[';
+	const char *h = s + bracket, *end = bracket ? strstr(s, "]:") : strrchr(s, ':');
+	if (!end || end == h || (size_t)(end - h) >= hsize || !parse_port(end + 1 + bracket, port))
 		return false;
-	char *end;
-	long p = strtol(colon + 1, &end, 10);
-	if (*end || p < 1 || p > 65535)
-		return false;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = 0;
-	*port = (uint16_t)p;
-	return true;
-}
-
-
-/* Decimal digits only (strtol would take a sign or blanks: "-0" is not a number here). */
-static bool parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	errno = 0;
-	long v = *s >= '0' && *s <= '9' ? strtol(s, &end, 10) : -1;
-	if (v < 0 || *end || errno || v < (long)lo || v > (long)hi)
-		return false;
-	*out = (unsigned)v;
-	return true;
+	memcpy(host, h, (size_t)(end - h));
+	host[end - h] = 0;
+	return !bracket || strchr(host, ':'); /* brackets hold an IPv6 address */
 }
 
 /* Bytes, or a number of K, M or G (1024-based); 0, or at least 1M. */
 static bool parse_size(const char *s, uint64_t *out)
 {
-	char num[24];
-	size_t n = strlen(s), shift = 0;
-	if (n && (s[n - 1] == 'K' || s[n - 1] == 'M' || s[n - 1] == 'G')) {
-		shift = s[n - 1] == 'K' ? 10 : s[n - 1] == 'M' ? 20 : 30;
-		n--;
-	}
+	size_t n = strlen(s);
+	const char *unit = n ? strchr("KMG", s[n - 1]) : NULL;
 	unsigned v;
-	if (n == 0 || n >= sizeof(num))
+	if (!parse_uint_n(s, n - (unit != NULL), 0, 0xffffffffu, &v))
 		return false;
-	memcpy(num, s, n);
-	num[n] = 0;
-	if (!parse_uint(num, 0, 0xffffffffu, &v))
-		return false;
-	*out = (uint64_t)v << shift;
+	*out = (uint64_t)v << (unit ? 10 * (unit - "KMG" + 1) : 0);
 	return *out == 0 || *out >= (1u << 20);
 }
 
 /* Cores, with up to three decimals ("0.5", "2"), as thousandths; 0, or at least 0.01. */
 static bool parse_cores(const char *s, uint64_t *out)
 {
-	char whole[16];
 	const char *dot = strchr(s, '.');
-	size_t n = dot ? (size_t)(dot - s) : strlen(s), nf = dot ? strlen(dot + 1) : 0;
+	size_t nf = dot ? strlen(dot + 1) : 0;
 	unsigned w, f = 0;
-	if (n == 0 || n >= sizeof(whole) || (dot && (nf == 0 || nf > 3)))
-		return false;
-	memcpy(whole, s, n);
-	whole[n] = 0;
-	if (!parse_uint(whole, 0, 4096, &w) || (dot && !parse_uint(dot + 1, 0, 999, &f)))
+	if (!parse_uint_n(s, dot ? (size_t)(dot - s) : strlen(s), 0, 4096, &w) ||
+	    (dot && (nf > 3 || !parse_uint_n(dot + 1, nf, 0, 999, &f))))
 		return false;
 	for (size_t i = nf; i < 3; i++)
 		f *= 10;
@@ -173,15 +150,10 @@ static bool parse_cores(const char *s, uint64_t *out)
 /* UID[:GID] (the group defaults to the uid's number; -1 is no id) */
 static bool parse_user(const char *s, unsigned *uid, unsigned *gid)
 {
-	char u[16];
 	const char *colon = strchr(s, ':');
 	size_t n = colon ? (size_t)(colon - s) : strlen(s);
-	if (n >= sizeof(u))
-		return false;
-	memcpy(u, s, n);
-	u[n] = 0;
-	return parse_uint(u, 0, 0xfffffffeu, uid) &&
-	       parse_uint(colon ? colon + 1 : u, 0, 0xfffffffeu, gid);
+	return parse_uint_n(s, n, 0, 0xfffffffeu, uid) &&
+	       (colon ? parse_uint(colon + 1, 0, 0xfffffffeu, gid) : (*gid = *uid, true));
 }
 
 static void default_upstream(char *out, size_t size)
