@@ -101,7 +101,8 @@ step=flags
 for f in "--exec-user abc" "--exec-user 1:x" "--exec-user -0" "--exec-user 1:-1" "--max-flows -1" "--dns-rate x" \
 	"--exec-pids-max x" "--exec-memory-max 64" "--exec-memory-max 1T" "--exec-memory-max M" \
 	"--exec-cpu-max 0.001" "--exec-cpu-max 1." "--exec-cpu-max .5" "--exec-cpu-max 0.1234" \
-	"--ingress-listen [::1]" "--ingress-listen [10.0.0.1]:80" "--listen [::1]:80:1" "--listen []:80"; do
+	"--ingress-listen [::1]" "--ingress-listen [10.0.0.1]:80" "--listen [::1]:80:1" "--listen []:80" \
+	"--proxy-port +80" "--listen 127.0.0.1:+80" "--exec-user 5:"; do
 	out=$(ip netns exec "$H" timeout 5 "$sandnetd" --state-dir "$tmp/never" $f 2>&1)
 	rc=$?
 	case $out in
