@@ -30,6 +30,11 @@
 
 typedef unsigned __int128 u128;
 
+/* A step of a decision, inlined into its caller whatever the compiler's estimate of its size: a
+ * decision is a few hundred instructions, and each call's saving and restoring of registers shows
+ * in its time. */
+#define HOT static inline __attribute__((always_inline))
+
 #define L1_MIN_SEGMENTS 64 /* below this a plain binary search is as fast */
 #define L1_MAX_BITS 16
 
@@ -82,6 +87,10 @@ struct lpm {
 	} *big;
 	u128 base;
 	int plen, shift, bits, l1bits;
+	/* the same for lookups on 64-bit words: an address lies outside the common prefix when
+	 * ((hi ^ base_hi) & pmask_hi) | ((lo ^ base_lo) & pmask_lo) is not zero (IPv4: lo alone) */
+	uint64_t base_hi, base_lo, pmask_hi, pmask_lo;
+	uint32_t l1mask;
 };
 
 static inline uint32_t seg_set(const struct lpm *m, size_t i)
@@ -486,6 +495,10 @@ static bool build_l1(struct lpm *m, const struct seg_builder *sb, int bits, size
 	m->l1bits = l1bits;
 	m->shift = bits - plen - l1bits;
 	m->base = plen ? first >> (bits - plen) << (bits - plen) : 0;
+	u128 pmask = plen ? ~(u128)0 << (bits - plen) : 0;
+	m->base_hi = (uint64_t)(m->base >> 64), m->base_lo = (uint64_t)m->base;
+	m->pmask_hi = (uint64_t)(pmask >> 64), m->pmask_lo = (uint64_t)pmask;
+	m->l1mask = (uint32_t)(nb - 1);
 	size_t seg = 0, nbig = 0;
 	for (size_t b = 0; b < nb; b++) {
 		u128 a = m->base | (u128)b << m->shift;
@@ -606,21 +619,23 @@ out:
  * computed on 32 bits, IPv6 on 128. */
 static inline const uint32_t *l1_entry4(const struct lpm *m, uint32_t a, uint32_t *set)
 {
-	uint32_t base = (uint32_t)m->base;
-	if (m->plen && (a ^ base) >> (32 - m->plen)) {
-		*set = seg_set(m, a < base ? 0 : m->n - 1);
+	if ((a ^ m->base_lo) & m->pmask_lo) {
+		*set = seg_set(m, a < m->base_lo ? 0 : m->n - 1);
 		return NULL;
 	}
-	return &m->l1[a >> m->shift & (((uint32_t)1 << m->l1bits) - 1)];
+	return &m->l1[a >> m->shift & m->l1mask];
 }
 
 static inline const uint32_t *l1_entry6(const struct lpm *m, u128 a, uint32_t *set)
 {
-	if (m->plen && (a ^ m->base) >> (128 - m->plen)) {
+	uint64_t hi = (uint64_t)(a >> 64), lo = (uint64_t)a;
+	if (((hi ^ m->base_hi) & m->pmask_hi) | ((lo ^ m->base_lo) & m->pmask_lo)) {
 		*set = seg_set(m, a < m->base ? 0 : m->n - 1);
 		return NULL;
 	}
-	return &m->l1[(size_t)(a >> m->shift) & (((size_t)1 << m->l1bits) - 1)];
+	/* the bucket's bits usually lie in the high word */
+	size_t b = m->shift >= 64 ? (size_t)(hi >> (m->shift - 64)) : (size_t)(a >> m->shift);
+	return &m->l1[b & m->l1mask];
 }
 
 /* Narrows [lo, hi) with a first-level entry; returns the rule list when that already decides,
@@ -798,7 +813,7 @@ static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, const 
 }
 
 /* name: len bytes followed by NAME_PAD zero bytes. */
-static uint32_t ntab_get(const struct ntab *t, const char *name, size_t len, uint64_t h)
+HOT uint32_t ntab_get(const struct ntab *t, const char *name, size_t len, uint64_t h)
 {
 	if (!t->cap)
 		return 0;
@@ -1148,6 +1163,19 @@ struct name_probe {
 #define MAX_PROBES 128 /* a 253-byte name has at most 127 labels */
 #define NAME_BUF (256 + NAME_PAD)
 
+/* Adds the probe of table t for the len bytes at s and fetches its slot; false when cap probes
+ * are there already. */
+HOT bool add_probe(struct name_probe *pr, int *k, int cap, const struct ntab *t, const char *s,
+		   size_t len)
+{
+	if (*k == cap)
+		return false;
+	uint64_t h = nhash(s, len);
+	pr[(*k)++] = (struct name_probe){t, s, len, h};
+	__builtin_prefetch(&t->v[h & (t->cap - 1)]);
+	return true;
+}
+
 #ifdef SN_SSE2_NAMES
 /* the bytes of v in [lo, hi], as 0xff; bytes of 0x80 and up are in no range */
 static inline __m128i in_range(__m128i v, char lo, char hi)
@@ -1177,45 +1205,87 @@ static inline __m128i load_short(const char *s, size_t n)
 }
 #endif
 
-static int name_probes(const struct cdir *cd, const char *name, char *buf, struct name_probe *pr,
-		       int cap)
+#ifdef SN_SSE2_NAMES
+/* Lower-cases the sixteen bytes of name's block i into buf and validates them (bad gets a bit for
+ * every byte outside letters, digits, '-', '_' and '.'); returns the block's dots as a mask of bits
+ * from *at, its first byte. Blocks are read from name itself (copying it first would cost a stall
+ * on every load): the last block is the name's last sixteen bytes, of which only those not yet
+ * seen count, or, for a shorter name, the name padded with zeros. */
+static inline unsigned scan_block(const char *name, size_t n, size_t i, char *buf, unsigned *bad,
+				  size_t *at)
+{
+	unsigned live = 0xffff;
+	__m128i v;
+	*at = i;
+	if (n - i >= 16) {
+		v = _mm_loadu_si128((const __m128i *)(name + i));
+	} else if (n >= 16) {
+		*at = n - 16;
+		v = _mm_loadu_si128((const __m128i *)(name + *at));
+		live = 0xffff << (i - *at) & 0xffff;
+	} else {
+		v = load_short(name, n);
+		live = (1u << n) - 1;
+	}
+	v = _mm_or_si128(v, _mm_and_si128(in_range(v, 'A', 'Z'), _mm_set1_epi8(0x20)));
+	__m128i dots = _mm_cmpeq_epi8(v, _mm_set1_epi8('.'));
+	__m128i ok = _mm_or_si128(
+		_mm_or_si128(in_range(v, 'a', 'z'), in_range(v, '0', '9')),
+		_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('-')),
+					  _mm_cmpeq_epi8(v, _mm_set1_epi8('_'))),
+			     dots));
+	*bad |= ~(unsigned)_mm_movemask_epi8(ok) & live; /* also every byte of 0x80 and up */
+	_mm_storeu_si128((__m128i *)(buf + *at), v);
+	return (unsigned)_mm_movemask_epi8(dots) & live;
+}
+
+/* name_probes() for a name of up to 64 bytes: its dots fit one word, whose bits then tell the
+ * labels' sizes (no label of such a name is over 63 bytes but a whole 64-byte one), and whose
+ * dots, taken from the last, end suffixes of one label more each. */
+HOT int name_probes_short(const struct cdir *cd, const char *name, size_t n, char *buf,
+			  struct name_probe *pr, int cap)
+{
+	uint64_t dm = 0;
+	unsigned bad = 0;
+	for (size_t i = 0, at; i < n; i += 16) {
+		uint64_t m = scan_block(name, n, i, buf, &bad, &at);
+		dm |= m << at;
+	}
+	memset(buf + n, 0, NAME_PAD);
+	if (bad || (dm & 1) || (dm >> (n - 1) & 1) || (dm & dm >> 1) || (n == 64 && !dm))
+		return -1;
+	int k = 0;
+	unsigned labels = 1;
+	for (; dm; dm &= ~((uint64_t)1 << (63 - __builtin_clzll(dm))), labels++)
+		if (cd->wild.labels >> (labels - 1) & 1) { /* the suffix after this dot */
+			size_t d = (size_t)(63 - __builtin_clzll(dm));
+			if (!add_probe(pr, &k, cap, &cd->wild, buf + d + 1, n - d - 1))
+				return -2;
+		}
+	if (cd->exact.labels >> (labels - 1) & 1 && !add_probe(pr, &k, cap, &cd->exact, buf, n))
+		return -2;
+	return k;
+}
+#endif
+
+HOT int name_probes(const struct cdir *cd, const char *name, char *buf, struct name_probe *pr,
+		    int cap)
 {
 	size_t n = strnlen(name, 256);
 	if (n && name[n - 1] == '.')
 		n--;
 	if (n == 0 || n > 253)
 		return -1;
+#ifdef SN_SSE2_NAMES
+	if (n <= 64)
+		return name_probes_short(cd, name, n, buf, pr, cap);
+#endif
 	uint8_t dot[256];
 	size_t nd = 0, start = 0; /* start: where the current label begins */
 	unsigned bad = 0;
 #ifdef SN_SSE2_NAMES
-	/* Blocks of sixteen bytes read from name itself (copying it first would cost a stall on
-	 * every load); the last block is the name's last sixteen bytes, of which only those not yet
-	 * seen count, or, for a shorter name, the name padded with zeros. */
-	for (size_t i = 0; i < n; i += 16) {
-		size_t at = i;
-		unsigned live = 0xffff;
-		__m128i v;
-		if (n - i >= 16) {
-			v = _mm_loadu_si128((const __m128i *)(name + i));
-		} else if (n >= 16) {
-			at = n - 16;
-			v = _mm_loadu_si128((const __m128i *)(name + at));
-			live = 0xffff << (i - at) & 0xffff;
-		} else {
-			v = load_short(name, n);
-			live = (1u << n) - 1;
-		}
-		v = _mm_or_si128(v, _mm_and_si128(in_range(v, 'A', 'Z'), _mm_set1_epi8(0x20)));
-		__m128i dots = _mm_cmpeq_epi8(v, _mm_set1_epi8('.'));
-		__m128i ok = _mm_or_si128(
-			_mm_or_si128(in_range(v, 'a', 'z'), in_range(v, '0', '9')),
-			_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('-')),
-						  _mm_cmpeq_epi8(v, _mm_set1_epi8('_'))),
-				     dots));
-		bad |= ~(unsigned)_mm_movemask_epi8(ok) & live; /* also every byte of 0x80 and up */
-		_mm_storeu_si128((__m128i *)(buf + at), v);
-		for (unsigned dm = (unsigned)_mm_movemask_epi8(dots) & live; dm; dm &= dm - 1) {
+	for (size_t i = 0, at; i < n; i += 16) {
+		for (unsigned dm = scan_block(name, n, i, buf, &bad, &at); dm; dm &= dm - 1) {
 			size_t d = at + (size_t)__builtin_ctz(dm); /* labels of 1 to 63 bytes */
 			bad |= d == start || d - start > 63;
 			dot[nd++] = (uint8_t)d;
@@ -1241,20 +1311,12 @@ static int name_probes(const struct cdir *cd, const char *name, char *buf, struc
 		return -1;
 	int k = 0;
 	for (size_t d = 0; d < nd; d++) /* "*.suffix": the suffix after dot d has nd - d labels */
-		if (cd->wild.labels >> label_bit(nd - d) & 1) {
-			if (k == cap)
-				return -2;
-			const char *sfx = buf + dot[d] + 1;
-			size_t len = n - dot[d] - 1;
-			pr[k++] = (struct name_probe){&cd->wild, sfx, len, nhash(sfx, len)};
-		}
-	if (cd->exact.labels >> label_bit(nd + 1) & 1) {
-		if (k == cap)
+		if (cd->wild.labels >> label_bit(nd - d) & 1 &&
+		    !add_probe(pr, &k, cap, &cd->wild, buf + dot[d] + 1, n - dot[d] - 1))
 			return -2;
-		pr[k++] = (struct name_probe){&cd->exact, buf, n, nhash(buf, n)};
-	}
-	for (int i = 0; i < k; i++)
-		__builtin_prefetch(&pr[i].t->v[pr[i].h & (pr[i].t->cap - 1)]);
+	if (cd->exact.labels >> label_bit(nd + 1) & 1 &&
+	    !add_probe(pr, &k, cap, &cd->exact, buf, n))
+		return -2;
 	return k;
 }
 
@@ -1326,8 +1388,8 @@ static struct sn_decision decide_merge(const struct cdir *cd, const struct sn_qu
  * name's probes. The address's list (which holds the rules without a destination) and at most one
  * list for the name (which holds those of "*") are walked side by side; a name that matches
  * several entries takes the general merge. */
-static struct sn_decision decide(const struct cdir *cd, const struct sn_query *q, uint32_t a,
-				 uint32_t skip, int nprobes, const struct name_probe *pr)
+HOT struct sn_decision decide(const struct cdir *cd, const struct sn_query *q, uint32_t a,
+			      uint32_t skip, int nprobes, const struct name_probe *pr)
 {
 	const uint32_t *pool = cd->pool;
 	uint32_t b = q->name ? 0 : cd->named;
@@ -1365,10 +1427,21 @@ static const struct cdir *query_dir(const struct sn_snapshot *s, const struct sn
 	return &s->dir[q->dir == SN_INGRESS ? SN_INGRESS : SN_EGRESS];
 }
 
+/* A named query's part of sn_decide(), apart so that a query without a name needs no room for
+ * the name's probes. */
+static __attribute__((noinline)) struct sn_decision
+decide_named(const struct cdir *cd, const struct sn_query *q, uint32_t a, uint32_t skip)
+{
+	char buf[NAME_BUF];
+	struct name_probe pr[MAX_PROBES];
+	return decide(cd, q, a, skip, name_probes(cd, q->name, buf, pr, MAX_PROBES), pr);
+}
+
 struct sn_decision sn_decide(const struct sn_snapshot *s, const struct sn_query *q)
 {
 	const struct cdir *cd = query_dir(s, q);
-	uint32_t a = lpm_lookup(q->family == AF_INET6 ? &cd->v6 : &cd->v4, q->family, q->addr);
+	uint32_t a = q->family == AF_INET6 ? lpm_lookup(&cd->v6, AF_INET6, q->addr)
+					   : lpm_lookup(&cd->v4, AF_INET, q->addr);
 	/* A rule before the first with names decides whatever the name is: the name is read only
 	 * when no such rule of the address's list matches (while the address's cache misses are
 	 * awaited, the CPU runs ahead into the name). */
@@ -1377,10 +1450,9 @@ struct sn_decision sn_decide(const struct sn_snapshot *s, const struct sn_query 
 	for (; skip < cd->pool[a] && x[skip] < cd->first_named; skip++)
 		if (proto_port_match(&cd->rules[x[skip]], q->proto, q->port))
 			return verdict(cd, x[skip], true);
-	char buf[NAME_BUF];
-	struct name_probe pr[MAX_PROBES];
-	int nprobes = q->name ? name_probes(cd, q->name, buf, pr, MAX_PROBES) : -1;
-	return decide(cd, q, a, skip, nprobes, pr);
+	if (q->name)
+		return decide_named(cd, q, a, skip);
+	return decide(cd, q, a, skip, -1, NULL);
 }
 
 bool sn_dns_allowed(const struct sn_snapshot *s, const char *name, int *rule)

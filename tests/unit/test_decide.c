@@ -292,16 +292,18 @@ static void test_name_bytes(void **state)
 	const char *doc = "egress:\n  mode: block-all\n  rules:\n"
 			  "  - {action: allow, to: [\"ab-c_d.example\", \"*.zz.example\"]}\n"
 			  "  - {action: deny, to: [\"*.example\"], ports: [80]}\n"
-			  "  - {action: allow, to: [\"*.a.b.c.d.e.f.g.h.i\"]}\n";
+			  "  - {action: allow, to: [\"*.a.b.c.d.e.f.g.h.i\"]}\n"
+			  "  - {action: allow, to: [\"*\"], ports: [443]}\n"; /* a valid name */
 	struct sn_policy *p;
 	struct sn_snapshot *s = parse_compile(doc, &p);
 	uint8_t a[4] = {192, 0, 2, 1};
 	char name[300];
 	long checked = 0;
-	/* one odd byte at every position of names of 1 to 40 bytes */
+	/* one odd byte at every position of names of 1 to 70 bytes (names of up to 64 bytes take
+	 * their own path) */
 	static const unsigned char odd[] = {'a', 'z', 'A', 'Z', '0', '9', '-', '_', '.', '@', '[',
 					    '`', '{', '/', ':', ' ', 0x7f, 0x80, 0xc3, 0xff, '*'};
-	for (size_t len = 1; len <= 40; len++)
+	for (size_t len = 1; len <= 70; len++)
 		for (size_t pos = 0; pos < len; pos++)
 			for (size_t k = 0; k < sizeof(odd); k++) {
 				/* "...x.zz.example" shaped names, cut to len bytes from the right */
@@ -325,6 +327,21 @@ static void test_name_bytes(void **state)
 						 naive_dns_allowed(p, name, &nrule));
 				checked++;
 			}
+	/* a name of one label of 62 to 65 bytes, with and without a last dot */
+	for (size_t len = 62; len <= 65; len++)
+		for (int dot = 0; dot < 2; dot++) {
+			memset(name, 'k', len);
+			memcpy(name + len, ".", 2);
+			name[len + (size_t)dot] = 0;
+			struct sn_query q = {SN_EGRESS, AF_INET, a, 443, SN_PROTO_TCP, name};
+			struct sn_decision d = sn_decide(s, &q), r = naive_decide(p, &q);
+			assert_int_equal(d.verdict, r.verdict);
+			assert_int_equal(d.rule, r.rule);
+			assert_int_equal(d.rule, len <= 63 ? 3 : SN_RULE_NONE);
+			int rule, nrule;
+			assert_int_equal(sn_dns_allowed(s, name, &rule),
+					 naive_dns_allowed(p, name, &nrule));
+		}
 	/* label lengths 63 and 64; names of 253 and 254 bytes (with and without a last dot) */
 	static const size_t labels[] = {62, 63, 64};
 	for (size_t i = 0; i < 3; i++) {
