@@ -705,27 +705,32 @@ static inline uint32_t last_le_rec6(const struct rec6 *r, size_t n, u128 a)
 /* The rule list of the segment that holds the address. */
 static uint32_t lpm_lookup(const struct lpm *m, int family, const uint8_t *addr)
 {
-	if (!m->n)
-		return 0;
 	size_t lo = 0, hi = m->n;
-	uint32_t set = UINT32_MAX;
+	uint32_t set;
+	const uint32_t *e;
 	if (family == AF_INET) {
 		uint32_t a = load_addr4(addr);
-		const uint32_t *e;
-		if (m->l1 && ((e = l1_entry4(m, a, &set)) == NULL ||
-			      (set = l1_range(m, *e, &lo, &hi)) != UINT32_MAX))
-			return set;
-		if (m->rec4)
-			return last_le_rec4(m->rec4 + lo, hi - lo, a);
+		if (m->l1) {
+			if ((e = l1_entry4(m, a, &set)) == NULL ||
+			    (set = l1_range(m, *e, &lo, &hi)) != UINT32_MAX)
+				return set;
+			if (m->rec4)
+				return last_le_rec4(m->rec4 + lo, hi - lo, a);
+		} else if (!m->n) {
+			return 0;
+		}
 		return seg_set(m, lo + last_le4(m->starts4 + lo, hi - lo, a));
 	}
 	u128 a = load_addr(AF_INET6, addr);
-	const uint32_t *e;
-	if (m->l1 && ((e = l1_entry6(m, a, &set)) == NULL ||
-		      (set = l1_range(m, *e, &lo, &hi)) != UINT32_MAX))
-		return set;
-	if (m->rec6)
-		return last_le_rec6(m->rec6 + lo, hi - lo, a);
+	if (m->l1) {
+		if ((e = l1_entry6(m, a, &set)) == NULL ||
+		    (set = l1_range(m, *e, &lo, &hi)) != UINT32_MAX)
+			return set;
+		if (m->rec6)
+			return last_le_rec6(m->rec6 + lo, hi - lo, a);
+	} else if (!m->n) {
+		return 0;
+	}
 	return seg_set(m, lo + last_le6(m->starts6 + lo, hi - lo, a));
 }
 
