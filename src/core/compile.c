@@ -817,11 +817,10 @@ static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, const 
 	return !pb->nomem;
 }
 
-/* name: len bytes followed by NAME_PAD zero bytes. */
+/* name: len bytes followed by NAME_PAD zero bytes. Only a probe calls it, and a table gets probes
+ * only when some name of it has the probe's label count: the table is not empty. */
 HOT uint32_t ntab_get(const struct ntab *t, const char *name, size_t len, uint64_t h)
 {
-	if (!t->cap)
-		return 0;
 	uint32_t tag = nent_tag(h, len);
 	for (size_t s = h & (t->cap - 1); t->v[s].list; s = (s + 1) & (t->cap - 1)) {
 		const struct nent *e = &t->v[s];
@@ -1211,27 +1210,10 @@ static inline __m128i load_short(const char *s, size_t n)
 #endif
 
 #ifdef SN_SSE2_NAMES
-/* Lower-cases the sixteen bytes of name's block i into buf and validates them (bad gets a bit for
- * every byte outside letters, digits, '-', '_' and '.'); returns the block's dots as a mask of bits
- * from *at, its first byte. Blocks are read from name itself (copying it first would cost a stall
- * on every load): the last block is the name's last sixteen bytes, of which only those not yet
- * seen count, or, for a shorter name, the name padded with zeros. */
-static inline unsigned scan_block(const char *name, size_t n, size_t i, char *buf, unsigned *bad,
-				  size_t *at)
+/* Lower-cases the sixteen bytes v into buf and validates them (bad gets a bit for every byte of
+ * live outside letters, digits, '-', '_' and '.'); returns the dots of live as a mask. */
+static inline unsigned scan16(__m128i v, unsigned live, char *buf, unsigned *bad)
 {
-	unsigned live = 0xffff;
-	__m128i v;
-	*at = i;
-	if (n - i >= 16) {
-		v = _mm_loadu_si128((const __m128i *)(name + i));
-	} else if (n >= 16) {
-		*at = n - 16;
-		v = _mm_loadu_si128((const __m128i *)(name + *at));
-		live = 0xffff << (i - *at) & 0xffff;
-	} else {
-		v = load_short(name, n);
-		live = (1u << n) - 1;
-	}
 	v = _mm_or_si128(v, _mm_and_si128(in_range(v, 'A', 'Z'), _mm_set1_epi8(0x20)));
 	__m128i dots = _mm_cmpeq_epi8(v, _mm_set1_epi8('.'));
 	__m128i ok = _mm_or_si128(
@@ -1240,8 +1222,27 @@ static inline unsigned scan_block(const char *name, size_t n, size_t i, char *bu
 					  _mm_cmpeq_epi8(v, _mm_set1_epi8('_'))),
 			     dots));
 	*bad |= ~(unsigned)_mm_movemask_epi8(ok) & live; /* also every byte of 0x80 and up */
-	_mm_storeu_si128((__m128i *)(buf + *at), v);
+	_mm_storeu_si128((__m128i *)buf, v);
 	return (unsigned)_mm_movemask_epi8(dots) & live;
+}
+
+/* Scans name's n bytes sixteen at a time into buf (scan16), returning the dots of the bytes from i
+ * on, the sixteenth-byte boundaries before i having been seen, as a mask of bits from *at. Blocks
+ * are read from name itself (copying it first would cost a stall on every load); the last block is
+ * the name's last sixteen bytes, of which only those not yet seen count, or, for a shorter name,
+ * the name padded with zeros. */
+static inline unsigned scan_block(const char *name, size_t n, size_t i, char *buf, unsigned *bad,
+				  size_t *at)
+{
+	*at = i;
+	if (n - i >= 16)
+		return scan16(_mm_loadu_si128((const __m128i *)(name + i)), 0xffff, buf + i, bad);
+	if (n >= 16) {
+		*at = n - 16;
+		return scan16(_mm_loadu_si128((const __m128i *)(name + *at)),
+			      0xffff << (i - *at) & 0xffff, buf + *at, bad);
+	}
+	return scan16(load_short(name, n), (1u << n) - 1, buf, bad);
 }
 
 /* name_probes() for a name of up to 64 bytes: its dots fit one word, whose bits then tell the
@@ -1252,11 +1253,17 @@ HOT int name_probes_short(const struct cdir *cd, const char *name, size_t n, cha
 {
 	uint64_t dm = 0;
 	unsigned bad = 0;
-	for (size_t i = 0, at; i < n; i += 16) {
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		dm |= (uint64_t)scan16(_mm_loadu_si128((const __m128i *)(name + i)), 0xffff, buf + i,
+				       &bad) << i;
+	if (i < n) {
+		size_t at;
 		uint64_t m = scan_block(name, n, i, buf, &bad, &at);
 		dm |= m << at;
 	}
 	memset(buf + n, 0, NAME_PAD);
+	/* a bad byte, an empty first, last or inner label, one label of 64 bytes */
 	if (bad || (dm & 1) || (dm >> (n - 1) & 1) || (dm & dm >> 1) || (n == 64 && !dm))
 		return -1;
 	int k = 0;
