@@ -1181,11 +1181,12 @@ HOT bool add_probe(struct name_probe *pr, int *k, int cap, const struct ntab *t,
 }
 
 #ifdef SN_SSE2_NAMES
-/* the bytes of v in [lo, hi], as 0xff; bytes of 0x80 and up are in no range */
-static inline __m128i in_range(__m128i v, char lo, char hi)
+/* the bytes of v in [lo, hi] (unsigned), as 0xff: v - lo, saturated down by hi - lo, is zero */
+static inline __m128i in_range(__m128i v, unsigned char lo, unsigned char hi)
 {
-	return _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8((char)(lo - 1))),
-			     _mm_cmplt_epi8(v, _mm_set1_epi8((char)(hi + 1))));
+	__m128i d = _mm_subs_epu8(_mm_sub_epi8(v, _mm_set1_epi8((char)lo)),
+				  _mm_set1_epi8((char)(hi - lo)));
+	return _mm_cmpeq_epi8(d, _mm_setzero_si128());
 }
 
 /* The n < 16 bytes at s as the low bytes of a vector, the rest zero; every load stays inside s. */
@@ -1214,13 +1215,13 @@ static inline __m128i load_short(const char *s, size_t n)
  * live outside letters, digits, '-', '_' and '.'); returns the dots of live as a mask. */
 static inline unsigned scan16(__m128i v, unsigned live, char *buf, unsigned *bad)
 {
-	v = _mm_or_si128(v, _mm_and_si128(in_range(v, 'A', 'Z'), _mm_set1_epi8(0x20)));
+	/* a letter of either case is a byte that 0x20 turns into 'a'..'z' (no other byte does) */
+	__m128i letter = in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 'z');
+	v = _mm_or_si128(v, _mm_and_si128(letter, _mm_set1_epi8(0x20)));
 	__m128i dots = _mm_cmpeq_epi8(v, _mm_set1_epi8('.'));
-	__m128i ok = _mm_or_si128(
-		_mm_or_si128(in_range(v, 'a', 'z'), in_range(v, '0', '9')),
-		_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('-')),
-					  _mm_cmpeq_epi8(v, _mm_set1_epi8('_'))),
-			     dots));
+	/* '-', '.', '/' and the digits are 0x2d..0x39: all of them but '/' */
+	__m128i punct = _mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('/')), in_range(v, '-', '9'));
+	__m128i ok = _mm_or_si128(_mm_or_si128(letter, punct), _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
 	*bad |= ~(unsigned)_mm_movemask_epi8(ok) & live; /* also every byte of 0x80 and up */
 	_mm_storeu_si128((__m128i *)buf, v);
 	return (unsigned)_mm_movemask_epi8(dots) & live;
