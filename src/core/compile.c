@@ -1220,8 +1220,10 @@ static inline unsigned scan16(__m128i v, unsigned live, char *buf, unsigned *bad
 	v = _mm_or_si128(v, _mm_and_si128(letter, _mm_set1_epi8(0x20)));
 	__m128i dots = _mm_cmpeq_epi8(v, _mm_set1_epi8('.'));
 	/* '-', '.', '/' and the digits are 0x2d..0x39: all of them but '/' */
-	__m128i punct = _mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('/')), in_range(v, '-', '9'));
-	__m128i ok = _mm_or_si128(_mm_or_si128(letter, punct), _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+	__m128i punct = _mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('/')),
+					 in_range(v, '-', '9'));
+	__m128i ok = _mm_or_si128(_mm_or_si128(letter, punct),
+				  _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
 	*bad |= ~(unsigned)_mm_movemask_epi8(ok) & live; /* also every byte of 0x80 and up */
 	_mm_storeu_si128((__m128i *)buf, v);
 	return (unsigned)_mm_movemask_epi8(dots) & live;
@@ -1256,8 +1258,8 @@ HOT int name_probes_short(const struct cdir *cd, const char *name, size_t n, cha
 	unsigned bad = 0;
 	size_t i = 0;
 	for (; i + 16 <= n; i += 16)
-		dm |= (uint64_t)scan16(_mm_loadu_si128((const __m128i *)(name + i)), 0xffff, buf + i,
-				       &bad) << i;
+		dm |= (uint64_t)scan16(_mm_loadu_si128((const __m128i *)(name + i)), 0xffff,
+				       buf + i, &bad) << i;
 	if (i < n) {
 		size_t at;
 		uint64_t m = scan_block(name, n, i, buf, &bad, &at);
