@@ -616,7 +616,7 @@ out:
 
 /* The first-level entry of an address: NULL when the address lies outside the prefix that all
  * starts but the first share, *set then being the list of the first or the last segment. IPv4 is
- * computed on 32 bits, IPv6 on 128. */
+ * computed on 32 bits, IPv6 on two 64-bit words. */
 static inline const uint32_t *l1_entry4(const struct lpm *m, uint32_t a, uint32_t *set)
 {
 	if ((a ^ m->base_lo) & m->pmask_lo) {
@@ -1229,8 +1229,8 @@ static inline unsigned scan16(__m128i v, unsigned live, char *buf, unsigned *bad
 	return (unsigned)_mm_movemask_epi8(dots) & live;
 }
 
-/* Scans name's n bytes sixteen at a time into buf (scan16), returning the dots of the bytes from i
- * on, the sixteenth-byte boundaries before i having been seen, as a mask of bits from *at. Blocks
+/* Scans the block of name (n bytes) that starts at i, a multiple of sixteen, the bytes before it
+ * being scanned already, into buf (scan16); returns its dots as a mask of bits from *at. Blocks
  * are read from name itself (copying it first would cost a stall on every load); the last block is
  * the name's last sixteen bytes, of which only those not yet seen count, or, for a shorter name,
  * the name padded with zeros. */
