@@ -579,6 +579,58 @@ static void test_packed_buckets(void **state)
 	free(d.p);
 }
 
+/* IPv6 policies whose segments share 56, 64 and 96 bits: the first-level table's bits then straddle
+ * the address's two words or lie in the low one, and the shared prefix reaches into the low word.
+ * Checked at the edges of every fourth entry and at random addresses inside and just outside the
+ * prefix. */
+static void test_low_word_buckets(void **state)
+{
+	(void)state;
+	static const int shared[] = {56, 64, 96};
+	for (size_t t = 0; t < sizeof(shared) / sizeof(shared[0]); t++) {
+		uint8_t base[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2, 0, 3, 0, 4, 0, 0, 0, 0};
+		int plen = shared[t];
+		struct docbuf d = {0};
+		docbuf_put(&d, "{\"egress\":{\"mode\":\"block-all\",\"rules\":[");
+		for (int r = 0; r < 6; r++) {
+			docbuf_put(&d, "%s{\"action\":\"%s\",%s\"to\":[", r ? "," : "",
+			           r % 2 ? "allow" : "deny", r % 3 ? "" : "\"ports\":[443],");
+			for (int i = 0; i < 200; i++) {
+				uint8_t a[16];
+				memcpy(a, base, 16);
+				int len = i % 2 ? 128 : plen + 4 + (int)lrnd((unsigned)(124 - plen));
+				for (int bit = plen; bit < len; bit++)
+					if (lrnd(2))
+						a[bit / 8] |= (uint8_t)(0x80 >> bit % 8);
+				for (int bit = plen; bit < 128; bit++)
+					if (bit >= len)
+						a[bit / 8] &= (uint8_t)~(0x80 >> bit % 8);
+				char txt[INET6_ADDRSTRLEN];
+				inet_ntop(AF_INET6, a, txt, sizeof(txt));
+				docbuf_put(&d, "%s\"%s/%d\"", i ? "," : "", txt, len);
+			}
+			docbuf_put(&d, "]}");
+		}
+		docbuf_put(&d, "]}}");
+		struct sn_policy *p;
+		struct sn_snapshot *s = parse_compile(d.p, &p);
+		check_policy(p, s, 4, 0);
+		for (int i = 0; i < 1000; i++) {
+			uint8_t a[16];
+			memcpy(a, base, 16);
+			for (int bit = plen; bit < 128; bit++)
+				if (lrnd(2))
+					a[bit / 8] |= (uint8_t)(0x80 >> bit % 8);
+			if (i % 3 == 0) /* outside the shared prefix by one bit */
+				a[(i / 3 % plen) / 8] ^= (uint8_t)(0x80 >> (i / 3 % plen) % 8);
+			check_addr(p, s, AF_INET6, a);
+		}
+		sn_snapshot_unref(s);
+		sn_policy_free(p);
+		free(d.p);
+	}
+}
+
 /* Rule lists past 16-bit pool offsets: 24 nested prefixes in rules with ports, inside a /8 that
  * 3,000 more rules with ports hold, make 24 distinct lists of about 3,000 rules each. */
 static void test_large_pool(void **state)
@@ -619,6 +671,7 @@ int main(void)
 		cmocka_unit_test(test_name_bytes),
 		cmocka_unit_test(test_large_bucket),
 		cmocka_unit_test(test_packed_buckets),
+		cmocka_unit_test(test_low_word_buckets),
 		cmocka_unit_test(test_large_pool),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
