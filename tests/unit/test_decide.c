@@ -579,6 +579,16 @@ static void test_packed_buckets(void **state)
 	free(d.p);
 }
 
+/* base's first plen bits, then random bits up to len, then zeros */
+static void random_bits(uint8_t *a, const uint8_t *base, int plen, int len)
+{
+	memcpy(a, base, 16);
+	for (int bit = plen; bit < 128; bit++) {
+		uint8_t m = (uint8_t)(0x80 >> bit % 8);
+		a[bit / 8] = bit < len && lrnd(2) ? a[bit / 8] | m : a[bit / 8] & (uint8_t)~m;
+	}
+}
+
 /* IPv6 policies whose segments share 56, 64 and 96 bits: the first-level table's bits then straddle
  * the address's two words or lie in the low one, and the shared prefix reaches into the low word.
  * Checked at the edges of every fourth entry and at random addresses inside and just outside the
@@ -597,14 +607,8 @@ static void test_low_word_buckets(void **state)
 			           r % 2 ? "allow" : "deny", r % 3 ? "" : "\"ports\":[443],");
 			for (int i = 0; i < 200; i++) {
 				uint8_t a[16];
-				memcpy(a, base, 16);
 				int len = i % 2 ? 128 : plen + 4 + (int)lrnd((unsigned)(124 - plen));
-				for (int bit = plen; bit < len; bit++)
-					if (lrnd(2))
-						a[bit / 8] |= (uint8_t)(0x80 >> bit % 8);
-				for (int bit = plen; bit < 128; bit++)
-					if (bit >= len)
-						a[bit / 8] &= (uint8_t)~(0x80 >> bit % 8);
+				random_bits(a, base, plen, len);
 				char txt[INET6_ADDRSTRLEN];
 				inet_ntop(AF_INET6, a, txt, sizeof(txt));
 				docbuf_put(&d, "%s\"%s/%d\"", i ? "," : "", txt, len);
@@ -617,10 +621,7 @@ static void test_low_word_buckets(void **state)
 		check_policy(p, s, 4, 0);
 		for (int i = 0; i < 1000; i++) {
 			uint8_t a[16];
-			memcpy(a, base, 16);
-			for (int bit = plen; bit < 128; bit++)
-				if (lrnd(2))
-					a[bit / 8] |= (uint8_t)(0x80 >> bit % 8);
+			random_bits(a, base, plen, 128);
 			if (i % 3 == 0) /* outside the shared prefix by one bit */
 				a[(i / 3 % plen) / 8] ^= (uint8_t)(0x80 >> (i / 3 % plen) % 8);
 			check_addr(p, s, AF_INET6, a);
