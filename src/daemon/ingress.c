@@ -135,17 +135,17 @@ static unsigned total_conns(const struct sn_ingress *g)
 
 /* ---- connections per client ---- */
 
-/* A client is an IPv4 address, or an IPv6 /64 (what one host or site is given: its other addresses
- * count with it). */
-static struct client **client_slot(struct sn_ingress *g, int family, const uint8_t *peer)
+/* The slot of c's client: an IPv4 address, or an IPv6 /64 (what one host or site is given: its
+ * other addresses count with it), which key receives zero-padded. */
+static struct client **client_slot(struct sn_ingress *g, const struct iconn *c, uint8_t key[16])
 {
-	uint8_t addr[16] = {0};
-	memcpy(addr, peer, family == AF_INET6 ? 8 : 4);
-	uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)family;
+	memset(key, 0, 16);
+	memcpy(key, c->peer, c->family == AF_INET6 ? 8 : 4);
+	uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)c->family;
 	for (int i = 0; i < 16; i++)
-		h = (h ^ addr[i]) * 0x100000001b3ull;
+		h = (h ^ key[i]) * 0x100000001b3ull;
 	struct client **p = &g->clients[(h ^ h >> 32) % CLIENT_BUCKETS];
-	while (*p && ((*p)->family != family || memcmp((*p)->addr, addr, 16)))
+	while (*p && ((*p)->family != c->family || memcmp((*p)->addr, key, 16)))
 		p = &(*p)->next;
 	return p;
 }
@@ -157,10 +157,11 @@ static bool client_take(struct sn_ingress *g, struct iconn *c)
 	if (!g->per_client || sn_cidrs_contain(cfg->trusted, cfg->ntrusted, c->family, c->peer))
 		return true;
 	pthread_mutex_lock(&g->cmu);
-	struct client **p = client_slot(g, c->family, c->peer);
+	uint8_t key[16];
+	struct client **p = client_slot(g, c, key);
 	if (!*p && (*p = calloc(1, sizeof(**p)))) {
 		(*p)->family = c->family;
-		memcpy((*p)->addr, c->peer, c->family == AF_INET6 ? 8 : 4);
+		memcpy((*p)->addr, key, 16);
 	}
 	bool ok = *p && (*p)->n < g->per_client;
 	if (ok)
@@ -179,8 +180,9 @@ static void client_release(struct sn_ingress *g, struct iconn *c)
 	if (!c->counted)
 		return;
 	c->counted = false;
+	uint8_t key[16];
 	pthread_mutex_lock(&g->cmu);
-	struct client **p = client_slot(g, c->family, c->peer);
+	struct client **p = client_slot(g, c, key);
 	if (*p && --(*p)->n == 0) {
 		struct client *gone = *p;
 		*p = gone->next;
