@@ -125,12 +125,23 @@ static inline uint32_t nent_tag(uint64_t h, size_t len)
 	return ((uint32_t)(h >> 32) & ~1u) | (len > NENT_SHORT);
 }
 
+/* A table is probed linearly, but through a byte per slot kept apart (ctrl): 0 for an empty slot,
+ * else 0x80 and the hash's top seven bits. The bytes of sixteen slots are compared at once, and a
+ * slot is read only when its byte matches, so a name that is not there usually costs no read of
+ * the slots at all (the bytes, cap + 15 with the first 15 repeated at the end, stay in cache). */
+#define NGROUP 16
 struct ntab {
 	struct nent *v;
-	size_t cap; /* power of two */
+	uint8_t *ctrl;
+	size_t cap; /* power of two, at least NGROUP */
 	char *names;
 	uint64_t labels; /* bit k-1: some name has k labels (bit 63: 64 or more) */
 };
+
+static inline uint8_t ctrl_byte(uint64_t h)
+{
+	return (uint8_t)(0x80 | h >> 57);
+}
 
 static unsigned label_bit(size_t labels)
 {
@@ -150,7 +161,7 @@ struct cdir {
 	size_t npool;
 	struct sn_cidr *cidrs; /* render storage */
 	struct sn_port_range *ports;
-};
+} __attribute__((aligned(64)));
 
 struct sn_snapshot {
 	atomic_int refs;
@@ -768,14 +779,15 @@ static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, const 
 		t->cap *= 2;
 	t->v = aligned_alloc(64, t->cap * sizeof(*t->v));
 	if (t->v)
-		memset(t->v, 0, t->cap * sizeof(*t->v));
+		memset(t->v, 0, t->cap * sizeof(*t->v)); /* names padded with zeros */
+	t->ctrl = calloc(t->cap + NGROUP - 1, 1);
 	t->names = malloc(bytes + 1);
 	uint32_t *list = malloc((n + nany) * sizeof(*list));
-	if (!t->v || !t->names || !list) {
+	if (!t->v || !t->ctrl || !t->names || !list) {
 		free(list);
 		return false;
 	}
-	*mem += t->cap * sizeof(*t->v) + bytes + 1;
+	*mem += t->cap * (sizeof(*t->v) + 1) + NGROUP - 1 + bytes + 1;
 	size_t noff = 0;
 	for (size_t i = 0; i < n;) {
 		size_t j = i, k = 0, a = 0;
@@ -797,8 +809,11 @@ static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, const 
 		memcpy(padded, items[i].name, len);
 		uint64_t h = nhash(padded, len);
 		size_t s = h & (t->cap - 1);
-		while (t->v[s].list)
+		while (t->ctrl[s])
 			s = (s + 1) & (t->cap - 1);
+		t->ctrl[s] = ctrl_byte(h);
+		if (s < NGROUP - 1)
+			t->ctrl[t->cap + s] = ctrl_byte(h);
 		struct nent *e = &t->v[s];
 		e->tag = nent_tag(h, len);
 		e->list = pb_intern(pb, list, (uint32_t)k);
@@ -817,26 +832,52 @@ static bool build_ntab(struct ntab *t, struct name_item *items, size_t n, const 
 	return !pb->nomem;
 }
 
+/* The slots from s on (NGROUP of them) whose byte is c, up to the first empty one, as a mask;
+ * *end tells whether an empty one was among them. */
+HOT unsigned ctrl_match(const struct ntab *t, size_t s, uint8_t c, bool *end)
+{
+	unsigned match = 0, empty = 0;
+#ifdef SN_SSE2_NAMES
+	__m128i g = _mm_loadu_si128((const __m128i *)(t->ctrl + s));
+	match = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(g, _mm_set1_epi8((char)c)));
+	empty = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(g, _mm_setzero_si128()));
+#else
+	for (unsigned i = 0; i < NGROUP; i++) {
+		match |= (unsigned)(t->ctrl[s + i] == c) << i;
+		empty |= (unsigned)(t->ctrl[s + i] == 0) << i;
+	}
+#endif
+	*end = empty != 0;
+	return empty ? match & ((empty & -empty) - 1) : match;
+}
+
 /* name: len bytes followed by NAME_PAD zero bytes. Only a probe calls it, and a table gets probes
- * only when some name of it has the probe's label count: the table is not empty. */
+ * only when some name of it has the probe's label count: the table is not empty (and, at most two
+ * thirds full, has an empty slot). */
 HOT uint32_t ntab_get(const struct ntab *t, const char *name, size_t len, uint64_t h)
 {
 	uint32_t tag = nent_tag(h, len);
-	for (size_t s = h & (t->cap - 1); t->v[s].list; s = (s + 1) & (t->cap - 1)) {
-		const struct nent *e = &t->v[s];
-		if (e->tag != tag)
-			continue;
-		uint64_t diff = (load64(e->u.name) ^ load64(name)) |
-				(load64(e->u.name + 8) ^ load64(name + 8));
-		if (len <= NENT_SHORT) {
-			if (!(diff | (load64(e->u.name + 16) ^ load64(name + 16))))
+	for (size_t s = h & (t->cap - 1);; s = (s + NGROUP) & (t->cap - 1)) {
+		bool end;
+		for (unsigned m = ctrl_match(t, s, ctrl_byte(h), &end); m; m &= m - 1) {
+			size_t slot = (s + (unsigned)__builtin_ctz(m)) & (t->cap - 1);
+			const struct nent *e = &t->v[slot];
+			if (e->tag != tag)
+				continue;
+			uint64_t diff = (load64(e->u.name) ^ load64(name)) |
+					(load64(e->u.name + 8) ^ load64(name + 8));
+			if (len <= NENT_SHORT) {
+				if (!(diff | (load64(e->u.name + 16) ^ load64(name + 16))))
+					return e->list;
+			} else if (!diff && e->u.lng.len == len &&
+				   memcmp(t->names + e->u.lng.off, name + NENT_LONG,
+					  len - NENT_LONG) == 0) {
 				return e->list;
-		} else if (!diff && e->u.lng.len == len &&
-			   memcmp(t->names + e->u.lng.off, name + NENT_LONG, len - NENT_LONG) == 0) {
-			return e->list;
+			}
 		}
+		if (end)
+			return 0;
 	}
-	return 0;
 }
 
 /* ---- render lists ---- */
@@ -1047,8 +1088,10 @@ static void cdir_clear(struct cdir *cd)
 	lpm_clear(&cd->v4);
 	lpm_clear(&cd->v6);
 	free(cd->exact.v);
+	free(cd->exact.ctrl);
 	free(cd->exact.names);
 	free(cd->wild.v);
+	free(cd->wild.ctrl);
 	free(cd->wild.names);
 }
 
@@ -1176,7 +1219,12 @@ HOT bool add_probe(struct name_probe *pr, int *k, int cap, const struct ntab *t,
 		return false;
 	uint64_t h = nhash(s, len);
 	pr[(*k)++] = (struct name_probe){t, s, len, h};
-	__builtin_prefetch(&t->v[h & (t->cap - 1)]);
+	/* the slot that most likely holds the name: the first whose byte matches */
+	size_t home = h & (t->cap - 1);
+	bool end;
+	unsigned m = ctrl_match(t, home, ctrl_byte(h), &end);
+	if (m)
+		__builtin_prefetch(&t->v[(home + (unsigned)__builtin_ctz(m)) & (t->cap - 1)]);
 	return true;
 }
 

@@ -632,6 +632,63 @@ static void test_low_word_buckets(void **state)
 	}
 }
 
+/* One name against the snapshot and the naive evaluator, as a connection and as a DNS query. */
+static void check_name(const struct sn_policy *p, const struct sn_snapshot *s, const char *name)
+{
+	uint8_t a[4] = {192, 0, 2, 1};
+	struct sn_query q = {SN_EGRESS, AF_INET, a, 443, SN_PROTO_TCP, name};
+	struct sn_decision d = sn_decide(s, &q), r = naive_decide(p, &q);
+	if (d.verdict != r.verdict || d.rule != r.rule)
+		fail_msg("\"%s\": got %s %d, naive %s %d", name, sn_verdict_name(d.verdict), d.rule,
+			 sn_verdict_name(r.verdict), r.rule);
+	int rule, nrule;
+	assert_int_equal(sn_dns_allowed(s, name, &rule), naive_dns_allowed(p, name, &nrule));
+	assert_int_equal(rule, nrule);
+}
+
+/* Name tables of 16 to 4,096 slots, each filled to just under two thirds, so that runs of taken
+ * slots cross the end of a table and many slots share a control byte: every name, exact or under
+ * a wildcard, of 12 to 55 bytes, is found, and its near misses are not. */
+static void test_name_tables(void **state)
+{
+	(void)state;
+	static const int sizes[] = {10, 42, 170, 680, 2730};
+	for (size_t t = 0; t < sizeof(sizes) / sizeof(sizes[0]); t++) {
+		int n = sizes[t];
+		char (*names)[64] = malloc((size_t)n * sizeof(*names));
+		for (int i = 0; i < n; i++) /* "e12-q.example": 12 to 52 bytes */
+			snprintf(names[i], sizeof(names[i]), "e%d-%.*s.example", i,
+				 (int)lrnd(38) + 1, "qwertyuiopasdfghjklzxcvbnmqwertyuiopasdfghjkl");
+		struct docbuf d = {0};
+		docbuf_put(&d, "{\"egress\":{\"mode\":\"block-all\",\"rules\":[");
+		for (int r = 0; r < 8; r++) {
+			docbuf_put(&d, "%s{\"action\":\"%s\",\"to\":[", r ? "," : "",
+			           r % 2 ? "deny" : "allow");
+			for (int i = r; i < n; i += 8)
+				docbuf_put(&d, "%s\"%s\",\"*.w%s\"", i > r ? "," : "", names[i],
+				           names[i]);
+			docbuf_put(&d, "]}");
+		}
+		docbuf_put(&d, "]}}");
+		struct sn_policy *p;
+		struct sn_snapshot *s = parse_compile(d.p, &p);
+		char q[80];
+		for (int i = 0; i < n; i++) {
+			check_name(p, s, names[i]);
+			snprintf(q, sizeof(q), "x.w%s", names[i]); /* under a wildcard */
+			check_name(p, s, q);
+			check_name(p, s, q + 2); /* a wildcard's apex */
+			check_name(p, s, q + 1); /* ".w..." is not a name */
+			snprintf(q, sizeof(q), "%sx", names[i]);
+			check_name(p, s, q);
+		}
+		sn_snapshot_unref(s);
+		sn_policy_free(p);
+		free(d.p);
+		free(names);
+	}
+}
+
 /* Rule lists past 16-bit pool offsets: 24 nested prefixes in rules with ports, inside a /8 that
  * 3,000 more rules with ports hold, make 24 distinct lists of about 3,000 rules each. */
 static void test_large_pool(void **state)
@@ -674,6 +731,7 @@ int main(void)
 		cmocka_unit_test(test_packed_buckets),
 		cmocka_unit_test(test_low_word_buckets),
 		cmocka_unit_test(test_large_pool),
+		cmocka_unit_test(test_name_tables),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
