@@ -1219,12 +1219,9 @@ HOT bool add_probe(struct name_probe *pr, int *k, int cap, const struct ntab *t,
 		return false;
 	uint64_t h = nhash(s, len);
 	pr[(*k)++] = (struct name_probe){t, s, len, h};
-	/* the slot that most likely holds the name: the first whose byte matches */
-	size_t home = h & (t->cap - 1);
-	bool end;
-	unsigned m = ctrl_match(t, home, ctrl_byte(h), &end);
-	if (m)
-		__builtin_prefetch(&t->v[(home + (unsigned)__builtin_ctz(m)) & (t->cap - 1)]);
+	/* where the name is if it is there (usually its first slot, or the next): fetched at once,
+	 * rather than after its control bytes, so that the misses of several probes overlap */
+	__builtin_prefetch(&t->v[h & (t->cap - 1)]);
 	return true;
 }
 
