@@ -70,6 +70,12 @@ void sn_view_log(struct sn_view *v, enum sn_log_level level, const char *fmt, ..
 	__attribute__((format(printf, 3, 4)));
 extern enum sn_log_level sn_log_threshold;
 
+/* The name of a sandbox's network namespace (under SN_NETNS_RUN_DIR), "sn-<id>". */
+static inline void sn_sandbox_netns(char *buf, size_t size, const char *id)
+{
+	snprintf(buf, size, "sn-%s", id);
+}
+
 struct sn_sandbox {
 	struct sn_sandbox_row row; /* as stored: id, team, state, addresses, labels, revision */
 	struct sn_snapshot *snap;  /* the policy in force */

@@ -22,6 +22,7 @@
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -35,6 +36,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "link.h"
 #include "http.h"
 
 #define IO_CHUNK 65536
@@ -122,6 +124,7 @@ struct sn_ingress {
 	struct client *clients[CLIENT_BUCKETS];
 	volatile bool stop;
 	struct sn_recheck rc;
+	int self_ns; /* the daemon's network namespace, which upstream sockets are made from */
 };
 
 /* Client connections open, all workers' (those being handed over included). */
@@ -500,13 +503,20 @@ static bool prefers_html(const struct sn_http_head *h)
 
 static void feed_request_body(struct iconn *c);
 
+/* The connection to the sandbox is made inside its namespace, to its own address: the kernel
+ * carries it over the sandbox's loopback, so that the hop skips the veth, the host's netfilter
+ * hooks and its connection tracking (docs/DAEMON.md, Ingress). */
 static void start_upstream(struct iconn *c)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(c->port)};
 	memcpy(&a.sin_addr, c->view->addr4, 4);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	char ns[SN_ID_MAX + 4];
+	sn_sandbox_netns(ns, sizeof(ns), c->view->id);
+	int fd = sn_netns_socket(ns, c->w->g->self_ns, AF_INET,
+				 SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
-		respond(c, 502, false, "bad_gateway", "no socket for the upstream connection");
+		respond(c, 502, false, "bad_gateway", "no socket for the upstream connection: %s",
+			strerror(-fd));
 		return;
 	}
 	int one = 1;
@@ -1363,6 +1373,14 @@ int sn_ingress_start(struct sn_daemon *d, struct sn_ingress **out, char *err, si
 		return -ENOMEM;
 	}
 	g->d = d;
+	g->self_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (g->self_ns < 0) {
+		int e = errno;
+		snprintf(err, errsize, "ingress proxy: its own network namespace: %s", strerror(e));
+		free(g->w);
+		free(g);
+		return -e;
+	}
 	/* a connection holds two descriptors (the client's, the sandbox's): by default the ingress
 	 * may take half of the daemon's */
 	g->max_conns = sn_fd_share(d->cfg.ingress_max_conns, 4);
@@ -1418,6 +1436,7 @@ void sn_ingress_stop(struct sn_ingress *g)
 		}
 	pthread_mutex_destroy(&g->cmu);
 	sn_recheck_free(&g->rc);
+	close(g->self_ns);
 	free(g->w);
 	free(g);
 }

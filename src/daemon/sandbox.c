@@ -61,7 +61,7 @@ static bool valid_id(const char *id)
 static void names_for(struct sn_sandbox *sb)
 {
 	const char *id = sb->row.id;
-	snprintf(sb->netns, sizeof(sb->netns), "sn-%s", id);
+	sn_sandbox_netns(sb->netns, sizeof(sb->netns), id);
 	if (strlen(id) <= 12) {
 		snprintf(sb->ifname, sizeof(sb->ifname), "sh-%s", id);
 	} else {

@@ -115,6 +115,22 @@ int sn_netns_open(const char *name)
 	return fd < 0 ? -errno : fd;
 }
 
+int sn_netns_socket(const char *name, int self, int domain, int type)
+{
+	int ns = sn_netns_open(name);
+	if (ns < 0)
+		return ns;
+	int rc = setns(ns, CLONE_NEWNET) != 0 ? -errno : 0;
+	close(ns);
+	if (rc)
+		return rc;
+	int fd = socket(domain, type, 0);
+	int e = errno;
+	if (setns(self, CLONE_NEWNET) != 0)
+		abort();
+	return fd < 0 ? -e : fd;
+}
+
 /* /run/netns as ip-netns(8) sets it up: a shared mount point, so that the bind mounts made in it
  * propagate to every mount namespace. */
 static int run_dir_ready(void)

@@ -18,6 +18,11 @@ int sn_netns_add(const char *name);
 int sn_netns_del(const char *name);
 /* Opens a namespace by name; returns an fd (close it) or -errno. */
 int sn_netns_open(const char *name);
+/* A socket made inside the named namespace, from any thread: the thread switches into it for
+ * socket() and back into self (an fd of its own namespace); the socket stays in the namespace it
+ * was made in. Returns the socket or -errno. Aborts when the thread cannot switch back: a thread
+ * left in a sandbox's namespace would make its next sockets there. */
+int sn_netns_socket(const char *name, int self, int domain, int type);
 
 /* Creates a veth pair: host_if here (down), peer_if inside peer_netns_fd. */
 int sn_link_add_veth(const char *host_if, const char *peer_if, int peer_netns_fd);

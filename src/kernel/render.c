@@ -152,7 +152,8 @@ int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg)
 	sn_text_printf(t, PRE "meta nfproto ipv6 iifname @paused drop\n");
 	/* neighbour discovery with the host side */
 	sn_text_printf(t, PRE "icmpv6 type 135-136 accept\n");
-	/* replies to connections the host opened into a sandbox (the ingress proxy) from its side
+	/* replies to connections the host opened into a sandbox (a platform's agent, an operator's
+	 * curl; the ingress proxy connects from inside the sandbox's namespace) from its side
 	 * of the link: the egress policy is not theirs (no sandbox can open a connection to another
 	 * one: the pools are guarded) */
 	for (size_t i = 0; i < cfg->npools; i++) {
@@ -215,7 +216,7 @@ int sn_nft_render_table(struct sn_text *out, const struct sn_nft_config *cfg)
 	/* a sandbox reaches the host only through the redirects above */
 	sn_text_printf(t, "add rule inet " SN_NFT_TABLE
 			  " input iifname \"sh-*\" ct status dnat accept\n");
-	/* replies to the host's own connections into sandboxes (the ingress proxy) */
+	/* replies to the host's own connections into sandboxes */
 	sn_text_printf(t, "add rule inet " SN_NFT_TABLE " input iifname \"sh-*\" ct direction reply "
 			  "accept\n");
 	sn_text_printf(t, "add rule inet " SN_NFT_TABLE " input iifname \"sh-*\" icmpv6 type { "

@@ -75,6 +75,8 @@ probe() { # probe CLIENT KIND ARGS...
 
 api POST /v1/sandboxes "{\"id\":\"$I\"}"
 [ "$code" = 201 ] || { echo "create: $code $body"; exit 1; }
+A=$(printf '%s' "$body" |
+	python3 -c 'import json, sys; print(json.load(sys.stdin)["address"]["ipv4"])')
 ip netns exec sn-$I python3 "$here/lib/httpsrv.py" 8080,8081,9000 --ready "$tmp/srv.ready" \
 	--lifetime 300 &
 echo $! >"$tmp/srv.pid"
@@ -83,6 +85,13 @@ H8080="8080-$I.sandnet.localhost"
 
 step=open; echo "-- $step"
 want 200 1 8080; has "\"port\": 8080"; has "\"host\": \"$H8080\""
+# the ingress reaches the sandbox from inside its namespace, at its own address: the server sees
+# that address as the peer, and the host's connection tracking holds nothing of the hop
+has "\"peer\": \"$A\""
+if [ -r /proc/net/nf_conntrack ]; then
+	n=$(ip netns exec $H grep -c "dst=$A .*dport=8080 " /proc/net/nf_conntrack)
+	[ "$n" = 0 ] && ok || bad "[$step] $n entries of the ingress hop in the host's conntrack"
+fi
 want 200 2 8081
 get 1 8080 -H "X-Forwarded-For: 1.2.3.4"
 has "\"xff\": \"1.2.3.4, 10.99.1.2\""; has '"xfp": "http"'; has "\"xfh\": \"$H8080\""

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """HTTP/1.1 test server for the ingress tests, run inside a sandbox: keep-alive, several ports.
 
-  GET /echo, /  {"port", "host", "xff", "xfp", "xfh", "conn", "path"}: what it saw (conn: a number
-                per TCP connection, so a client can tell a kept-alive upstream connection)
+  GET /echo, /  {"port", "host", "xff", "xfp", "xfh", "conn", "path", "peer"}: what it saw (conn: a
+                number per TCP connection, so a client can tell a kept-alive upstream connection;
+                peer: the connection's source address)
   POST /upload  reads the body (Content-Length or chunked) and answers {"bytes": N}
   GET /ws       a WebSocket handshake, then echoes every text frame
   GET /slow     answers after 30 s (for upstream timeouts)
@@ -68,7 +69,7 @@ class H(BaseHTTPRequestHandler):
                             "xff": self.headers.get("X-Forwarded-For"),
                             "xfp": self.headers.get("X-Forwarded-Proto"),
                             "xfh": self.headers.get("X-Forwarded-Host"), "conn": self.conn_id,
-                            "path": self.path})
+                            "path": self.path, "peer": self.client_address[0]})
         elif self.path.startswith("/headers"):
             self.send_json([[k, v] for k, v in self.headers.items()])
         elif self.path.startswith("/ws"):
