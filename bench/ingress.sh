@@ -8,6 +8,11 @@
 #   host netns H: wrk, sandnetd (ingress :7081), nginx proxy :18080, haproxy :18081 (http), :18082 (tcp)
 #        --veth-- sandbox sn-<id>: nginx :8080 (the upstream)
 # usage: bench/ingress.sh SANDNETD [RUNS] [SECONDS]
+#
+# With SN_BENCH_B=OTHER-SANDNETD it compares two builds instead, on the same topology: RUNS
+# pairs, the daemon restarted on the same state between builds (SANDNETD is A and runs first),
+# sandnet's ingress alone; per pair the ratio of B's requests per second to A's, and each side's
+# machine and proxy CPU per request.
 set -u
 sandnetd=$1
 runs=${2:-5}
@@ -98,6 +103,36 @@ run() {
 		END {split(c0, a, " "); split(c1, b, " "); f = n ? 1e6 / hz / n : 0
 		     printf "%s/%.3f/%.1f/%.1f/%.1f", r, p, (b[1] - a[1]) * f, (b[2] - a[2]) * f, busy * f}' "$tmp/wrk.out"
 }
+if [ -n "${SN_BENCH_B:-}" ]; then
+	# restart SANDNETD: the same state, so the sandbox and its nginx stay
+	restart() {
+		kill "$SN_PID"
+		while kill -0 "$SN_PID" 2>/dev/null; do sleep 0.05; done
+		bench_sandnetd "$1" "$H" --ingress-listen 127.0.0.1:7081 ${SN_BENCH_FLAGS:-}
+		sleep 0.5
+	}
+	ab=""
+	for r in $(seq "$runs"); do
+		restart "$sandnetd"
+		a=$(run http://127.0.0.1:7081/file "$SN_PID")
+		restart "$SN_BENCH_B"
+		ab="$ab $a,$(run http://127.0.0.1:7081/file "$SN_PID")"
+	done
+	python3 - "$ab" <<'PY'
+import statistics as st, sys
+pairs = [[[float(y) for y in side.split("/")] for side in p.split(",")] for p in sys.argv[1].split()]
+a = [p[0] for p in pairs]; b = [p[1] for p in pairs]
+print("sandnet ingress alone, A then B in %d pairs (wrk -t2 -c64): medians" % len(pairs))
+for name, v in (("A", a), ("B", b)):
+    print("  %s %9.0f req/s  p99 %6.3f ms  proxy CPU %5.1f us, machine %5.1f us per request"
+          % (name, st.median(x[0] for x in v), st.median(x[1] for x in v),
+             st.median(x[2] + x[3] for x in v), st.median(x[4] for x in v)))
+print("  B / A req/s: median %.3f, B faster in %d of %d pairs (%s)"
+      % (st.median(y[0] / x[0] for x, y in zip(a, b)), sum(y[0] > x[0] for x, y in zip(a, b)),
+         len(pairs), " ".join("%.2f" % (y[0] / x[0]) for x, y in zip(a, b))))
+PY
+	exit 0
+fi
 sn="" ng="" hp="" tc="" di=""
 for r in $(seq "$runs"); do
 	sn="$sn $(run http://127.0.0.1:7081/file "$SN_PID")"
