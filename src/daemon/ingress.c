@@ -327,6 +327,26 @@ static void close_upstream(struct iconn *c)
 	c->up_reusable = false;
 }
 
+/* The sandbox c reaches: v (a reference the caller hands over) or none, counted in the view's
+ * ingress connections, which a pause closes. */
+static void conn_view(struct iconn *c, struct sn_view *v)
+{
+	if (c->view) {
+		pthread_mutex_lock(&c->view->mu);
+		c->view->ingress--;
+		c->view->tunnels -= c->tunnel;
+		pthread_mutex_unlock(&c->view->mu);
+		sn_view_unref(c->view);
+		c->tunnel = false;
+	}
+	c->view = v;
+	if (v) {
+		pthread_mutex_lock(&v->mu);
+		v->ingress++;
+		pthread_mutex_unlock(&v->mu);
+	}
+}
+
 static void conn_close(struct iconn *c)
 {
 	if (c->state == I_DEAD)
@@ -338,13 +358,7 @@ static void conn_close(struct iconn *c)
 	buf_free(&c->in);
 	buf_free(&c->cout);
 	buf_free(&c->replay);
-	if (c->tunnel) {
-		pthread_mutex_lock(&c->view->mu);
-		c->view->tunnels--;
-		pthread_mutex_unlock(&c->view->mu);
-	}
-	sn_view_unref(c->view);
-	c->view = NULL;
+	conn_view(c, NULL);
 	atomic_fetch_sub_explicit(&w->nconns, 1, memory_order_relaxed);
 	if (w->lst.paused_until && total_conns(w->g) < w->g->max_conns)
 		sn_listener_resume(&w->lst); /* a slot, and a descriptor or two, are free */
@@ -734,8 +748,7 @@ static void handle_request(struct iconn *c, size_t headlen)
 		c->uout = (struct buf){0};
 		close_upstream(c);
 		c->uout = keep;
-		sn_view_unref(c->view);
-		c->view = v;
+		conn_view(c, v);
 		c->port = port;
 		start_upstream(c);
 		if (c->state != I_CONNECT)
@@ -1227,6 +1240,17 @@ static bool recheck_tunnel(struct iconn *c)
 	return open;
 }
 
+/* A paused sandbox's network is cut (the host's rules drop what it sends), and so is the hop to
+ * it, which the host's rules do not see: a kept upstream connection is let go (the client's next
+ * request gets a 503), any other connection with an exchange or a tunnel under way is closed. */
+static void cut_paused(struct iconn *c)
+{
+	if (c->state == I_HEAD)
+		close_upstream(c);
+	else if (c->uev.fd >= 0 || c->state == I_TUNNEL)
+		conn_close(c);
+}
+
 static void on_wake(struct iworker *w)
 {
 	uint64_t req;
@@ -1237,7 +1261,9 @@ static void on_wake(struct iworker *w)
 		return;
 	for (struct iconn *c = w->conns, *next; c; c = next) {
 		next = c->next;
-		if (c->state == I_TUNNEL)
+		if (c->view && __atomic_load_n(&c->view->paused, __ATOMIC_ACQUIRE))
+			cut_paused(c);
+		else if (c->state == I_TUNNEL)
 			recheck_tunnel(c);
 	}
 	w->recheck_seen = req;

@@ -69,6 +69,7 @@ struct sn_view {
 	bool paused, dead;
 	unsigned conns;   /* open proxied connections */
 	unsigned tunnels; /* open ingress tunnels (Upgrade) */
+	unsigned ingress; /* ingress connections that reach it (their upstream open or kept) */
 	unsigned dns_pending; /* its queries at the DNS upstream (the DNS thread's alone, no lock) */
 	unsigned dns_tcp;     /* its DNS-over-TCP connections (the same) */
 	struct sn_bucket dns_tcp_rate; /* its DNS-over-TCP queries (--dns-rate; the same) */

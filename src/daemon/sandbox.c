@@ -571,15 +571,16 @@ static int switch_gen(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_snap
 		sn_view_publish(sb->view, snap, mask, gen, paused);
 	pthread_mutex_unlock(&d->kernel_lock);
 	free(learned);
-	/* open proxied connections and ingress tunnels are re-checked before the caller hears
-	 * back (none: no wait) */
+	/* open proxied connections and ingress tunnels are re-checked, and a pause cuts the
+	 * ingress connections to the sandbox, before the caller hears back (none: no wait) */
 	if (!rc && sb->view) {
 		pthread_mutex_lock(&sb->view->mu);
 		bool proxied = sb->view->conns > 0, tunnels = sb->view->tunnels > 0;
+		bool ingress = paused && sb->view->ingress > 0;
 		pthread_mutex_unlock(&sb->view->mu);
 		if (proxied && d->eproxy)
 			sn_eproxy_recheck(d->eproxy);
-		if (tunnels && d->ingress)
+		if ((tunnels || ingress) && d->ingress)
 			sn_ingress_recheck(d->ingress);
 	}
 	return rc;

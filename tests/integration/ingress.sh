@@ -264,7 +264,17 @@ get 1 8080; has '"host": "localhost:8080"'
 
 step=pause; echo "-- $step"
 policy '{"ingress":{"rules":[{"action":"deny","ports":[8081]}]}}'
+# a pause cuts the sandbox's network: an open tunnel closes (the hop to the sandbox stays inside
+# its namespace, where the host's rules do not drop it: the proxy cuts it)
+probe 1 ws "$H8080" --hold 8 >"$tmp/ws" &
+wp=$!
+i=0; until grep -q echo "$tmp/ws" || [ $i -gt 100 ]; do sleep 0.05; i=$((i + 1)); done
 api POST /v1/sandboxes/$I/pause; [ "$code" = 200 ] && ok || bad "pause: $code"
+wait $wp
+case "$(tail -n 1 "$tmp/ws")" in
+closed*) ok ;;
+*) bad "a tunnel stayed open across a pause: $(cat "$tmp/ws")" ;;
+esac
 want 503 1 8080
 api POST /v1/sandboxes/$I/resume; [ "$code" = 200 ] && ok || bad "resume: $code"
 want 200 1 8080; want 403 1 8081
