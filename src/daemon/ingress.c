@@ -1240,10 +1240,11 @@ static bool recheck_tunnel(struct iconn *c)
 	return open;
 }
 
-/* A paused sandbox's network is cut (the host's rules drop what it sends), and so is the hop to
- * it, which the host's rules do not see: a kept upstream connection is let go (the client's next
- * request gets a 503), any other connection with an exchange or a tunnel under way is closed. */
-static void cut_paused(struct iconn *c)
+/* A paused sandbox's network is cut (the host's rules drop what it sends), and a deleted one's
+ * goes; so does the hop to it, which the host's rules do not see: a kept upstream connection is
+ * let go (the client's next request gets a 503 or a 404), any other connection with an exchange
+ * or a tunnel under way is closed. */
+static void cut_hop(struct iconn *c)
 {
 	if (c->state == I_HEAD)
 		close_upstream(c);
@@ -1261,8 +1262,9 @@ static void on_wake(struct iworker *w)
 		return;
 	for (struct iconn *c = w->conns, *next; c; c = next) {
 		next = c->next;
-		if (c->view && __atomic_load_n(&c->view->paused, __ATOMIC_ACQUIRE))
-			cut_paused(c);
+		if (c->view && (__atomic_load_n(&c->view->paused, __ATOMIC_ACQUIRE) ||
+				__atomic_load_n(&c->view->dead, __ATOMIC_ACQUIRE)))
+			cut_hop(c);
 		else if (c->state == I_TUNNEL)
 			recheck_tunnel(c);
 	}

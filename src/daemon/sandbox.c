@@ -486,8 +486,15 @@ bool sn_sandbox_delete(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_res
 			   sn_store_error(d->store));
 		return false;
 	}
-	if (sb->view)
+	if (sb->view) {
 		sn_net_remove(&d->net, sb->view);
+		/* the ingress's hop to it, inside its namespace, is cut before the namespace goes */
+		pthread_mutex_lock(&sb->view->mu);
+		bool ingress = sb->view->ingress > 0;
+		pthread_mutex_unlock(&sb->view->mu);
+		if (ingress && d->ingress)
+			sn_ingress_recheck(d->ingress);
+	}
 	remove_rules(d, sb);
 	unplumb(d, sb);
 	for (struct sn_sandbox **pp = &d->sandboxes; *pp; pp = &(*pp)->next)
