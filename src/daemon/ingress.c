@@ -603,8 +603,10 @@ static void handle_request(struct iconn *c, size_t headlen)
 			cfg->ingress_domain);
 		return;
 	}
-	/* a kept-alive connection usually asks the same sandbox again */
-	struct sn_view *v = c->view && strcmp(c->view->id, id) == 0
+	/* a kept-alive connection usually asks the same sandbox again (unless it was deleted
+	 * since: a sandbox made again under its id is another) */
+	struct sn_view *v = c->view && strcmp(c->view->id, id) == 0 &&
+				    !__atomic_load_n(&c->view->dead, __ATOMIC_ACQUIRE)
 				    ? sn_view_ref(c->view)
 				    : sn_net_find_id(&d->net, id, strlen(id));
 	if (!v) {
@@ -750,6 +752,16 @@ static void handle_request(struct iconn *c, size_t headlen)
 		c->uout = keep;
 		conn_view(c, v);
 		c->port = port;
+		/* counted, then the flags read again: a pause or a delete under way either finds
+		 * this connection to cut, or is seen here */
+		if (__atomic_load_n(&v->dead, __ATOMIC_ACQUIRE)) {
+			respond(c, 404, html, "not_found", "no sandbox %s", id);
+			return;
+		}
+		if (__atomic_load_n(&v->paused, __ATOMIC_ACQUIRE)) {
+			respond(c, 503, html, "paused", "sandbox %s is paused", id);
+			return;
+		}
 		start_upstream(c);
 		if (c->state != I_CONNECT)
 			return;

@@ -522,6 +522,26 @@ api DELETE /v1/sandboxes/$I; [ "$code" = 204 ] && ok || bad "delete: $code"
 wait $wp
 ws_cut "the sandbox's deletion"
 want 404 1 8080
+# a client connection kept across the deletion reaches a sandbox made again under the same id:
+# another sandbox, not the one it knew
+api POST /v1/sandboxes "{\"id\":\"$I\"}"; [ "$code" = 201 ] && ok || bad "create again: $code"
+ip netns exec sn-$I python3 "$here/lib/httpsrv.py" 8080 --ready "$tmp/srv2.ready" --lifetime 60 &
+echo $! >"$tmp/srv2.pid"
+sn_wait_ready "$tmp/srv2.ready" || bad "a server in the sandbox made again"
+mkdir "$tmp/steps2"
+probe 1 keepalive "$H8080" 2 --steps "$tmp/steps2" >"$tmp/ka2" &
+kp=$!
+touch "$tmp/steps2/step0"
+i=0; until [ -e "$tmp/steps2/done0" ] || [ $i -gt 100 ]; do sleep 0.05; i=$((i + 1)); done
+api DELETE /v1/sandboxes/$I; [ "$code" = 204 ] && ok || bad "delete again: $code"
+deny8080='{"ingress":{"rules":[{"action":"deny","ports":[8080]}]}}'
+api POST /v1/sandboxes "{\"id\":\"$I\",\"network\":$deny8080}"
+[ "$code" = 201 ] && ok || bad "create a third time: $code"
+touch "$tmp/steps2/step1"
+wait $kp
+[ "$(cat "$tmp/ka2")" = "200,403" ] && ok ||
+	bad "[$step] a kept connection across delete and create: $(cat "$tmp/ka2"), want 200,403"
+api DELETE /v1/sandboxes/$I
 echo "ingress: $pass passed, $fail failed"
 [ $fail -eq 0 ] || { echo "--- sandnetd log (tail)"; tail -n 30 "$tmp/sandnetd.log"; }
 [ $fail -eq 0 ]
