@@ -542,6 +542,13 @@ wait $kp
 [ "$(cat "$tmp/ka2")" = "200,403" ] && ok ||
 	bad "[$step] a kept connection across delete and create: $(cat "$tmp/ka2"), want 200,403"
 api DELETE /v1/sandboxes/$I
+# a sanitizer build reports here what it found in the daemon (UBSan goes on after a report)
+if grep -q "runtime error\|AddressSanitizer" "$tmp/sandnetd.log"; then
+	bad "sanitizer report in sandnetd's log"
+	grep -A20 "runtime error\|Sanitizer" "$tmp/sandnetd.log" | head -40
+else
+	ok
+fi
 echo "ingress: $pass passed, $fail failed"
 [ $fail -eq 0 ] || { echo "--- sandnetd log (tail)"; tail -n 30 "$tmp/sandnetd.log"; }
 [ $fail -eq 0 ]
