@@ -284,6 +284,23 @@ static void test_many_label_probes(void **state)
 	sn_policy_free(p);
 }
 
+/* name against the snapshot and the naive evaluator, as a connection to port (TCP, from
+ * 192.0.2.1) and as a DNS query; returns the snapshot's decision */
+static struct sn_decision check_name(const struct sn_policy *p, const struct sn_snapshot *s,
+				     const char *name, uint16_t port)
+{
+	uint8_t a[4] = {192, 0, 2, 1};
+	struct sn_query q = {SN_EGRESS, AF_INET, a, port, SN_PROTO_TCP, name};
+	struct sn_decision d = sn_decide(s, &q), r = naive_decide(p, &q);
+	if (d.verdict != r.verdict || d.rule != r.rule)
+		fail_msg("\"%s\" port %u: got %s %d, naive %s %d", name, port,
+			 sn_verdict_name(d.verdict), d.rule, sn_verdict_name(r.verdict), r.rule);
+	int rule, nrule;
+	assert_int_equal(sn_dns_allowed(s, name, &rule), naive_dns_allowed(p, name, &nrule));
+	assert_int_equal(rule, nrule);
+	return d;
+}
+
 /* The name scanner reads sixteen bytes at a time: every byte class, at every position of a block,
  * in names of every length around the limits, must read as the naive evaluator reads it. */
 static void test_name_bytes(void **state)
@@ -296,7 +313,6 @@ static void test_name_bytes(void **state)
 			  "  - {action: allow, to: [\"*\"], ports: [443]}\n"; /* a valid name */
 	struct sn_policy *p;
 	struct sn_snapshot *s = parse_compile(doc, &p);
-	uint8_t a[4] = {192, 0, 2, 1};
 	char name[300];
 	long checked = 0;
 	/* one odd byte at every position of names of 1 to 70 bytes (names of up to 64 bytes take
@@ -313,18 +329,8 @@ static void test_name_bytes(void **state)
 					name[i] = i + tl >= len ? tail[i + tl - len] : 'm';
 				name[len] = 0;
 				name[pos] = (char)odd[k];
-				for (int port = 80; port <= 443; port += 363) {
-					struct sn_query q = {SN_EGRESS, AF_INET, a, (uint16_t)port,
-							     SN_PROTO_TCP, name};
-					struct sn_decision d = sn_decide(s, &q), r = naive_decide(p, &q);
-					if (d.verdict != r.verdict || d.rule != r.rule)
-						fail_msg("\"%s\" port %d: got %s %d, naive %s %d", name,
-							 port, sn_verdict_name(d.verdict), d.rule,
-							 sn_verdict_name(r.verdict), r.rule);
-				}
-				int rule, nrule;
-				assert_int_equal(sn_dns_allowed(s, name, &rule),
-						 naive_dns_allowed(p, name, &nrule));
+				check_name(p, s, name, 80);
+				check_name(p, s, name, 443);
 				checked++;
 			}
 	/* a name of one label of 62 to 65 bytes, with and without a last dot */
@@ -333,14 +339,8 @@ static void test_name_bytes(void **state)
 			memset(name, 'k', len);
 			memcpy(name + len, ".", 2);
 			name[len + (size_t)dot] = 0;
-			struct sn_query q = {SN_EGRESS, AF_INET, a, 443, SN_PROTO_TCP, name};
-			struct sn_decision d = sn_decide(s, &q), r = naive_decide(p, &q);
-			assert_int_equal(d.verdict, r.verdict);
-			assert_int_equal(d.rule, r.rule);
-			assert_int_equal(d.rule, len <= 63 ? 3 : SN_RULE_NONE);
-			int rule, nrule;
-			assert_int_equal(sn_dns_allowed(s, name, &rule),
-					 naive_dns_allowed(p, name, &nrule));
+			assert_int_equal(check_name(p, s, name, 443).rule,
+					 len <= 63 ? 3 : SN_RULE_NONE);
 		}
 	/* label lengths 63 and 64; names of 253 and 254 bytes (with and without a last dot) */
 	static const size_t labels[] = {62, 63, 64};
@@ -632,20 +632,6 @@ static void test_low_word_buckets(void **state)
 	}
 }
 
-/* One name against the snapshot and the naive evaluator, as a connection and as a DNS query. */
-static void check_name(const struct sn_policy *p, const struct sn_snapshot *s, const char *name)
-{
-	uint8_t a[4] = {192, 0, 2, 1};
-	struct sn_query q = {SN_EGRESS, AF_INET, a, 443, SN_PROTO_TCP, name};
-	struct sn_decision d = sn_decide(s, &q), r = naive_decide(p, &q);
-	if (d.verdict != r.verdict || d.rule != r.rule)
-		fail_msg("\"%s\": got %s %d, naive %s %d", name, sn_verdict_name(d.verdict), d.rule,
-			 sn_verdict_name(r.verdict), r.rule);
-	int rule, nrule;
-	assert_int_equal(sn_dns_allowed(s, name, &rule), naive_dns_allowed(p, name, &nrule));
-	assert_int_equal(rule, nrule);
-}
-
 /* Name tables of 16 to 4,096 slots, each filled to just under two thirds, so that runs of taken
  * slots cross the end of a table and many slots share a control byte: every name, exact or under
  * a wildcard, of 12 to 55 bytes, is found, and its near misses are not. */
@@ -674,13 +660,13 @@ static void test_name_tables(void **state)
 		struct sn_snapshot *s = parse_compile(d.p, &p);
 		char q[80];
 		for (int i = 0; i < n; i++) {
-			check_name(p, s, names[i]);
+			check_name(p, s, names[i], 443);
 			snprintf(q, sizeof(q), "x.w%s", names[i]); /* under a wildcard */
-			check_name(p, s, q);
-			check_name(p, s, q + 2); /* a wildcard's apex */
-			check_name(p, s, q + 1); /* ".w..." is not a name */
+			check_name(p, s, q, 443);
+			check_name(p, s, q + 2, 443); /* a wildcard's apex */
+			check_name(p, s, q + 1, 443); /* ".w..." is not a name */
 			snprintf(q, sizeof(q), "%sx", names[i]);
-			check_name(p, s, q);
+			check_name(p, s, q, 443);
 		}
 		sn_snapshot_unref(s);
 		sn_policy_free(p);
