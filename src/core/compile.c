@@ -110,7 +110,7 @@ static inline uint32_t seg_set(const struct lpm *m, size_t i)
 #define NENT_LONG 16
 struct nent {
 	uint32_t tag;  /* the hash's high half (its low bits chose the slot), low bit: a long name */
-	uint32_t list; /* 0: empty slot (a name's list is never empty) */
+	uint32_t list; /* pool offset of the name's rule list (whether a slot is taken: ctrl) */
 	union {
 		char name[NENT_SHORT];
 		struct {
