@@ -6,10 +6,15 @@
  * the same run, the naive linear evaluator on a sample of the same queries (it is too slow for all
  * of them), checking that both agree.
  *
- * usage: bench_decide [--runs N] [--queries N] [--naive N] [--scale D]
+ * usage: bench_decide [--runs N] [--queries N] [--naive N] [--scale D] [--padded]
  *
  * --scale D divides the entries per rule by D: with 100 the snapshot stays in the L2 cache, which
- * separates the work of a decision from its waits on memory. */
+ * separates the work of a decision from its waits on memory.
+ *
+ * The queries lie one after another as a caller holds them: a query and its address (48 bytes),
+ * and, for a query with a name, the name's bytes in a stream of their own, in query order.
+ * --padded gives every query an 80-byte name buffer of its own instead, used or not (128 bytes a
+ * query: the layout before the twelfth session; docs/BENCHMARKS.md compares the two). */
 #include <arpa/inet.h>
 #include <malloc.h>
 #include <stdint.h>
@@ -121,30 +126,88 @@ static char *make_policy(void)
 	return b.p;
 }
 
-/* A query carries its name bytes with it, as a proxy has the SNI in the connection's buffer. */
 struct q {
 	struct sn_query q;
 	uint8_t addr[16];
-	char name[80];
 };
+#define PADDED_NAME 80
+
+/* The queries: count records of stride bytes, each a struct q, followed in the padded layout by
+ * its name buffer; names: the other layout's name bytes, in query order. */
+struct qset {
+	unsigned char *base;
+	size_t stride, count;
+	char *names;
+};
+
+static struct q *qat(const struct qset *s, size_t i)
+{
+	return (struct q *)(void *)(s->base + i * s->stride);
+}
+
+static bool qset_alloc(struct qset *s, size_t count, bool padded)
+{
+	s->stride = sizeof(struct q) + (padded ? PADDED_NAME : 0);
+	s->count = 0;
+	s->base = calloc(count ? count : 1, s->stride);
+	s->names = padded ? NULL : malloc(count * 56 + 1);
+	return s->base && (padded || s->names);
+}
+
+/* Appends query x (its name, if any, is copied with it). */
+static void qset_add(struct qset *s, const struct q *x, char **names_at)
+{
+	struct q *y = qat(s, s->count++);
+	*y = *x;
+	y->q.addr = y->addr;
+	if (!x->q.name)
+		return;
+	char *n = s->names ? *names_at : (char *)(y + 1);
+	size_t len = strlen(x->q.name);
+	memcpy(n, x->q.name, len + 1);
+	y->q.name = n;
+	if (s->names)
+		*names_at += len + 1;
+}
+
+static void qset_free(struct qset *s)
+{
+	free(s->base);
+	free(s->names);
+}
+
 static char wwwnames[NNAME_RULES * NAMES_PER_RULE][52];
 
 int main(int argc, char **argv)
 {
 	int runs = 5;
 	long nq = 1000000, nnaive = 2000;
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--runs") == 0)
-			runs = strtol(argv[i + 1], NULL, 10) > 0 ? (int)strtol(argv[i + 1], NULL, 10) : 5;
-		else if (strcmp(argv[i], "--queries") == 0)
-			nq = atol(argv[i + 1]);
-		else if (strcmp(argv[i], "--naive") == 0)
-			nnaive = atol(argv[i + 1]);
-		else if (strcmp(argv[i], "--scale") == 0) {
-			long d = strtol(argv[i + 1], NULL, 10);
-			d = d > 0 ? d : 1;
-			cidrs_per_rule = (int)((CIDRS_PER_RULE + d - 1) / d);
-			names_per_rule = (int)((NAMES_PER_RULE + d - 1) / d);
+	bool padded = false;
+	for (int i = 1; i < argc; i++) {
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(argv[i], "--padded") == 0) {
+			padded = true;
+			continue;
+		}
+		if (!v || strtol(v, NULL, 10) <= 0) {
+			fprintf(stderr, "usage: bench_decide [--runs N] [--queries N] [--naive N] "
+					"[--scale D] [--padded]\n");
+			return 2;
+		}
+		long n = strtol(v, NULL, 10);
+		i++;
+		if (strcmp(argv[i - 1], "--runs") == 0)
+			runs = (int)n;
+		else if (strcmp(argv[i - 1], "--queries") == 0)
+			nq = n;
+		else if (strcmp(argv[i - 1], "--naive") == 0)
+			nnaive = n;
+		else if (strcmp(argv[i - 1], "--scale") == 0) {
+			cidrs_per_rule = (int)((CIDRS_PER_RULE + n - 1) / n);
+			names_per_rule = (int)((NAMES_PER_RULE + n - 1) / n);
+		} else {
+			fprintf(stderr, "bench_decide: unknown option %s\n", argv[i - 1]);
+			return 2;
 		}
 	}
 	if (nnaive > nq)
@@ -195,10 +258,12 @@ int main(int argc, char **argv)
 	/* queries: half aimed at policy entries, the rest random; a third with a name */
 	for (size_t i = 0; i < (size_t)(NNAME_RULES * names_per_rule); i++)
 		snprintf(wwwnames[i], sizeof(wwwnames[i]), "www.%s", names[i]);
-	struct q *qs = malloc((size_t)nq * sizeof(*qs));
-	memset(qs, 0, (size_t)nq * sizeof(*qs));
+	struct qset qs;
+	if (!qset_alloc(&qs, (size_t)nq, padded))
+		return 1;
+	char *names_at = qs.names;
 	for (long i = 0; i < nq; i++) {
-		struct q *x = &qs[i];
+		struct q query = {0}, *x = &query;
 		const struct sn_rule *r = &p->egress.rules[rnd(NCIDR_RULES)];
 		const struct sn_entry *e = &r->peers[rnd((uint32_t)r->npeers)];
 		bool v6 = rnd(2);
@@ -221,9 +286,9 @@ int main(int argc, char **argv)
 		uint32_t k = rnd(6);
 		if (k < 2) {
 			uint32_t j = rnd((uint32_t)(NNAME_RULES * names_per_rule));
-			snprintf(x->name, sizeof(x->name), "%s", k ? wwwnames[j] : names[j]);
-			x->q.name = x->name;
+			x->q.name = k ? wwwnames[j] : names[j];
 		}
+		qset_add(&qs, x, &names_at);
 	}
 
 	double *dt = calloc((size_t)runs, sizeof(double));
@@ -231,7 +296,7 @@ int main(int argc, char **argv)
 	for (int r = 0; r < runs; r++) {
 		t0 = now();
 		for (long i = 0; i < nq; i++) {
-			struct sn_decision d = sn_decide(s, &qs[i].q);
+			struct sn_decision d = sn_decide(s, &qat(&qs, (size_t)i)->q);
 			sink += (unsigned)d.verdict + (unsigned)d.rule;
 		}
 		dt[r] = (now() - t0) * 1e9 / (double)nq;
@@ -241,28 +306,25 @@ int main(int argc, char **argv)
 	static const char *const kinds[3] = {"IPv4, no name", "IPv6, no name", "with a name"};
 	double kind_ns[3];
 	for (int k = 0; k < 3; k++) {
-		long cnt = 0;
-		struct q *sub = malloc((size_t)nq * sizeof(*sub));
-		for (long i = 0; i < nq; i++) {
-			int kind = qs[i].q.name ? 2 : qs[i].q.family == AF_INET6;
-			if (kind == k) {
-				sub[cnt] = qs[i];
-				sub[cnt].q.addr = sub[cnt].addr;
-				if (sub[cnt].q.name)
-					sub[cnt].q.name = sub[cnt].name;
-				cnt++;
-			}
+		struct qset sub;
+		if (!qset_alloc(&sub, (size_t)nq, padded))
+			return 1;
+		char *sub_at = sub.names;
+		for (size_t i = 0; i < (size_t)nq; i++) {
+			const struct q *x = qat(&qs, i);
+			if ((x->q.name ? 2 : x->q.family == AF_INET6) == k)
+				qset_add(&sub, x, &sub_at);
 		}
 		double *kt = calloc((size_t)runs, sizeof(double));
 		for (int r = 0; r < runs; r++) {
 			t0 = now();
-			for (long i = 0; i < cnt; i++)
-				sink += (unsigned)sn_decide(s, &sub[i].q).verdict;
-			kt[r] = (now() - t0) * 1e9 / (double)(cnt ? cnt : 1);
+			for (size_t i = 0; i < sub.count; i++)
+				sink += (unsigned)sn_decide(s, &qat(&sub, i)->q).verdict;
+			kt[r] = (now() - t0) * 1e9 / (double)(sub.count ? sub.count : 1);
 		}
 		kind_ns[k] = median(kt, runs);
 		free(kt);
-		free(sub);
+		qset_free(&sub);
 	}
 
 	double *nt = calloc((size_t)runs, sizeof(double));
@@ -270,13 +332,14 @@ int main(int argc, char **argv)
 	for (int r = 0; r < runs; r++) {
 		t0 = now();
 		for (long i = 0; i < nnaive; i++) {
-			struct sn_decision d = naive_decide(p, &qs[i].q);
+			struct sn_decision d = naive_decide(p, &qat(&qs, (size_t)i)->q);
 			sink += (unsigned)d.verdict;
 		}
 		nt[r] = (now() - t0) * 1e9 / (double)nnaive;
 	}
 	for (long i = 0; i < nnaive; i++) {
-		struct sn_decision a = sn_decide(s, &qs[i].q), b = naive_decide(p, &qs[i].q);
+		const struct sn_query *q = &qat(&qs, (size_t)i)->q;
+		struct sn_decision a = sn_decide(s, q), b = naive_decide(p, q);
 		mismatches += a.verdict != b.verdict || a.rule != b.rule;
 	}
 
@@ -289,8 +352,9 @@ int main(int argc, char **argv)
 	       heap, mem, (double)heap / (double)ncidr);
 	printf("  CIDR rules only: %zu bytes on the heap = %.1f bytes per CIDR entry\n", cidr_heap,
 	       (double)cidr_heap / (double)ncidr);
-	printf("decide:           %.1f ns per decision (median of %d runs of %ld queries)\n",
-	       median(dt, runs), runs, nq);
+	printf("decide:           %.1f ns per decision (median of %d runs of %ld queries, %zu-byte "
+	       "records%s)\n",
+	       median(dt, runs), runs, nq, qs.stride, padded ? " with their name buffers" : "");
 	for (int k = 0; k < 3; k++)
 		printf("  %-15s %.1f ns per decision\n", kinds[k], kind_ns[k]);
 	printf("naive evaluator:  %.0f ns per decision (median of %d runs of %ld queries)\n",
@@ -300,7 +364,7 @@ int main(int argc, char **argv)
 	sn_snapshot_unref(s);
 	sn_policy_free(p);
 	free(doc);
-	free(qs);
+	qset_free(&qs);
 	free(ct);
 	free(dt);
 	free(nt);
