@@ -46,14 +46,28 @@ struct crule {
 	const struct sn_port_range *ports;
 };
 
-/* A first-level entry is 32 bits: L1_ONE and the rule list when the whole bucket lies in one
- * segment; else the bucket's first segment (the one holding its first address) << L1_SEG and the
- * number of segments to search, or, for a bucket of more than L1_CNT, an index into big[] << L1_SEG
- * and 0. Segments number at most 2^25 (a policy holds at most 1,000,000 entries). */
-#define L1_ONE 0x80000000u
-#define L1_SEG 6
-#define L1_CNT 63u
-#define L1_MAX_SEGMENTS ((size_t)1 << (31 - L1_SEG))
+/* The first-level table comes in groups of L1_GROUP buckets. An entry is 16 bits: L1_ONE and the
+ * rule list when the whole bucket lies in one segment; else the bucket's first segment (the one
+ * holding its first address), as an offset from its group's first, << L1_SEG, and the number of
+ * segments to search. A group of which some entry does not fit (a rule list or a count past its
+ * bits) is wide: its entries are 32 bits, in wide[], and named by the group's word (grp[]), which
+ * otherwise holds the group's first segment. Most groups are narrow, so that the table, read at
+ * random by every lookup, takes half the cache it would in 32 bits. */
+#define L1_GROUP_BITS 5
+#define L1_GROUP (1u << L1_GROUP_BITS)
+#define L1_ONE 0x8000u
+#define L1_SEG 5
+#define L1_CNT 31u
+#define L1_WIDE 0x80000000u /* grp[]: the group is wide, its entries from wide[low bits] */
+
+/* A wide entry is 32 bits: L1W_ONE and the rule list; else the bucket's first segment <<
+ * L1W_SEG and the number of segments to search, or, for a bucket of more than L1W_CNT, an index
+ * into big[] << L1W_SEG and 0. Segments number at most 2^25 (a policy holds at most 1,000,000
+ * entries). */
+#define L1W_ONE 0x80000000u
+#define L1W_SEG 6
+#define L1W_CNT 63u
+#define L1_MAX_SEGMENTS ((size_t)1 << (31 - L1W_SEG))
 
 /* A packed segment: the low bits of its start and its rule list side by side, so that a search
  * reads one array and usually one cache line. Used when a first-level bucket fixes all but the low
@@ -81,7 +95,9 @@ struct lpm {
 	/* First-level table over the l1bits address bits that follow the prefix (of plen bits) that
 	 * every segment start but the first shares; bucket b holds base | b << shift and up. A lookup
 	 * then usually costs one cache line. */
-	uint32_t *l1; /* NULL or 2^l1bits entries */
+	uint16_t *l1;  /* NULL or 2^l1bits entries */
+	uint32_t *grp; /* a word per group of L1_GROUP entries */
+	uint32_t *wide;
 	struct big {
 		uint32_t lo, hi;
 	} *big;
@@ -482,20 +498,36 @@ static size_t bucket_last(const struct lpm *m, const struct seg_builder *sb,
 	return last;
 }
 
+/* The narrow entry of a bucket of cnt segments from lo, the first of its group being first; false
+ * when it does not fit 16 bits. (While every count fits, an offset is at most 31 * 31 and fits
+ * too; its test only keeps a change of the constants from corrupting entries.) */
+static bool narrow_entry(uint32_t lo, uint32_t cnt, uint32_t set, uint32_t first, uint16_t *e)
+{
+	if (cnt == 1 && set < L1_ONE) {
+		*e = (uint16_t)(L1_ONE | set);
+		return true;
+	}
+	if (cnt == 1 || cnt > L1_CNT || lo - first >= L1_ONE >> L1_SEG)
+		return false;
+	*e = (uint16_t)((lo - first) << L1_SEG | cnt);
+	return true;
+}
+
 /* The first-level table of a family's segments. */
 static bool build_l1(struct lpm *m, const struct seg_builder *sb, int bits, size_t *mem)
 {
-	int l1bits = 1;
+	int l1bits = L1_GROUP_BITS;
 	while (l1bits < L1_MAX_BITS && ((size_t)1 << l1bits) < 2 * m->n)
 		l1bits++;
-	size_t nb = (size_t)1 << l1bits;
+	size_t nb = (size_t)1 << l1bits, ng = nb / L1_GROUP;
 	uint32_t *first_seg = malloc((nb + 1) * sizeof(*first_seg));
 	m->l1 = malloc(nb * sizeof(*m->l1));
-	if (!m->l1 || !first_seg) {
+	m->grp = malloc(ng * sizeof(*m->grp));
+	if (!m->l1 || !m->grp || !first_seg) {
 		free(first_seg);
 		return false;
 	}
-	*mem += nb * sizeof(*m->l1);
+	*mem += nb * sizeof(*m->l1) + ng * sizeof(*m->grp);
 	/* the common prefix of starts[1] .. starts[n-1] */
 	u128 first = sb->starts[1], last = sb->starts[sb->n - 1], diff = first ^ last;
 	int plen = 0;
@@ -510,7 +542,7 @@ static bool build_l1(struct lpm *m, const struct seg_builder *sb, int bits, size
 	m->base_hi = (uint64_t)(m->base >> 64), m->base_lo = (uint64_t)m->base;
 	m->pmask_hi = (uint64_t)(pmask >> 64), m->pmask_lo = (uint64_t)pmask;
 	m->l1mask = (uint32_t)(nb - 1);
-	size_t seg = 0, nbig = 0;
+	size_t seg = 0;
 	for (size_t b = 0; b < nb; b++) {
 		u128 a = m->base | (u128)b << m->shift;
 		while (seg + 1 < m->n && sb->starts[seg + 1] <= a)
@@ -518,26 +550,50 @@ static bool build_l1(struct lpm *m, const struct seg_builder *sb, int bits, size
 		first_seg[b] = (uint32_t)seg;
 	}
 	first_seg[nb] = (uint32_t)(m->n - 1);
-	/* a bucket's segments: from the one holding its first address to its last */
-	for (size_t b = 0; b < nb; b++)
-		nbig += bucket_last(m, sb, first_seg, b, nb) + 1 - first_seg[b] > L1_CNT;
-	if (nbig && !(m->big = malloc(nbig * sizeof(*m->big)))) {
+	/* a bucket's segments: from the one holding its first address to its last. Narrow groups
+	 * are written at once; wide ones are counted, with their big buckets, then written. */
+	size_t nwide = 0, nbig = 0;
+	for (size_t g = 0; g < ng; g++) {
+		size_t b0 = g * L1_GROUP, b = b0;
+		for (; b < b0 + L1_GROUP; b++) {
+			uint32_t lo = first_seg[b];
+			uint32_t cnt = (uint32_t)bucket_last(m, sb, first_seg, b, nb) + 1 - lo;
+			if (!narrow_entry(lo, cnt, sb->sets[lo], first_seg[b0], &m->l1[b]))
+				break;
+		}
+		m->grp[g] = first_seg[b0];
+		if (b == b0 + L1_GROUP)
+			continue;
+		m->grp[g] = L1_WIDE;
+		nwide++;
+		for (b = b0; b < b0 + L1_GROUP; b++)
+			nbig += bucket_last(m, sb, first_seg, b, nb) + 1 - first_seg[b] > L1W_CNT;
+	}
+	if ((nwide && !(m->wide = malloc(nwide * L1_GROUP * sizeof(*m->wide)))) ||
+	    (nbig && !(m->big = malloc(nbig * sizeof(*m->big))))) {
 		free(first_seg);
 		return false;
 	}
-	*mem += nbig * sizeof(*m->big);
-	nbig = 0;
-	for (size_t b = 0; b < nb; b++) {
-		uint32_t lo = first_seg[b];
-		uint32_t cnt = (uint32_t)bucket_last(m, sb, first_seg, b, nb) + 1 - lo;
-		if (cnt == 1) {
-			m->l1[b] = L1_ONE | sb->sets[lo];
-		} else if (cnt <= L1_CNT) {
-			m->l1[b] = lo << L1_SEG | cnt;
-		} else {
-			m->big[nbig] = (struct big){lo, lo + cnt};
-			m->l1[b] = (uint32_t)nbig++ << L1_SEG;
+	*mem += nwide * L1_GROUP * sizeof(*m->wide) + nbig * sizeof(*m->big);
+	nwide = nbig = 0;
+	for (size_t g = 0; g < ng; g++) {
+		if (m->grp[g] != L1_WIDE)
+			continue;
+		m->grp[g] = L1_WIDE | (uint32_t)(nwide * L1_GROUP);
+		for (size_t b = g * L1_GROUP; b < (g + 1) * L1_GROUP; b++) {
+			uint32_t lo = first_seg[b], *e = &m->wide[nwide * L1_GROUP + b % L1_GROUP];
+			uint32_t cnt = (uint32_t)bucket_last(m, sb, first_seg, b, nb) + 1 - lo;
+			m->l1[b] = 0;
+			if (cnt == 1) {
+				*e = L1W_ONE | sb->sets[lo];
+			} else if (cnt <= L1W_CNT) {
+				*e = lo << L1W_SEG | cnt;
+			} else {
+				m->big[nbig] = (struct big){lo, lo + cnt};
+				*e = (uint32_t)nbig++ << L1W_SEG;
+			}
 		}
+		nwide++;
 	}
 	free(first_seg);
 	return true;
@@ -612,7 +668,7 @@ static bool build_family(struct cdir *cd, struct pool_builder *pb, int family, s
 	uint32_t maxset = 0;
 	for (size_t i = 0; i < sb.n; i++)
 		maxset = sb.sets[i] > maxset ? sb.sets[i] : maxset;
-	if (maxset >= L1_ONE)
+	if (maxset >= L1W_ONE)
 		goto out;
 	if (m->n >= L1_MIN_SEGMENTS && !build_l1(m, &sb, bits, mem))
 		goto out;
@@ -625,39 +681,48 @@ out:
 	return ok;
 }
 
-/* The first-level entry of an address: NULL when the address lies outside the prefix that all
- * starts but the first share, *set then being the list of the first or the last segment. IPv4 is
- * computed on 32 bits, IPv6 on two 64-bit words. */
-static inline const uint32_t *l1_entry4(const struct lpm *m, uint32_t a, uint32_t *set)
+/* The first-level bucket of an address: SIZE_MAX when the address lies outside the prefix that
+ * all starts but the first share, *set then being the list of the first or the last segment. IPv4
+ * is computed on 32 bits, IPv6 on two 64-bit words. */
+static inline size_t l1_bucket4(const struct lpm *m, uint32_t a, uint32_t *set)
 {
 	if ((a ^ m->base_lo) & m->pmask_lo) {
 		*set = seg_set(m, a < m->base_lo ? 0 : m->n - 1);
-		return NULL;
+		return SIZE_MAX;
 	}
-	return &m->l1[a >> m->shift & m->l1mask];
+	return a >> m->shift & m->l1mask;
 }
 
-static inline const uint32_t *l1_entry6(const struct lpm *m, u128 a, uint32_t *set)
+static inline size_t l1_bucket6(const struct lpm *m, u128 a, uint32_t *set)
 {
 	uint64_t hi = (uint64_t)(a >> 64), lo = (uint64_t)a;
 	if (((hi ^ m->base_hi) & m->pmask_hi) | ((lo ^ m->base_lo) & m->pmask_lo)) {
 		*set = seg_set(m, a < m->base ? 0 : m->n - 1);
-		return NULL;
+		return SIZE_MAX;
 	}
 	/* the bucket's bits usually lie in the high word */
 	size_t b = m->shift >= 64 ? (size_t)(hi >> (m->shift - 64)) : (size_t)(a >> m->shift);
-	return &m->l1[b & m->l1mask];
+	return b & m->l1mask;
 }
 
-/* Narrows [lo, hi) with a first-level entry; returns the rule list when that already decides,
- * UINT32_MAX otherwise. */
-static inline uint32_t l1_range(const struct lpm *m, uint32_t e, size_t *lo, size_t *hi)
+/* Narrows [lo, hi) to bucket b's segments; returns the rule list when its entry already decides,
+ * UINT32_MAX otherwise. The entry and its group's word are read together. */
+static inline uint32_t l1_range(const struct lpm *m, size_t b, size_t *lo, size_t *hi)
 {
-	if (e & L1_ONE)
-		return e & ~L1_ONE;
-	size_t first = e >> L1_SEG, cnt = e & L1_CNT;
-	*lo = cnt ? first : m->big[first].lo;
-	*hi = cnt ? first + cnt : m->big[first].hi;
+	uint32_t e = m->l1[b], g = m->grp[b >> L1_GROUP_BITS];
+	if (!(g & L1_WIDE)) {
+		if (e & L1_ONE)
+			return e & ~L1_ONE;
+		*lo = g + (e >> L1_SEG);
+		*hi = *lo + (e & L1_CNT);
+	} else {
+		e = m->wide[(g & ~L1_WIDE) + (b & (L1_GROUP - 1))];
+		if (e & L1W_ONE)
+			return e & ~L1W_ONE;
+		size_t first = e >> L1W_SEG, cnt = e & L1W_CNT;
+		*lo = cnt ? first : m->big[first].lo;
+		*hi = cnt ? first + cnt : m->big[first].hi;
+	}
 	/* the bucket holds a few segments: fetch what the search reads last (a packed bucket's
 	 * last record, which may lie on the next cache line) or after it (the rule lists) while it
 	 * reads the first */
@@ -718,12 +783,12 @@ static uint32_t lpm_lookup(const struct lpm *m, int family, const uint8_t *addr)
 {
 	size_t lo = 0, hi = m->n;
 	uint32_t set;
-	const uint32_t *e;
+	size_t b;
 	if (family == AF_INET) {
 		uint32_t a = load_addr4(addr);
 		if (m->l1) {
-			if ((e = l1_entry4(m, a, &set)) == NULL ||
-			    (set = l1_range(m, *e, &lo, &hi)) != UINT32_MAX)
+			if ((b = l1_bucket4(m, a, &set)) == SIZE_MAX ||
+			    (set = l1_range(m, b, &lo, &hi)) != UINT32_MAX)
 				return set;
 			if (m->rec4)
 				return last_le_rec4(m->rec4 + lo, hi - lo, a);
@@ -734,8 +799,8 @@ static uint32_t lpm_lookup(const struct lpm *m, int family, const uint8_t *addr)
 	}
 	u128 a = load_addr(AF_INET6, addr);
 	if (m->l1) {
-		if ((e = l1_entry6(m, a, &set)) == NULL ||
-		    (set = l1_range(m, *e, &lo, &hi)) != UINT32_MAX)
+		if ((b = l1_bucket6(m, a, &set)) == SIZE_MAX ||
+		    (set = l1_range(m, b, &lo, &hi)) != UINT32_MAX)
 			return set;
 		if (m->rec6)
 			return last_le_rec6(m->rec6 + lo, hi - lo, a);
@@ -1075,6 +1140,8 @@ static void lpm_clear(struct lpm *m)
 	free(m->sets16);
 	free(m->sets32);
 	free(m->l1);
+	free(m->grp);
+	free(m->wide);
 	free(m->big);
 }
 

@@ -675,17 +675,95 @@ static void test_name_tables(void **state)
 	}
 }
 
+/* Two query shapes at addr against the naive evaluator: the lighter check_addr() for tests that
+ * look at many addresses of a large policy. */
+static void check_addr2(const struct sn_policy *p, const struct sn_snapshot *s, int family,
+			const uint8_t *addr)
+{
+	const struct sn_query q[2] = {{SN_EGRESS, family, addr, 443, SN_PROTO_TCP, NULL},
+				      {SN_EGRESS, family, addr, 5, SN_PROTO_UDP, "a.example"}};
+	for (size_t i = 0; i < 2; i++) {
+		struct sn_decision got = sn_decide(s, &q[i]), ref = naive_decide(p, &q[i]);
+		if (got.verdict != ref.verdict || got.rule != ref.rule) {
+			char t[INET6_ADDRSTRLEN];
+			inet_ntop(family, addr, t, sizeof(t));
+			fail_msg("%s query %zu: got %d rule %d, want %d rule %d", t, i, got.verdict,
+				 got.rule, ref.verdict, ref.rule);
+		}
+	}
+}
+
+/* First-level groups, narrow and wide: runs of 1 to 80 adjacent hosts that alternate between two
+ * rules, each in a /24 (IPv4) or /48 (IPv6) of its own, among random prefixes, give buckets of every
+ * size around the narrow entries' limit (31 segments) and the wide ones' (63). Each run is checked
+ * around its ends and at hosts inside. */
+#define GROUP_RUNS 120
+static void test_l1_groups(void **state)
+{
+	(void)state;
+	uint32_t run4[GROUP_RUNS], run6[GROUP_RUNS], len[GROUP_RUNS];
+	for (int j = 0; j < GROUP_RUNS; j++) {
+		len[j] = 1 + (uint32_t)j * 37 % 80;
+		run4[j] = 10u << 24 | lrnd(1u << 16) << 8; /* 10.x.y.0 */
+		run6[j] = lrnd(1u << 16);                   /* 2001:db8:x::/48 */
+	}
+	struct docbuf d = {0};
+	docbuf_put(&d, "{\"egress\":{\"mode\":\"allow-all\",\"rules\":[");
+	for (int r = 0; r < 2; r++) {
+		docbuf_put(&d, "%s{\"action\":\"%s\",%s\"to\":[", r ? "," : "", r ? "allow" : "deny",
+		           r ? "" : "\"ports\":[443],");
+		bool first = true;
+		for (int j = 0; j < GROUP_RUNS; j++)
+			for (uint32_t h = 1 + (uint32_t)r; h <= len[j]; h += 2, first = false)
+				docbuf_put(&d, "%s\"%u.%u.%u.%u\",\"2001:db8:%x::%x\"", first ? "" : ",",
+				           run4[j] >> 24, run4[j] >> 16 & 255, run4[j] >> 8 & 255, h,
+				           run6[j], h);
+		docbuf_put(&d, "%s]}", first ? "\"192.0.2.1\"" : "");
+	}
+	docbuf_put(&d, ",{\"action\":\"deny\",\"to\":[\"10.0.0.0/16\",\"10.255.0.0/16\"");
+	for (int i = 0; i < 400; i++)
+		docbuf_put(&d, ",\"10.%u.%u.0/%d\",\"2001:db8:%x:%x::/64\"", lrnd(256), lrnd(256) & 0xf0,
+		           20 + (int)lrnd(5), lrnd(1u << 16), lrnd(1u << 16));
+	docbuf_put(&d, "]}]}}");
+	struct sn_policy *p;
+	struct sn_snapshot *s = parse_compile(d.p, &p);
+	for (int j = 0; j < GROUP_RUNS; j++) {
+		for (uint32_t k = 0; k < 12; k++) {
+			/* hosts 0, 1, 2, the last two and the one after the run, then six at random */
+			uint32_t h = k < 3 ? k : k < 6 ? len[j] - 4 + k : lrnd(len[j] + 2);
+			uint8_t a[16] = {(uint8_t)(run4[j] >> 24), (uint8_t)(run4[j] >> 16),
+					 (uint8_t)(run4[j] >> 8), (uint8_t)h};
+			check_addr2(p, s, AF_INET, a);
+			uint8_t b[16] = {0x20, 0x01, 0x0d, 0xb8, (uint8_t)(run6[j] >> 8), (uint8_t)run6[j]};
+			b[15] = (uint8_t)h;
+			check_addr2(p, s, AF_INET6, b);
+		}
+	}
+	check_policy(p, s, 97, 200);
+	sn_snapshot_unref(s);
+	sn_policy_free(p);
+	free(d.p);
+}
+
+/* The start of an allow-all policy whose lists fill a large pool: rules 0-23 hold 24 nested
+ * prefixes at the bottom of 10.0.0.0/8, and n more rules the /8 itself, all with ports (so no list
+ * stops early): 24 distinct lists of about n rules each. */
+static void put_nested_pool(struct docbuf *d, int n)
+{
+	docbuf_put(d, "{\"egress\":{\"mode\":\"allow-all\",\"rules\":[");
+	for (int r = 0; r < 24 + n; r++)
+		docbuf_put(d, "%s{\"action\":\"%s\",\"to\":[\"10.0.0.0/%d\"],\"ports\":[%d]}",
+		           r ? "," : "", r % 3 ? "deny" : "allow", r < 24 ? 9 + r : 8,
+		           r < 24 ? 1000 + r : 2000 + r % 50);
+}
+
 /* Rule lists past 16-bit pool offsets: 24 nested prefixes in rules with ports, inside a /8 that
  * 3,000 more rules with ports hold, make 24 distinct lists of about 3,000 rules each. */
 static void test_large_pool(void **state)
 {
 	(void)state;
 	struct docbuf d = {0};
-	docbuf_put(&d, "{\"egress\":{\"mode\":\"allow-all\",\"rules\":[");
-	for (int r = 0; r < 3024; r++)
-		docbuf_put(&d, "%s{\"action\":\"%s\",\"to\":[\"10.0.0.0/%d\"],\"ports\":[%d]}",
-		           r ? "," : "", r % 3 ? "deny" : "allow", r < 24 ? 9 + r : 8,
-		           r < 24 ? 1000 + r : 2000 + r % 50);
+	put_nested_pool(&d, 3000);
 	docbuf_put(&d, ",{\"action\":\"deny\",\"to\":[");
 	for (int i = 0; i < 100; i++)
 		docbuf_put(&d, "%s\"%u.%u.%u.%u\"", i ? "," : "", 11 + lrnd(200), lrnd(256),
@@ -697,6 +775,33 @@ static void test_large_pool(void **state)
 	for (int j = 0; j < 24; j++) {
 		uint8_t a[16] = {10};
 		a[1 + j / 8] = (uint8_t)(0x80 >> j % 8);
+		check_addr(p, s, AF_INET, a);
+	}
+	sn_snapshot_unref(s);
+	sn_policy_free(p);
+	free(d.p);
+}
+
+/* A bucket wholly inside one segment whose rule list lies past 15-bit pool offsets: 24 nested
+ * prefixes at the bottom of 10.0.0.0/8, inside 2,000 rules with ports that hold the /8, intern
+ * about 48,000 words of lists before the list of 10.200.0.0/16 (a deny rule of its own), which
+ * covers whole buckets. */
+static void test_large_pool_bucket(void **state)
+{
+	(void)state;
+	struct docbuf d = {0};
+	put_nested_pool(&d, 2000);
+	docbuf_put(&d, ",{\"action\":\"deny\",\"to\":[\"10.200.0.0/16\"]}");
+	docbuf_put(&d, ",{\"action\":\"allow\",\"to\":[\"10.255.255.255\"");
+	for (int i = 1; i < 64; i++)
+		docbuf_put(&d, ",\"10.%d.0.1\"", i * 4);
+	docbuf_put(&d, "]}]}}");
+	struct sn_policy *p;
+	struct sn_snapshot *s = parse_compile(d.p, &p);
+	check_policy(p, s, 61, 0);
+	for (int i = 0; i < 120; i++) {
+		uint8_t a[16] = {10, (uint8_t)(i < 80 ? 200 : lrnd(256)), (uint8_t)lrnd(256),
+				 (uint8_t)lrnd(256)};
 		check_addr(p, s, AF_INET, a);
 	}
 	sn_snapshot_unref(s);
@@ -716,7 +821,9 @@ int main(void)
 		cmocka_unit_test(test_large_bucket),
 		cmocka_unit_test(test_packed_buckets),
 		cmocka_unit_test(test_low_word_buckets),
+		cmocka_unit_test(test_l1_groups),
 		cmocka_unit_test(test_large_pool),
+		cmocka_unit_test(test_large_pool_bucket),
 		cmocka_unit_test(test_name_tables),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
