@@ -1537,6 +1537,12 @@ HOT struct sn_decision decide(const struct cdir *cd, const struct sn_query *q, u
 	}
 	const uint32_t *x = pool + a + 1 + skip, *xe = pool + a + 1 + pool[a];
 	const uint32_t *y = pool + b + 1, *ye = y + pool[b];
+	if (x == xe) { /* usual: the address's rules were all before the first with names */
+		for (; y < ye; y++)
+			if (proto_port_match(&cd->rules[*y], q->proto, q->port))
+				return verdict(cd, *y, bdef);
+		return by_mode(cd);
+	}
 	while (x < xe || y < ye) {
 		uint32_t rx = x < xe ? *x : UINT32_MAX, ry = y < ye ? *y : UINT32_MAX;
 		uint32_t r = rx < ry ? rx : ry;
