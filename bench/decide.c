@@ -133,11 +133,12 @@ struct q {
 #define PADDED_NAME 80
 
 /* The queries: count records of stride bytes, each a struct q, followed in the padded layout by
- * its name buffer; names: the other layout's name bytes, in query order. */
+ * its name buffer; names: the other layout's name bytes, in query order, up to names_end. Every
+ * name is shorter than PADDED_NAME, so each layout has room for a name per query. */
 struct qset {
 	unsigned char *base;
 	size_t stride, count;
-	char *names;
+	char *names, *names_end;
 };
 
 static struct q *qat(const struct qset *s, size_t i)
@@ -150,24 +151,25 @@ static bool qset_alloc(struct qset *s, size_t count, bool padded)
 	s->stride = sizeof(struct q) + (padded ? PADDED_NAME : 0);
 	s->count = 0;
 	s->base = calloc(count ? count : 1, s->stride);
-	s->names = padded ? NULL : malloc(count * 56 + 1);
+	s->names = s->names_end = padded ? NULL : malloc(count * PADDED_NAME + 1);
 	return s->base && (padded || s->names);
 }
 
 /* Appends query x (its name, if any, is copied with it). */
-static void qset_add(struct qset *s, const struct q *x, char **names_at)
+static void qset_add(struct qset *s, const struct q *x)
 {
 	struct q *y = qat(s, s->count++);
 	*y = *x;
 	y->q.addr = y->addr;
 	if (!x->q.name)
 		return;
-	char *n = s->names ? *names_at : (char *)(y + 1);
-	size_t len = strlen(x->q.name);
-	memcpy(n, x->q.name, len + 1);
+	char *n = s->names ? s->names_end : (char *)(y + 1);
+	size_t len = strnlen(x->q.name, PADDED_NAME - 1);
+	memcpy(n, x->q.name, len);
+	n[len] = 0;
 	y->q.name = n;
 	if (s->names)
-		*names_at += len + 1;
+		s->names_end += len + 1;
 }
 
 static void qset_free(struct qset *s)
@@ -261,7 +263,6 @@ int main(int argc, char **argv)
 	struct qset qs;
 	if (!qset_alloc(&qs, (size_t)nq, padded))
 		return 1;
-	char *names_at = qs.names;
 	for (long i = 0; i < nq; i++) {
 		struct q query = {0}, *x = &query;
 		const struct sn_rule *r = &p->egress.rules[rnd(NCIDR_RULES)];
@@ -288,7 +289,7 @@ int main(int argc, char **argv)
 			uint32_t j = rnd((uint32_t)(NNAME_RULES * names_per_rule));
 			x->q.name = k ? wwwnames[j] : names[j];
 		}
-		qset_add(&qs, x, &names_at);
+		qset_add(&qs, x);
 	}
 
 	double *dt = calloc((size_t)runs, sizeof(double));
@@ -309,11 +310,10 @@ int main(int argc, char **argv)
 		struct qset sub;
 		if (!qset_alloc(&sub, (size_t)nq, padded))
 			return 1;
-		char *sub_at = sub.names;
 		for (size_t i = 0; i < (size_t)nq; i++) {
 			const struct q *x = qat(&qs, i);
 			if ((x->q.name ? 2 : x->q.family == AF_INET6) == k)
-				qset_add(&sub, x, &sub_at);
+				qset_add(&sub, x);
 		}
 		double *kt = calloc((size_t)runs, sizeof(double));
 		for (int r = 0; r < runs; r++) {
