@@ -429,31 +429,33 @@ static void addr_step(uint8_t *a, int len, int delta)
 	}
 }
 
+/* One query against the naive evaluator. */
+static void check_query(const struct sn_policy *p, const struct sn_snapshot *s,
+			const struct sn_query *q)
+{
+	struct sn_decision got = sn_decide(s, q), ref = naive_decide(p, q);
+	if (got.verdict != ref.verdict || got.rule != ref.rule) {
+		char t[INET6_ADDRSTRLEN];
+		inet_ntop(q->family, q->addr, t, sizeof(t));
+		fail_msg("%s port %u %s name %s: got %d rule %d, want %d rule %d", t, q->port,
+			 q->proto == SN_PROTO_UDP ? "udp" : "tcp", q->name ? q->name : "-",
+			 got.verdict, got.rule, ref.verdict, ref.rule);
+	}
+}
+
 /* Every query shape at addr against the naive evaluator. */
 static void check_addr(const struct sn_policy *p, const struct sn_snapshot *s, int family,
 		       const uint8_t *addr)
 {
 	static const uint16_t ports[] = {443, 5, 1003, 2017};
 	static const char *const names[] = {NULL, "a.example", "x.b.example", "c.example"};
-	struct sn_query q[32];
-	size_t n = 0;
 	for (int i = 0; i < 4; i++)
 		for (int j = 0; j < 4; j++)
 			for (int k = 0; k < 2; k++)
-				q[n++] = (struct sn_query){SN_EGRESS, family, addr, ports[i],
-							   k ? SN_PROTO_UDP : SN_PROTO_TCP,
-							   names[j]};
-	for (size_t i = 0; i < n; i++) {
-		struct sn_decision got = sn_decide(s, &q[i]), ref = naive_decide(p, &q[i]);
-		if (got.verdict != ref.verdict || got.rule != ref.rule) {
-			char t[INET6_ADDRSTRLEN];
-			inet_ntop(family, addr, t, sizeof(t));
-			fail_msg("%s port %u %s name %s: got %d rule %d, want %d rule %d", t,
-				 q[i].port, q[i].proto == SN_PROTO_UDP ? "udp" : "tcp",
-				 q[i].name ? q[i].name : "-", got.verdict, got.rule, ref.verdict,
-				 ref.rule);
-		}
-	}
+				check_query(p, s,
+					    &(struct sn_query){SN_EGRESS, family, addr, ports[i],
+							       k ? SN_PROTO_UDP : SN_PROTO_TCP,
+							       names[j]});
 }
 
 /* The first and last address and their neighbours of every every-th address entry, and nrandom
@@ -675,22 +677,14 @@ static void test_name_tables(void **state)
 	}
 }
 
-/* Two query shapes at addr against the naive evaluator: the lighter check_addr() for tests that
- * look at many addresses of a large policy. */
-static void check_addr2(const struct sn_policy *p, const struct sn_snapshot *s, int family,
-			const uint8_t *addr)
+/* Two query shapes at addr: the lighter check_addr() for tests that look at many addresses of a
+ * large policy. */
+static void check_addr_light(const struct sn_policy *p, const struct sn_snapshot *s, int family,
+			     const uint8_t *addr)
 {
-	const struct sn_query q[2] = {{SN_EGRESS, family, addr, 443, SN_PROTO_TCP, NULL},
-				      {SN_EGRESS, family, addr, 5, SN_PROTO_UDP, "a.example"}};
-	for (size_t i = 0; i < 2; i++) {
-		struct sn_decision got = sn_decide(s, &q[i]), ref = naive_decide(p, &q[i]);
-		if (got.verdict != ref.verdict || got.rule != ref.rule) {
-			char t[INET6_ADDRSTRLEN];
-			inet_ntop(family, addr, t, sizeof(t));
-			fail_msg("%s query %zu: got %d rule %d, want %d rule %d", t, i, got.verdict,
-				 got.rule, ref.verdict, ref.rule);
-		}
-	}
+	check_query(p, s, &(struct sn_query){SN_EGRESS, family, addr, 443, SN_PROTO_TCP, NULL});
+	check_query(p, s,
+		    &(struct sn_query){SN_EGRESS, family, addr, 5, SN_PROTO_UDP, "a.example"});
 }
 
 /* First-level groups, narrow and wide: runs of 1 to 80 adjacent hosts that alternate between two
@@ -733,10 +727,10 @@ static void test_l1_groups(void **state)
 			uint32_t h = k < 3 ? k : k < 6 ? len[j] - 4 + k : lrnd(len[j] + 2);
 			uint8_t a[16] = {(uint8_t)(run4[j] >> 24), (uint8_t)(run4[j] >> 16),
 					 (uint8_t)(run4[j] >> 8), (uint8_t)h};
-			check_addr2(p, s, AF_INET, a);
+			check_addr_light(p, s, AF_INET, a);
 			uint8_t b[16] = {0x20, 0x01, 0x0d, 0xb8, (uint8_t)(run6[j] >> 8), (uint8_t)run6[j]};
 			b[15] = (uint8_t)h;
-			check_addr2(p, s, AF_INET6, b);
+			check_addr_light(p, s, AF_INET6, b);
 		}
 	}
 	check_policy(p, s, 97, 200);
