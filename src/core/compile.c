@@ -498,6 +498,13 @@ static size_t bucket_last(const struct lpm *m, const struct seg_builder *sb,
 	return last;
 }
 
+/* How many segments bucket b holds, from its first (first_seg[b]) to its last. */
+static uint32_t bucket_count(const struct lpm *m, const struct seg_builder *sb,
+			     const uint32_t *first_seg, size_t b, size_t nb)
+{
+	return (uint32_t)(bucket_last(m, sb, first_seg, b, nb) + 1 - first_seg[b]);
+}
+
 /* The narrow entry of a bucket of cnt segments from lo, the first of its group being first; false
  * when it does not fit 16 bits. (While every count fits, an offset is at most 31 * 31 and fits
  * too; its test only keeps a change of the constants from corrupting entries.) */
@@ -556,8 +563,7 @@ static bool build_l1(struct lpm *m, const struct seg_builder *sb, int bits, size
 	for (size_t g = 0; g < ng; g++) {
 		size_t b0 = g * L1_GROUP, b = b0;
 		for (; b < b0 + L1_GROUP; b++) {
-			uint32_t lo = first_seg[b];
-			uint32_t cnt = (uint32_t)bucket_last(m, sb, first_seg, b, nb) + 1 - lo;
+			uint32_t lo = first_seg[b], cnt = bucket_count(m, sb, first_seg, b, nb);
 			if (!narrow_entry(lo, cnt, sb->sets[lo], first_seg[b0], &m->l1[b]))
 				break;
 		}
@@ -567,7 +573,7 @@ static bool build_l1(struct lpm *m, const struct seg_builder *sb, int bits, size
 		m->grp[g] = L1_WIDE;
 		nwide++;
 		for (b = b0; b < b0 + L1_GROUP; b++)
-			nbig += bucket_last(m, sb, first_seg, b, nb) + 1 - first_seg[b] > L1W_CNT;
+			nbig += bucket_count(m, sb, first_seg, b, nb) > L1W_CNT;
 	}
 	if ((nwide && !(m->wide = malloc(nwide * L1_GROUP * sizeof(*m->wide)))) ||
 	    (nbig && !(m->big = malloc(nbig * sizeof(*m->big))))) {
@@ -581,8 +587,8 @@ static bool build_l1(struct lpm *m, const struct seg_builder *sb, int bits, size
 			continue;
 		m->grp[g] = L1_WIDE | (uint32_t)(nwide * L1_GROUP);
 		for (size_t b = g * L1_GROUP; b < (g + 1) * L1_GROUP; b++) {
-			uint32_t lo = first_seg[b], *e = &m->wide[nwide * L1_GROUP + b % L1_GROUP];
-			uint32_t cnt = (uint32_t)bucket_last(m, sb, first_seg, b, nb) + 1 - lo;
+			uint32_t lo = first_seg[b], cnt = bucket_count(m, sb, first_seg, b, nb);
+			uint32_t *e = &m->wide[nwide * L1_GROUP + b % L1_GROUP];
 			m->l1[b] = 0;
 			if (cnt == 1) {
 				*e = L1W_ONE | sb->sets[lo];
