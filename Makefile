@@ -5,6 +5,7 @@
 #   make test       build and run every test (SANITIZE=1: under ASan+UBSan, in build-asan/)
 #   make run        build and start sandnetd with its state in ./var
 #   make fuzz       build the libFuzzer targets with clang (build-fuzz/) and run each FUZZ_RUNS times
+#                   (FUZZ_TARGETS: which; all by default)
 #   make bench      build in release mode and run the benchmarks
 #   make format     clang-format the sources
 
@@ -40,7 +41,8 @@ test: build
 run: build
 	@sh scripts/run.sh $(BUILD)
 
-FUZZ_TARGETS ?= policy_json policy_yaml policy_e2b policy_sandbox0 sniff_tls sniff_http dns decide_name
+FUZZ_TARGETS ?= policy_json policy_yaml policy_e2b policy_sandbox0 sniff_tls sniff_http dns decide_name \
+	http
 
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DSN_FUZZ=ON -DSN_SANITIZE=ON -DSN_TESTS=OFF \
