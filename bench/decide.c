@@ -191,12 +191,12 @@ int main(int argc, char **argv)
 			padded = true;
 			continue;
 		}
-		if (!v || strtol(v, NULL, 10) <= 0) {
+		long n = v ? strtol(v, NULL, 10) : 0;
+		if (n <= 0) {
 			fprintf(stderr, "usage: bench_decide [--runs N] [--queries N] [--naive N] "
 					"[--scale D] [--padded]\n");
 			return 2;
 		}
-		long n = strtol(v, NULL, 10);
 		i++;
 		if (strcmp(argv[i - 1], "--runs") == 0)
 			runs = (int)n;
