@@ -5,11 +5,13 @@
  *    an optional first-level table on the top 16 bits narrows the binary search;
  *  - hash tables of exact names and of "*.suffix" patterns, each naming a rule list that includes
  *    the rules with "*";
- *  - the lists of rules with no destination, with "*", and with any name entry.
- * sn_decide() walks the address's list up to the first rule with names, then, when none of those
- * matched, the rest of it and the name's (usually one list) side by side in rule order, and
- * returns the first rule whose ports and protocol match. Core layer: pure, immutable after
- * compile. */
+ *  - the lists of rules with no destination, with "*", and with any name entry;
+ *  - before each list, unless the rules' ports make too many classes, its verdict row: the
+ *    decision for every class of query without a name whose address has the list.
+ * sn_decide() answers a query without a name from its address's row. Otherwise it walks the
+ * address's list up to the first rule with names, then, when none of those matched, the rest of
+ * it and the name's (usually one list) side by side in rule order, and returns the first rule
+ * whose ports and protocol match. Core layer: pure, immutable after compile. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -173,8 +175,18 @@ struct cdir {
 	struct ntab exact, wild;
 	uint32_t any_dest, any_name, named; /* pool offsets */
 	uint32_t first_named;               /* the first rule with a name entry, or UINT32_MAX */
-	uint32_t *pool;                     /* [count, rule...] lists; offset 0 = the empty list */
+	uint32_t *pool; /* [row, count, rule...] lists; offset 0 = the empty list */
 	size_t npool;
+	uint32_t rowlen; /* words of a verdict row; 0: the lists have none */
+	/* a query's entry in a row, by protocol: its first << 16 | a mask of the port's class */
+	uint32_t pentry[4];
+	/* a port's class: pclass2[(e >> 8) + (port & e & 0xff)], e = pclass1[port >> 8] */
+	uint32_t *pclass1;
+	uint8_t *pclass2;
+	struct row_out {
+		enum sn_verdict verdict;
+		const char *reason;
+	} row_out[4]; /* by a row entry's kind */
 	struct sn_cidr *cidrs; /* render storage */
 	struct sn_port_range *ports;
 } __attribute__((aligned(64)));
@@ -240,23 +252,25 @@ static uint64_t fnv(const void *p, size_t n)
 
 struct pool_builder {
 	uint32_t *v;
-	size_t n, cap;
+	size_t n, cap, rowlen;
 	uint32_t *ht; /* offsets; 0 = empty */
 	size_t htcap, count;
 	bool nomem;
 };
 
-static bool pb_init(struct pool_builder *pb)
+/* A pool whose lists are each preceded by rowlen words (zero until fill_rows()); offset 0 holds
+ * the empty list. */
+static bool pb_init(struct pool_builder *pb, size_t rowlen)
 {
 	memset(pb, 0, sizeof(*pb));
-	pb->cap = 64;
-	pb->v = malloc(pb->cap * sizeof(*pb->v));
+	pb->rowlen = rowlen;
+	pb->cap = 64 + rowlen;
+	pb->v = calloc(pb->cap, sizeof(*pb->v));
 	pb->htcap = 64;
 	pb->ht = calloc(pb->htcap, sizeof(*pb->ht));
 	if (!pb->v || !pb->ht)
 		return false;
-	pb->v[0] = 0;
-	pb->n = 1;
+	pb->n = rowlen + 1;
 	return true;
 }
 
@@ -270,7 +284,8 @@ static bool pb_rehash(struct pool_builder *pb)
 		uint32_t off = pb->ht[i];
 		if (!off)
 			continue;
-		uint64_t h = mix(fnv(&pb->v[off + 1], pb->v[off] * sizeof(uint32_t)));
+		const uint32_t *l = &pb->v[off + pb->rowlen];
+		uint64_t h = mix(fnv(l + 1, *l * sizeof(uint32_t)));
 		size_t j = h & (nc - 1);
 		while (nh[j])
 			j = (j + 1) & (nc - 1);
@@ -290,13 +305,14 @@ static uint32_t pb_intern(struct pool_builder *pb, const uint32_t *list, uint32_
 	uint64_t h = mix(fnv(list, k * sizeof(uint32_t)));
 	size_t j = h & (pb->htcap - 1);
 	for (; pb->ht[j]; j = (j + 1) & (pb->htcap - 1)) {
-		uint32_t off = pb->ht[j];
-		if (pb->v[off] == k && memcmp(&pb->v[off + 1], list, k * sizeof(uint32_t)) == 0)
-			return off;
+		const uint32_t *l = &pb->v[pb->ht[j] + pb->rowlen];
+		if (*l == k && memcmp(l + 1, list, k * sizeof(uint32_t)) == 0)
+			return pb->ht[j];
 	}
-	if (pb->n + k + 1 > pb->cap) {
+	size_t need = pb->n + pb->rowlen + 1 + k;
+	if (need > pb->cap) {
 		size_t nc = pb->cap;
-		while (pb->n + k + 1 > nc)
+		while (need > nc)
 			nc *= 2;
 		uint32_t *nv = realloc(pb->v, nc * sizeof(*nv));
 		if (!nv) {
@@ -307,9 +323,10 @@ static uint32_t pb_intern(struct pool_builder *pb, const uint32_t *list, uint32_
 		pb->cap = nc;
 	}
 	uint32_t off = (uint32_t)pb->n;
-	pb->v[off] = k;
-	memcpy(&pb->v[off + 1], list, k * sizeof(uint32_t));
-	pb->n += k + 1;
+	memset(&pb->v[off], 0, pb->rowlen * sizeof(uint32_t));
+	pb->v[off + pb->rowlen] = k;
+	memcpy(&pb->v[off + pb->rowlen + 1], list, k * sizeof(uint32_t));
+	pb->n = need;
 	pb->ht[j] = off;
 	if (++pb->count * 2 > pb->htcap && !pb_rehash(pb))
 		pb->nomem = true;
@@ -996,6 +1013,94 @@ static size_t merge_ports(struct sn_port_range *v, size_t n)
 	return w;
 }
 
+/* ---- verdict rows ----
+ * A row entry is 16 bits: its kind << ROW_KIND (the verdict, or ROW_MODE) and the deciding rule
+ * + 1 (0: the mode). A query's class is its protocol and, for TCP and UDP, its port's class: the
+ * ports that no rule's ranges tell apart share one. Rows are built when there are at most
+ * MAX_PORT_CLASSES, so that a row (two entries per port class, and two) stays within a cache line
+ * or two. */
+#define MAX_PORT_CLASSES 16
+#define ROW_KIND 14
+#define ROW_MODE 3u
+_Static_assert(SN_LIMIT_RULES < (1u << ROW_KIND) - 1, "a row entry holds a rule + 1");
+_Static_assert(SN_VERDICT_NEED_NAME < ROW_MODE, "a row entry's kind is a verdict or the mode");
+
+/* The first port of every port class but the first (port 0's), sorted, into bounds (room for
+ * MAX_PORT_CLASSES - 1); returns how many, or -1 when there are more. */
+static int port_bounds(const struct cdir *cd, uint32_t *bounds)
+{
+	int n = 0;
+	for (size_t i = 0; i < cd->nrules; i++)
+		for (uint32_t j = 0; j < cd->rules[i].nports; j++) {
+			const struct sn_port_range *pr = &cd->rules[i].ports[j];
+			uint32_t edge[2] = {pr->lo, pr->hi + 1u};
+			for (int e = 0; e < 2; e++) {
+				int at = 0;
+				while (at < n && bounds[at] < edge[e])
+					at++;
+				if (edge[e] == 0 || edge[e] > UINT16_MAX ||
+				    (at < n && bounds[at] == edge[e]))
+					continue;
+				if (n == MAX_PORT_CLASSES - 1)
+					return -1;
+				memmove(bounds + at + 1, bounds + at,
+					(size_t)(n - at) * sizeof(*bounds));
+				bounds[at] = edge[e];
+				n++;
+			}
+		}
+	return n;
+}
+
+static uint32_t port_class(const uint32_t *bounds, int nb, uint32_t port)
+{
+	uint32_t c = 0;
+	while ((int)c < nb && bounds[c] <= port)
+		c++;
+	return c;
+}
+
+/* The class tables and a row's layout for nb bounds: pclass2 holds a byte per class (for the
+ * high bytes that hold no bound), then 256 for each high byte that holds one. */
+static bool port_classes(struct cdir *cd, const uint32_t *bounds, int nb, size_t *mem)
+{
+	uint32_t nclass = (uint32_t)nb + 1, nsplit = 0;
+	bool split[256] = {0};
+	for (int i = 0; i < nb; i++)
+		if (bounds[i] & 0xff && !split[bounds[i] >> 8]) {
+			split[bounds[i] >> 8] = true;
+			nsplit++;
+		}
+	size_t size = nclass + 256 * nsplit;
+	cd->pclass1 = malloc(256 * sizeof(*cd->pclass1));
+	cd->pclass2 = malloc(size);
+	if (!cd->pclass1 || !cd->pclass2)
+		return false;
+	*mem += 256 * sizeof(*cd->pclass1) + size;
+	for (uint32_t c = 0; c < nclass; c++)
+		cd->pclass2[c] = (uint8_t)c;
+	uint32_t off = nclass;
+	for (uint32_t h = 0; h < 256; h++) {
+		if (!split[h]) {
+			cd->pclass1[h] = port_class(bounds, nb, h << 8) << 8;
+			continue;
+		}
+		for (uint32_t l = 0; l < 256; l++)
+			cd->pclass2[off + l] = (uint8_t)port_class(bounds, nb, h << 8 | l);
+		cd->pclass1[h] = off << 8 | 0xff;
+		off += 256;
+	}
+	/* TCP's classes, UDP's, then ICMP and any other protocol one each */
+	cd->pentry[SN_PROTO_TCP] = 0xffff;
+	cd->pentry[SN_PROTO_UDP] = nclass << 16 | 0xffff;
+	cd->pentry[SN_PROTO_ICMP] = 2 * nclass << 16;
+	cd->pentry[SN_PROTO_ANY] = (2 * nclass + 1) << 16;
+	cd->rowlen = (2 * nclass + 2 + 1) / 2;
+	return true;
+}
+
+static void fill_rows(struct cdir *cd, const uint32_t *bounds, int nb);
+
 static bool compile_dir(struct cdir *cd, const struct sn_dir_policy *dp, size_t *mem)
 {
 	cd->mode = dp->mode;
@@ -1018,9 +1123,9 @@ static bool compile_dir(struct cdir *cd, const struct sn_dir_policy *dp, size_t 
 	uint32_t *any_dest = malloc((dp->nrules + 1) * sizeof(*any_dest));
 	uint32_t *any_name = malloc((dp->nrules + 1) * sizeof(*any_name));
 	uint32_t *named = malloc((dp->nrules + 1) * sizeof(*named));
-	struct pool_builder pb;
-	bool ok = pb_init(&pb) && cd->rules && cd->render && cd->cidrs && cd->ports && exact &&
-		  wild && any_dest && any_name && named;
+	struct pool_builder pb = {0};
+	bool ok = cd->rules && cd->render && cd->cidrs && cd->ports && exact && wild && any_dest &&
+		  any_name && named;
 	if (!ok)
 		goto out;
 	*mem += (dp->nrules + 1) * (sizeof(*cd->rules) + sizeof(*cd->render)) +
@@ -1113,18 +1218,26 @@ static bool compile_dir(struct cdir *cd, const struct sn_dir_policy *dp, size_t 
 		cr->ports = rr->ports;
 		cr->nports = (uint32_t)rr->nports;
 	}
+	uint32_t bounds[MAX_PORT_CLASSES - 1];
+	int nb = port_bounds(cd, bounds);
+	if ((nb >= 0 && !port_classes(cd, bounds, nb, mem)) || !pb_init(&pb, cd->rowlen)) {
+		ok = false;
+		goto out;
+	}
 	cd->any_dest = pb_intern(&pb, any_dest, (uint32_t)nany_dest);
 	cd->any_name = pb_intern(&pb, any_name, (uint32_t)nany_name);
 	cd->named = pb_intern(&pb, named, (uint32_t)nnamed);
-	cd->first_named = cd->named ? pb.v[cd->named + 1] : UINT32_MAX;
+	cd->first_named = cd->named ? pb.v[cd->named + cd->rowlen + 1] : UINT32_MAX;
 	ok = !pb.nomem && build_family(cd, &pb, AF_INET, mem) &&
 	     build_family(cd, &pb, AF_INET6, mem) && build_ntab(&cd->exact, exact, nexact, any_name, nany_name, &pb, mem) &&
 	     build_ntab(&cd->wild, wild, nwild, any_name, nany_name, &pb, mem);
 	if (ok) {
-		cd->pool = pb.v;
+		uint32_t *fit = realloc(pb.v, pb.n * sizeof(*pb.v));
+		cd->pool = fit ? fit : pb.v;
 		cd->npool = pb.n;
 		pb.v = NULL;
 		*mem += cd->npool * sizeof(*cd->pool);
+		fill_rows(cd, bounds, nb);
 	}
 out:
 	free(pb.v);
@@ -1158,6 +1271,8 @@ static void cdir_clear(struct cdir *cd)
 	free(cd->cidrs);
 	free(cd->ports);
 	free(cd->pool);
+	free(cd->pclass1);
+	free(cd->pclass2);
 	lpm_clear(&cd->v4);
 	lpm_clear(&cd->v6);
 	free(cd->exact.v);
@@ -1256,12 +1371,19 @@ static bool proto_port_match(const struct crule *r, enum sn_proto proto, uint16_
 	return true;
 }
 
-static void add_list(struct cursor *c, size_t *n, const uint32_t *pool, uint32_t off,
+/* The list at pool offset off: its count, then its rules. */
+static inline const uint32_t *list_at(const struct cdir *cd, uint32_t off)
+{
+	return cd->pool + off + cd->rowlen;
+}
+
+static void add_list(const struct cdir *cd, struct cursor *c, size_t *n, uint32_t off,
 		     bool definite)
 {
 	if (!off || *n >= MAX_LISTS)
 		return;
-	c[*n] = (struct cursor){pool + off + 1, pool + off + 1 + pool[off], definite};
+	const uint32_t *l = list_at(cd, off);
+	c[*n] = (struct cursor){l + 1, l + 1 + *l, definite};
 	(*n)++;
 }
 
@@ -1460,9 +1582,9 @@ static void add_name_lists(const struct cdir *cd, struct cursor *c, size_t *n,
 {
 	size_t n0 = *n;
 	for (int i = 0; i < k; i++)
-		add_list(c, n, cd->pool, ntab_get(pr[i].t, pr[i].s, pr[i].len, pr[i].h), true);
+		add_list(cd, c, n, ntab_get(pr[i].t, pr[i].s, pr[i].len, pr[i].h), true);
 	if (*n == n0)
-		add_list(c, n, cd->pool, cd->any_name, true);
+		add_list(cd, c, n, cd->any_name, true);
 }
 
 /* Pops the smallest rule index across the cursors; *definite tells whether any list that held
@@ -1485,23 +1607,26 @@ static bool next_rule(struct cursor *c, size_t n, uint32_t *rule, bool *definite
 	return true;
 }
 
+static const char reason_rule[] = "the first matching rule decides",
+		  reason_named[] = "a rule that matches names decides, and the connection's name "
+				   "is not known",
+		  reason_block[] = "no rule matched: mode block-all",
+		  reason_allow[] = "no rule matched: mode allow-all";
+
 static struct sn_decision verdict(const struct cdir *cd, uint32_t r, bool definite)
 {
 	if (!definite)
-		return (struct sn_decision){SN_VERDICT_NEED_NAME, (int)r,
-					    "a rule that matches names decides, and the "
-					    "connection's name is not known"};
+		return (struct sn_decision){SN_VERDICT_NEED_NAME, (int)r, reason_named};
 	return (struct sn_decision){cd->rules[r].action == SN_DENY ? SN_VERDICT_DENY
 								   : SN_VERDICT_ALLOW,
-				    (int)r, "the first matching rule decides"};
+				    (int)r, reason_rule};
 }
 
 static struct sn_decision by_mode(const struct cdir *cd)
 {
 	if (cd->mode == SN_MODE_BLOCK_ALL)
-		return (struct sn_decision){SN_VERDICT_DENY, SN_RULE_NONE,
-					    "no rule matched: mode block-all"};
-	return (struct sn_decision){SN_VERDICT_ALLOW, SN_RULE_NONE, "no rule matched: mode allow-all"};
+		return (struct sn_decision){SN_VERDICT_DENY, SN_RULE_NONE, reason_block};
+	return (struct sn_decision){SN_VERDICT_ALLOW, SN_RULE_NONE, reason_allow};
 }
 
 /* The decision over any number of lists, merged in rule order. */
@@ -1524,7 +1649,6 @@ static struct sn_decision decide_merge(const struct cdir *cd, const struct sn_qu
 HOT struct sn_decision decide(const struct cdir *cd, const struct sn_query *q, uint32_t a,
 			      uint32_t skip, int nprobes, const struct name_probe *pr)
 {
-	const uint32_t *pool = cd->pool;
 	uint32_t b = q->name ? 0 : cd->named;
 	bool bdef = false;
 	if (nprobes >= 0) {
@@ -1534,15 +1658,16 @@ HOT struct sn_decision decide(const struct cdir *cd, const struct sn_query *q, u
 			if (l && hits++) {
 				struct cursor c[MAX_LISTS];
 				size_t n = 0;
-				add_list(c, &n, pool, a, true);
+				add_list(cd, c, &n, a, true);
 				add_name_lists(cd, c, &n, pr, nprobes);
 				return decide_merge(cd, q, c, n);
 			}
 			b = l ? l : b;
 		}
 	}
-	const uint32_t *x = pool + a + 1 + skip, *xe = pool + a + 1 + pool[a];
-	const uint32_t *y = pool + b + 1, *ye = y + pool[b];
+	const uint32_t *la = list_at(cd, a), *lb = list_at(cd, b);
+	const uint32_t *x = la + 1 + skip, *xe = la + 1 + *la;
+	const uint32_t *y = lb + 1, *ye = y + *lb;
 	if (x == xe) { /* usual: the address's rules were all before the first with names */
 		for (; y < ye; y++)
 			if (proto_port_match(&cd->rules[*y], q->proto, q->port))
@@ -1576,17 +1701,55 @@ decide_named(const struct cdir *cd, const struct sn_query *q, uint32_t a, uint32
 	return decide(cd, q, a, skip, name_probes(cd, q->name, buf, pr, MAX_PROBES), pr);
 }
 
+/* A query without a name, from the verdict row before its address's list a (cd->rowlen > 0,
+ * q->proto < 4). */
+HOT struct sn_decision by_row(const struct cdir *cd, const struct sn_query *q, uint32_t a)
+{
+	uint32_t p1 = cd->pclass1[q->port >> 8], pe = cd->pentry[q->proto];
+	uint32_t i = (pe >> 16) + (cd->pclass2[(p1 >> 8) + (q->port & p1 & 0xff)] & pe);
+	uint16_t e;
+	memcpy(&e, (const char *)(cd->pool + a) + 2 * i, sizeof(e));
+	const struct row_out *o = &cd->row_out[e >> ROW_KIND];
+	return (struct sn_decision){o->verdict, (int)(e & ((1u << ROW_KIND) - 1)) - 1, o->reason};
+}
+
+/* Writes every list's verdict row (cd->rowlen > 0): the decision for a query without a name of
+ * each class, its port the first of its class. */
+static void fill_rows(struct cdir *cd, const uint32_t *bounds, int nb)
+{
+	struct sn_decision m = by_mode(cd);
+	cd->row_out[SN_VERDICT_ALLOW] = (struct row_out){SN_VERDICT_ALLOW, reason_rule};
+	cd->row_out[SN_VERDICT_DENY] = (struct row_out){SN_VERDICT_DENY, reason_rule};
+	cd->row_out[SN_VERDICT_NEED_NAME] = (struct row_out){SN_VERDICT_NEED_NAME, reason_named};
+	cd->row_out[ROW_MODE] = (struct row_out){m.verdict, m.reason};
+	for (uint32_t off = 0; cd->rowlen && off < cd->npool;
+	     off += cd->rowlen + 1 + *list_at(cd, off)) {
+		char *row = (char *)(cd->pool + off);
+		for (unsigned proto = 0; proto < 4; proto++)
+			for (int c = 0; c <= (cd->pentry[proto] & 0xffff ? nb : 0); c++) {
+				struct sn_query q = {.port = (uint16_t)(c ? bounds[c - 1] : 0),
+						     .proto = (enum sn_proto)proto};
+				struct sn_decision d = decide(cd, &q, off, 0, -1, NULL);
+				unsigned kind = d.rule == SN_RULE_NONE ? ROW_MODE : d.verdict;
+				uint16_t e = (uint16_t)(kind << ROW_KIND | (unsigned)(d.rule + 1));
+				memcpy(row + 2 * ((cd->pentry[proto] >> 16) + c), &e, sizeof(e));
+			}
+	}
+}
+
 struct sn_decision sn_decide(const struct sn_snapshot *s, const struct sn_query *q)
 {
 	const struct cdir *cd = query_dir(s, q);
 	uint32_t a = q->family == AF_INET6 ? lpm_lookup(&cd->v6, AF_INET6, q->addr)
 					   : lpm_lookup(&cd->v4, AF_INET, q->addr);
+	if (!q->name && cd->rowlen && (unsigned)q->proto < 4)
+		return by_row(cd, q, a);
 	/* A rule before the first with names decides whatever the name is: the name is read only
 	 * when no such rule of the address's list matches (while the address's cache misses are
 	 * awaited, the CPU runs ahead into the name). */
-	const uint32_t *x = cd->pool + a + 1;
+	const uint32_t *l = list_at(cd, a), *x = l + 1;
 	uint32_t skip = 0;
-	for (; skip < cd->pool[a] && x[skip] < cd->first_named; skip++)
+	for (; skip < *l && x[skip] < cd->first_named; skip++)
 		if (proto_port_match(&cd->rules[x[skip]], q->proto, q->port))
 			return verdict(cd, x[skip], true);
 	if (q->name)
@@ -1606,7 +1769,7 @@ bool sn_dns_allowed(const struct sn_snapshot *s, const char *name, int *rule)
 		return false;
 	struct cursor c[MAX_LISTS];
 	size_t n = 0;
-	add_list(c, &n, cd->pool, cd->any_dest, true);
+	add_list(cd, c, &n, cd->any_dest, true);
 	add_name_lists(cd, c, &n, pr, nprobes);
 	uint32_t r;
 	bool definite;

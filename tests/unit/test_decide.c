@@ -430,16 +430,31 @@ static void addr_step(uint8_t *a, int len, int delta)
 }
 
 /* One query against the naive evaluator. */
+/* The reason sn_decide() gives for a decision of policy p. */
+static const char *want_reason(const struct sn_policy *p, const struct sn_query *q,
+			       struct sn_decision d)
+{
+	if (d.rule == SN_RULE_NONE)
+		return (q->dir == SN_INGRESS ? p->ingress.mode : p->egress.mode) ==
+				       SN_MODE_BLOCK_ALL
+			       ? "no rule matched: mode block-all"
+			       : "no rule matched: mode allow-all";
+	return d.verdict == SN_VERDICT_NEED_NAME ? "a rule that matches names decides, and the "
+						   "connection's name is not known"
+						 : "the first matching rule decides";
+}
+
 static void check_query(const struct sn_policy *p, const struct sn_snapshot *s,
 			const struct sn_query *q)
 {
 	struct sn_decision got = sn_decide(s, q), ref = naive_decide(p, q);
-	if (got.verdict != ref.verdict || got.rule != ref.rule) {
+	if (got.verdict != ref.verdict || got.rule != ref.rule ||
+	    strcmp(got.reason, want_reason(p, q, ref)) != 0) {
 		char t[INET6_ADDRSTRLEN];
 		inet_ntop(q->family, q->addr, t, sizeof(t));
-		fail_msg("%s port %u %s name %s: got %d rule %d, want %d rule %d", t, q->port,
-			 q->proto == SN_PROTO_UDP ? "udp" : "tcp", q->name ? q->name : "-",
-			 got.verdict, got.rule, ref.verdict, ref.rule);
+		fail_msg("%s port %u %s name %s: got %d rule %d (%s), want %d rule %d", t, q->port,
+			 sn_proto_name(q->proto), q->name ? q->name : "-", got.verdict, got.rule,
+			 got.reason, ref.verdict, ref.rule);
 	}
 }
 
@@ -487,6 +502,66 @@ static void check_policy(const struct sn_policy *p, const struct sn_snapshot *s,
 		for (int k = i % 4 ? 4 : 0; k < 16; k++)
 			a[k] = (uint8_t)lrnd(256);
 		check_addr(p, s, i % 2 ? AF_INET6 : AF_INET, a);
+	}
+}
+
+/* Verdict rows (a query without a name decided by its address's list and its class): port
+ * classes with edges at both ends of the port line, on both sides of a high byte's edge and
+ * inside a high byte, under every protocol (and a query's "any"), with rules without a
+ * destination, for ICMP, with names; every class edge and its neighbours at addresses of every
+ * list, in both modes, against the naive evaluator. Then the same with more port classes than a
+ * row takes, which the engine decides by walking the lists instead. */
+static void test_port_classes(void **state)
+{
+	(void)state;
+	static const char *const addrs[] = {"10.0.0.1",      "10.1.2.3",       "10.2.0.9",
+					    "10.3.0.1",      "10.200.0.1",     "11.0.0.1",
+					    "2001:db8::1",   "2001:db8:1::1",  "2001:db8:8000::1",
+					    "2001:db9::1"};
+	static const uint16_t ports[] = {0,   1,   2,   254,  255,  256,  257,   442,   443,  444,
+					 510, 511, 513, 514,  999,  1000, 1010,  1011,  1012, 4000,
+					 4020, 59999, 60000, 65534, 65535};
+	for (int t = 0; t < 4; t++) {
+		struct docbuf d = {0};
+		docbuf_put(&d, "{\"egress\":{\"mode\":\"%s\",\"rules\":[",
+		           t % 2 ? "allow-all" : "block-all");
+		docbuf_put(&d, "{\"action\":\"deny\",\"to\":[\"10.0.0.0/8\",\"2001:db8::/32\"],"
+			       "\"ports\":[1,255,256],\"protocol\":\"tcp\"},"
+			       "{\"action\":\"allow\",\"to\":[\"10.1.0.0/16\",\"2001:db8:1::/48\"],"
+			       "\"ports\":[\"511-513\",\"1000-1010\"],\"protocol\":\"udp\"},"
+			       "{\"action\":\"allow\",\"to\":[\"a.example\",\"10.2.0.0/16\"],"
+			       "\"ports\":[\"60000-65535\"]},"
+			       "{\"action\":\"deny\",\"ports\":[65535,443]},"
+			       "{\"action\":\"allow\",\"to\":[\"10.0.0.0/8\"],"
+			       "\"protocol\":\"icmp\"},"
+			       "{\"action\":\"deny\",\"to\":[\"*.example\",\"10.3.0.0/16\"]},"
+			       "{\"action\":\"allow\",\"to\":[\"10.0.0.0/9\",\"2001:db8::/33\"]}");
+		if (t >= 2) { /* 21 more ports: 43 classes */
+			docbuf_put(&d,
+			           ",{\"action\":\"allow\",\"to\":[\"11.0.0.0/8\"],\"ports\":[");
+			for (int i = 0; i < 21; i++)
+				docbuf_put(&d, "%s%d", i ? "," : "", 4000 + 2 * i);
+			docbuf_put(&d, "]}");
+		}
+		docbuf_put(&d, "]}}");
+		struct sn_policy *p;
+		struct sn_snapshot *s = parse_compile(d.p, &p);
+		for (size_t a = 0; a < sizeof(addrs) / sizeof(addrs[0]); a++) {
+			uint8_t addr[16];
+			int family = strchr(addrs[a], ':') ? AF_INET6 : AF_INET;
+			assert_int_equal(inet_pton(family, addrs[a], addr), 1);
+			for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
+				for (int proto = SN_PROTO_ANY; proto <= SN_PROTO_ICMP; proto++)
+					for (int named = 0; named < 2; named++)
+						check_query(p, s,
+							    &(struct sn_query){
+								SN_EGRESS, family, addr, ports[i],
+								(enum sn_proto)proto,
+								named ? "b.example" : NULL});
+		}
+		sn_snapshot_unref(s);
+		sn_policy_free(p);
+		free(d.p);
 	}
 }
 
@@ -819,6 +894,7 @@ int main(void)
 		cmocka_unit_test(test_large_pool),
 		cmocka_unit_test(test_large_pool_bucket),
 		cmocka_unit_test(test_name_tables),
+		cmocka_unit_test(test_port_classes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
