@@ -1,6 +1,7 @@
 /* libFuzzer target for the policy entry points: one binary per entry point, chosen at compile time
  * by SN_FUZZ_FORMAT and SN_FUZZ_DIALECT (JSON native, YAML native, E2B, sandbox0). Every accepted
- * policy must format, re-parse to an equal policy and compile; decide must not crash. */
+ * policy must format, re-parse to an equal policy and compile, and its decisions, for queries
+ * made of the input's bytes, must equal the naive evaluator's (tests/support/naive.c). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,8 @@
 #include <sys/socket.h>
 
 #include <sandnet/snapshot.h>
+
+#include "naive.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 char *sn_policy_format_tree(const struct sn_policy *p, int indent); /* src/core/format.c */
@@ -51,12 +54,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	name[nl] = 0;
 	struct sn_query qu = {SN_EGRESS, size % 2 ? AF_INET6 : AF_INET, addr, 443, SN_PROTO_TCP,
 			      size % 3 ? name : NULL};
-	sn_decide(snap, &qu);
 	struct sn_query www = qu;
 	www.name = "www.example.com";
-	sn_decide(snap, &www);
-	qu.dir = SN_INGRESS;
-	sn_decide(snap, &qu);
+	/* every protocol (and "any"), at ports taken from the input's last bytes and at 443 */
+	for (int i = 0; i < 8; i++) {
+		struct sn_query v[3] = {qu, www, qu};
+		v[2].dir = SN_INGRESS;
+		for (int k = 0; k < 3; k++) {
+			v[k].proto = (enum sn_proto)(i % 4);
+			if (i >= 4 && size >= 2 * (size_t)i)
+				v[k].port = (uint16_t)(data[size - 2 * i + 1] << 8 | data[size - 2 * i]);
+			struct sn_decision a = sn_decide(snap, &v[k]), b = naive_decide(p, &v[k]);
+			if (a.verdict != b.verdict || a.rule != b.rule)
+				abort();
+		}
+	}
 	sn_dns_allowed(snap, name, NULL);
 	sn_dns_allowed(snap, "a.example.com", NULL);
 	sn_snapshot_unref(snap);
