@@ -1713,8 +1713,8 @@ HOT struct sn_decision by_row(const struct cdir *cd, const struct sn_query *q, u
 	return (struct sn_decision){o->verdict, (int)(e & ((1u << ROW_KIND) - 1)) - 1, o->reason};
 }
 
-/* Writes every list's verdict row (cd->rowlen > 0): the decision for a query without a name of
- * each class, its port the first of its class. */
+/* Sets what a row entry's kind stands for and, when the lists have rows, writes every list's: the
+ * decision for a query without a name of each class, its port the first of its class. */
 static void fill_rows(struct cdir *cd, const uint32_t *bounds, int nb)
 {
 	struct sn_decision m = by_mode(cd);
