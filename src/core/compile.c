@@ -252,18 +252,20 @@ static uint64_t fnv(const void *p, size_t n)
 
 struct pool_builder {
 	uint32_t *v;
-	size_t n, cap, rowlen;
+	size_t n, cap, rowlen, limit;
 	uint32_t *ht; /* offsets; 0 = empty */
 	size_t htcap, count;
-	bool nomem;
+	bool nomem; /* out of memory, or full: past limit words (both stop the build) */
+	bool full;
 };
 
-/* A pool whose lists are each preceded by rowlen words (zero until fill_rows()); offset 0 holds
- * the empty list. */
-static bool pb_init(struct pool_builder *pb, size_t rowlen)
+/* A pool whose lists are each preceded by rowlen words (zero until fill_rows()), of at most limit
+ * words; offset 0 holds the empty list. */
+static bool pb_init(struct pool_builder *pb, size_t rowlen, size_t limit)
 {
 	memset(pb, 0, sizeof(*pb));
 	pb->rowlen = rowlen;
+	pb->limit = limit;
 	pb->cap = 64 + rowlen;
 	pb->v = calloc(pb->cap, sizeof(*pb->v));
 	pb->htcap = 64;
@@ -310,6 +312,10 @@ static uint32_t pb_intern(struct pool_builder *pb, const uint32_t *list, uint32_
 			return pb->ht[j];
 	}
 	size_t need = pb->n + pb->rowlen + 1 + k;
+	if (need > pb->limit) {
+		pb->nomem = pb->full = true;
+		return 0;
+	}
 	if (need > pb->cap) {
 		size_t nc = pb->cap;
 		while (need > nc)
@@ -1018,8 +1024,11 @@ static size_t merge_ports(struct sn_port_range *v, size_t n)
  * + 1 (0: the mode). A query's class is its protocol and, for TCP and UDP, its port's class: the
  * ports that no rule's ranges tell apart share one. Rows are built when there are at most
  * MAX_PORT_CLASSES, so that a row (two entries per port class, and two) stays within a cache line
- * or two. */
+ * or two, and while the pool with them stays within ROW_POOL_WORDS: its offsets then still fit the
+ * first-level table's narrow entries, and filling the rows (a walk per list and class) stays
+ * cheap. A direction whose pool would not fit is compiled again without rows. */
 #define MAX_PORT_CLASSES 16
+#define ROW_POOL_WORDS ((size_t)1 << 15)
 #define ROW_KIND 14
 #define ROW_MODE 3u
 _Static_assert(SN_LIMIT_RULES < (1u << ROW_KIND) - 1, "a row entry holds a rule + 1");
@@ -1101,7 +1110,10 @@ static bool port_classes(struct cdir *cd, const uint32_t *bounds, int nb, size_t
 
 static void fill_rows(struct cdir *cd, const uint32_t *bounds, int nb);
 
-static bool compile_dir(struct cdir *cd, const struct sn_dir_policy *dp, size_t *mem)
+/* Compiles a direction, with verdict rows when rows is set and the ports allow them; *rows_full
+ * tells that it failed for the rows alone (the pool would outgrow ROW_POOL_WORDS). */
+static bool compile_dir_rows(struct cdir *cd, const struct sn_dir_policy *dp, size_t *mem,
+			     bool rows, bool *rows_full)
 {
 	cd->mode = dp->mode;
 	cd->nrules = dp->nrules;
@@ -1219,8 +1231,9 @@ static bool compile_dir(struct cdir *cd, const struct sn_dir_policy *dp, size_t 
 		cr->nports = (uint32_t)rr->nports;
 	}
 	uint32_t bounds[MAX_PORT_CLASSES - 1];
-	int nb = port_bounds(cd, bounds);
-	if ((nb >= 0 && !port_classes(cd, bounds, nb, mem)) || !pb_init(&pb, cd->rowlen)) {
+	int nb = rows ? port_bounds(cd, bounds) : -1;
+	if ((nb >= 0 && !port_classes(cd, bounds, nb, mem)) ||
+	    !pb_init(&pb, cd->rowlen, cd->rowlen ? ROW_POOL_WORDS : SIZE_MAX)) {
 		ok = false;
 		goto out;
 	}
@@ -1239,6 +1252,7 @@ static bool compile_dir(struct cdir *cd, const struct sn_dir_policy *dp, size_t 
 		*mem += cd->npool * sizeof(*cd->pool);
 		fill_rows(cd, bounds, nb);
 	}
+	*rows_full = pb.full;
 out:
 	free(pb.v);
 	free(pb.ht);
@@ -1281,6 +1295,21 @@ static void cdir_clear(struct cdir *cd)
 	free(cd->wild.v);
 	free(cd->wild.ctrl);
 	free(cd->wild.names);
+}
+
+static bool compile_dir(struct cdir *cd, const struct sn_dir_policy *dp, size_t *mem)
+{
+	size_t mem0 = *mem;
+	bool full = false;
+	if (compile_dir_rows(cd, dp, mem, true, &full))
+		return true;
+	if (!full)
+		return false;
+	/* the rows would take the pool past ROW_POOL_WORDS: again without them */
+	cdir_clear(cd);
+	memset(cd, 0, sizeof(*cd));
+	*mem = mem0;
+	return compile_dir_rows(cd, dp, mem, false, &full);
 }
 
 struct sn_snapshot *sn_snapshot_compile(const struct sn_policy *p)

@@ -565,6 +565,39 @@ static void test_port_classes(void **state)
 	}
 }
 
+/* Verdict rows are built only while the rule-list pool with them stays within 2^15 words: many
+ * overlapping prefixes (/12-/16 in one case, /16-/24 in the other) in rules with ports, so that
+ * the lists are many and long. The first keeps its rows, the second would outgrow the pool and is
+ * compiled again without them; both against the naive evaluator. */
+static void test_row_pool_limit(void **state)
+{
+	(void)state;
+	for (int t = 0; t < 2; t++) {
+		unsigned minlen = t ? 16 : 12, span = t ? 9 : 5;
+		struct docbuf d = {0};
+		docbuf_put(&d, "{\"egress\":{\"mode\":\"allow-all\",\"rules\":[");
+		for (int r = 0; r < 100; r++) {
+			docbuf_put(&d, "%s{\"action\":\"%s\",\"ports\":%s,\"to\":[", r ? "," : "",
+			           r % 3 ? "allow" : "deny",
+			           r % 3 == 0 ? "[443]" : r % 3 == 1 ? "[1003]" : "[5,2017]");
+			for (int i = 0; i < 100; i++) {
+				unsigned plen = minlen + lrnd(span);
+				uint32_t a = (10u << 24 | lrnd(1u << 24)) & ~(~0u >> plen);
+				docbuf_put(&d, "%s\"%u.%u.%u.%u/%u\"", i ? "," : "", a >> 24,
+				           a >> 16 & 255, a >> 8 & 255, a & 255, plen);
+			}
+			docbuf_put(&d, "]}");
+		}
+		docbuf_put(&d, "]}}");
+		struct sn_policy *p;
+		struct sn_snapshot *s = parse_compile(d.p, &p);
+		check_policy(p, s, 200, 100);
+		sn_snapshot_unref(s);
+		sn_policy_free(p);
+		free(d.p);
+	}
+}
+
 /* Rules 0 and 1 (act0 with port 443, then act1): n hosts next to each other in each family,
  * NET4.x.y and NET6x, alternating between the two, so that first-level buckets hold more than 63
  * segments. */
@@ -895,6 +928,7 @@ int main(void)
 		cmocka_unit_test(test_large_pool_bucket),
 		cmocka_unit_test(test_name_tables),
 		cmocka_unit_test(test_port_classes),
+		cmocka_unit_test(test_row_pool_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
