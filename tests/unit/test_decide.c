@@ -505,6 +505,17 @@ static void check_policy(const struct sn_policy *p, const struct sn_snapshot *s,
 	}
 }
 
+/* Compiles the policy document d, checks it (check_policy()) and frees it all. */
+static void check_doc(struct docbuf *d, size_t every, int nrandom)
+{
+	struct sn_policy *p;
+	struct sn_snapshot *s = parse_compile(d->p, &p);
+	check_policy(p, s, every, nrandom);
+	sn_snapshot_unref(s);
+	sn_policy_free(p);
+	free(d->p);
+}
+
 /* Verdict rows (a query without a name decided by its address's list and its class): port
  * classes with edges at both ends of the port line, on both sides of a high byte's edge and
  * inside a high byte, under every protocol (and a query's "any"), with rules without a
@@ -589,12 +600,7 @@ static void test_row_pool_limit(void **state)
 			docbuf_put(&d, "]}");
 		}
 		docbuf_put(&d, "]}}");
-		struct sn_policy *p;
-		struct sn_snapshot *s = parse_compile(d.p, &p);
-		check_policy(p, s, 200, 100);
-		sn_snapshot_unref(s);
-		sn_policy_free(p);
-		free(d.p);
+		check_doc(&d, 200, 100);
 	}
 }
 
@@ -634,12 +640,7 @@ static void test_large_bucket(void **state)
 	docbuf_put(
 	    &d,
 	    ",{\"action\":\"allow\",\"to\":[\"a.example\",\"*.b.example\"],\"ports\":[443]}]}}");
-	struct sn_policy *p;
-	struct sn_snapshot *s = parse_compile(d.p, &p);
-	check_policy(p, s, 5, 2000);
-	sn_snapshot_unref(s);
-	sn_policy_free(p);
-	free(d.p);
+	check_doc(&d, 5, 2000);
 }
 
 /* Packed segments (a first-level bucket that leaves 16 IPv4 or 80 IPv6 bits): rules inside
