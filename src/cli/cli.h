@@ -4,6 +4,8 @@
 
 #include <stdio.h>
 
+#include <sandnet/policy.h>
+
 /* Exit codes of DESIGN.md section 3. */
 enum {
 	EXIT_OK = 0,
@@ -17,6 +19,10 @@ struct cli {
 	int json_output; /* -o json */
 };
 
+/* Reads and parses a policy file ("-": stdin), printing what is wrong with it. Returns 0, or the
+ * exit code to leave with: EXIT_USAGE when the file cannot be read, EXIT_REFUSED when the policy
+ * is not valid. */
+int cli_load_policy(const char *file, enum sn_dialect dialect, struct sn_policy **p);
 int cmd_policy(struct cli *cli, int argc, char **argv);
 void usage_policy(FILE *f);
 int cmd_policy_online(struct cli *cli, int argc, char **argv);

@@ -127,47 +127,22 @@ static void print_sandbox_row(const json_t *sb, bool header)
 }
 
 /* Reads and validates a policy file locally; returns its canonical native JSON (free()). */
+/* A policy file as the canonical JSON the API takes; NULL, with *exit_code set, when it cannot
+ * be read or is not valid (both said on stderr). */
 static char *load_policy_json(const char *file, int *exit_code)
 {
-	FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "rb");
-	if (!f) {
-		fprintf(stderr, "sandnet: %s: %s\n", file, strerror(errno));
-		*exit_code = EXIT_USAGE;
+	struct sn_policy *p = NULL;
+	int rc = cli_load_policy(file, SN_DIALECT_AUTO, &p);
+	if (rc) {
+		*exit_code = rc;
 		return NULL;
 	}
-	size_t cap = 1 << 16, n = 0;
-	char *buf = malloc(cap);
-	size_t r;
-	while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
-		n += r;
-		if (n == cap && cap <= SN_LIMIT_DOC_BYTES) {
-			char *nb = realloc(buf, cap *= 2);
-			if (!nb)
-				free(buf);
-			buf = nb;
-		} else if (n == cap) {
-			break;
-		}
-	}
-	if (f != stdin)
-		fclose(f);
-	struct sn_errs *errs = malloc(sizeof(*errs));
-	struct sn_policy *p = NULL;
-	char *out = NULL;
-	if (buf && errs) {
-		sn_errs_init(errs);
-		if (sn_policy_parse(buf, n, SN_FORMAT_AUTO, SN_DIALECT_AUTO, &p, errs) == 0) {
-			out = sn_policy_format(p, 0);
-		} else {
-			char line[SN_ERR_PATH_MAX + SN_ERR_MSG_MAX + 4];
-			for (unsigned i = 0; i < errs->n; i++)
-				fprintf(stderr, "%s\n", sn_err_line(&errs->e[i], line, sizeof(line)));
-			*exit_code = EXIT_REFUSED;
-		}
-	}
+	char *out = sn_policy_format(p, 0);
 	sn_policy_free(p);
-	free(errs);
-	free(buf);
+	if (!out) {
+		fprintf(stderr, "sandnet: out of memory\n");
+		*exit_code = EXIT_USAGE;
+	}
 	return out;
 }
 

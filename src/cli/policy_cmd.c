@@ -46,17 +46,22 @@ static int read_input(const char *path, char **out, size_t *len)
 	int rc = 0;
 	while (buf) {
 		if (n == cap) {
-			char *nb = cap < max ? realloc(buf, cap * 2 > max ? max : cap * 2) : NULL;
-			if (!nb)
+			if (cap == max)
+				break; /* one byte past the limit: the parser reports it */
+			size_t ncap = cap * 2 > max ? max : cap * 2;
+			char *nb = realloc(buf, ncap);
+			if (!nb) { /* never a document cut short */
+				rc = -ENOMEM;
 				break;
+			}
 			buf = nb;
-			cap = cap * 2 > max ? max : cap * 2;
+			cap = ncap;
 		}
 		size_t r = fread(buf + n, 1, cap - n, f);
 		n += r;
 		if (r == 0) {
 			if (ferror(f))
-				rc = -EIO;
+				rc = errno ? -errno : -EIO; /* a directory: EISDIR */
 			break;
 		}
 	}
@@ -83,8 +88,7 @@ static void print_errs(const char *file, const struct sn_errs *errs)
 		fprintf(stderr, "(%u more errors not shown)\n", errs->dropped);
 }
 
-/* Loads and parses a policy file; prints errors. Returns the exit code on failure, 0 on success. */
-static int load_policy(const char *file, enum sn_dialect dialect, struct sn_policy **p)
+int cli_load_policy(const char *file, enum sn_dialect dialect, struct sn_policy **p)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -157,7 +161,7 @@ static int cmd_check(int argc, char **argv, bool convert)
 		return EXIT_USAGE;
 	}
 	struct sn_policy *p;
-	int rc = load_policy(file, dialect, &p);
+	int rc = cli_load_policy(file, dialect, &p);
 	if (rc)
 		return rc;
 	rc = print_policy(p);
@@ -263,7 +267,7 @@ static int cmd_explain(int argc, char **argv)
 		q.name = nbuf;
 	}
 	struct sn_policy *p;
-	int rc = load_policy(file, SN_DIALECT_AUTO, &p);
+	int rc = cli_load_policy(file, SN_DIALECT_AUTO, &p);
 	if (rc)
 		return rc;
 	struct sn_snapshot *s = sn_snapshot_compile(p);

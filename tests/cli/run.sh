@@ -50,6 +50,7 @@ check check-stdin 0 '"1.1.1.1"' sh -c "\"$bin\" policy check - <\"$tmp/e2b.json\
 check check-bad 1 "egress.rules[0].to[0]: \"10.0.0.1/8\" has host bits set; did you mean 10.0.0.0/8?" "$bin" policy check "$tmp/bad.json"
 check check-bad-2 1 'egress.rules[1].action: "x" is not an action (allow or deny)' "$bin" policy check "$tmp/bad.json"
 check check-missing 2 "No such file" "$bin" policy check "$tmp/nope.json"
+check check-dir 2 "Is a directory" "$bin" policy check "$tmp"
 check check-nofile 2 "needs FILE" "$bin" policy check
 check convert-e2b 0 '"block-all"' "$bin" policy convert --from e2b "$tmp/e2b.json"
 check convert-wrong 1 "unknown field" "$bin" policy convert --from sandbox0 "$tmp/e2b.json"

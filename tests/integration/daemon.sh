@@ -453,6 +453,8 @@ out=$(cli policy get $C); case $out in *'"revision": 1'*) ok;; *) bad "cli polic
 printf '{"egress":{"rules":[{"action":"allow","to":["10.0.0.1/8"]}]}}' >"$tmp/bad.json"
 err=$(cli policy set $C --policy "$tmp/bad.json" 2>&1 >/dev/null); rc=$?
 if [ $rc -eq 1 ] && printf '%s' "$err" | grep -q 'egress.rules\[0\].to\[0\]: .*did you mean 10.0.0.0/8'; then ok; else bad "cli set invalid: $rc $err"; fi
+err=$(cli policy set $C --policy "$tmp" 2>&1 >/dev/null); rc=$?
+if [ $rc -eq 2 ] && printf '%s' "$err" | grep -q 'Is a directory'; then ok; else bad "cli set unreadable: $rc $err"; fi
 printf '{"allowOut":["198.51.100.1"],"denyOut":["0.0.0.0/0"]}' >"$tmp/e2b.json"
 cli policy set $C --policy "$tmp/e2b.json" >/dev/null; if [ $? -eq 0 ]; then ok; else bad "cli set"; fi
 expect open $C tcp 198.51.100.1 80
