@@ -156,6 +156,8 @@ static enum MHD_Result create(struct sn_daemon *d, struct MHD_Connection *c, con
 	json_error_t je;
 	json_t *body = rq->len ? json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &je)
 			       : json_object();
+	if (!body && !rq->len)
+		return send_error(c, 500, "internal", "", "out of memory");
 	if (!body) {
 		char msg[300];
 		snprintf(msg, sizeof(msg), "JSON syntax error at line %d, column %d: %s", je.line,

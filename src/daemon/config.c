@@ -285,7 +285,7 @@ bool sn_config_parse(struct sn_config *cfg, int argc, char **argv)
 				     ? (cfg->exec_uid = cfg->exec_gid = SN_EXEC_USER_SANDBOX, true)
 				     : parse_user(v, &cfg->exec_uid, &cfg->exec_gid);
 		else if (strcmp(a, "--exec-pids-max") == 0) {
-			unsigned n;
+			unsigned n = 0;
 			ok = parse_uint(v, 0, 4194304, &n);
 			cfg->exec_limit[SN_CG_PIDS] = n;
 			cfg->exec_limit_set[SN_CG_PIDS] = true;

@@ -198,6 +198,8 @@ static void client_release(struct sn_ingress *g, struct iconn *c)
 
 static bool buf_add(struct buf *b, const void *d, size_t n)
 {
+	if (!n) /* b->p may still be NULL */
+		return true;
 	if (b->len + n > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;
 		while (cap < b->len + n)
