@@ -266,6 +266,8 @@ int main(int argc, char **argv)
 
 	/* compile: median of runs; memory from the allocator's own count */
 	double *ct = calloc((size_t)runs, sizeof(double));
+	if (!ct)
+		return 1;
 	struct sn_snapshot *s = NULL;
 	size_t heap = 0;
 	for (int r = 0; r < runs; r++) {
@@ -329,6 +331,8 @@ int main(int argc, char **argv)
 
 	double host_before = host_latency();
 	double *dt = calloc((size_t)runs, sizeof(double));
+	if (!dt)
+		return 1;
 	unsigned long sink = 0;
 	for (int r = 0; r < runs; r++) {
 		t0 = now();

@@ -59,6 +59,8 @@ int main(int argc, char **argv)
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)))
 		return 1;
 	double *rtt = malloc((size_t)n * sizeof(double));
+	if (!rtt)
+		return 1;
 	long got = 0, lost = 0;
 	for (long i = 0; i < n; i++) {
 		q[0] = (uint8_t)(i >> 8);

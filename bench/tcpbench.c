@@ -164,6 +164,8 @@ static int rate(int conc)
 	unsigned long n = 0, failed = 0;
 	size_t k = 0;
 	double *all = malloc((size_t)conc * (1 << 20) * sizeof(double));
+	if (!all)
+		return 1;
 	for (int i = 0; i < conc; i++) {
 		pthread_join(t[i], NULL);
 		n += s[i].n;
