@@ -159,7 +159,8 @@ void sn_sandbox_exec_user(const struct sn_daemon *d, const struct sn_sandbox *sb
 			  unsigned *gid);
 
 /* Fault injection (test builds only, SN_FAULT_INJECTION): the environment variable SN_FAULT names
- * a point ("kernel_apply", "store_commit") where the next update fails. */
+ * a point where every call fails: "kernel_apply", "kernel_switch", "store_commit" (an update),
+ * "view_add" (a sandbox's registration for the workers). */
 bool sn_fault(const char *point);
 
 #endif

@@ -129,7 +129,8 @@ struct sn_net {
 };
 
 int sn_net_init(struct sn_net *net, const uint8_t pool4[4], unsigned plen4, const uint8_t *pool6);
-void sn_net_add(struct sn_net *net, struct sn_view *v);
+/* Registers v by its address, with a reference of its own; false when out of memory. */
+bool sn_net_add(struct sn_net *net, struct sn_view *v);
 void sn_net_remove(struct sn_net *net, struct sn_view *v);
 /* The view of the sandbox whose address is addr, with a reference; NULL for any other address. */
 struct sn_view *sn_net_lookup(struct sn_net *net, int family, const uint8_t *addr);

@@ -144,9 +144,8 @@ static int add_view(struct sn_daemon *d, struct sn_sandbox *sb)
 	if (sb->view)
 		sn_view_publish(sb->view, sb->snap, sb->policy->mask_request_host, sb->gen,
 				sb->row.state == SN_STATE_PAUSED);
-	if (!sb->view)
+	if (!sb->view || sn_fault("view_add") || !sn_net_add(&d->net, sb->view))
 		return -ENOMEM;
-	sn_net_add(&d->net, sb->view);
 	return 0;
 }
 

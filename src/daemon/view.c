@@ -419,7 +419,7 @@ static void put(struct sn_net *net, struct sn_view *v)
 	net->slot[i] = v;
 }
 
-void sn_net_add(struct sn_net *net, struct sn_view *v)
+bool sn_net_add(struct sn_net *net, struct sn_view *v)
 {
 	pthread_rwlock_wrlock(&net->lock);
 	if ((net->n + 1) * 2 > net->cap) {
@@ -435,11 +435,14 @@ void sn_net_add(struct sn_net *net, struct sn_view *v)
 			free(old);
 		}
 	}
-	if (net->n + 1 < net->cap) {
+	/* past half full when the table could not grow; never full, so that probes end */
+	bool ok = net->n + 1 < net->cap;
+	if (ok) {
 		put(net, sn_view_ref(v));
 		net->n++;
 	}
 	pthread_rwlock_unlock(&net->lock);
+	return ok;
 }
 
 void sn_net_remove(struct sn_net *net, struct sn_view *v)

@@ -217,7 +217,15 @@ for point in kernel_apply kernel_switch store_commit; do
 	traffic open reset reset
 done
 stop9
+# a sandbox that cannot be registered for the workers (out of memory) stops the start
+env SN_FAULT=view_add nsenter --net=/run/netns/"$H" timeout 20 "$sandnetd" --state-dir "$state" \
+	--listen 127.0.0.1:7080 --api-keys "$tmp/keys" --pool6 fd00:5b::/64 >"$tmp/vf.log" 2>&1
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "cannot start: out of memory" "$tmp/vf.log" &&
+	! grep -q Sanitizer "$tmp/vf.log"; then ok
+else bad "[$step] start with fault view_add: exit $rc: $(cat "$tmp/vf.log")"; fi
 start
+traffic open reset reset
 
 step=big
 # 300 /24s (one of them the world's) in one rule: one hash set per prefix length, loaded over
