@@ -126,9 +126,8 @@ static void print_sandbox_row(const json_t *sb, bool header)
 	       json_string_value(json_object_get(sb, "created_at")));
 }
 
-/* Reads and validates a policy file locally; returns its canonical native JSON (free()). */
-/* A policy file as the canonical JSON the API takes; NULL, with *exit_code set, when it cannot
- * be read or is not valid (both said on stderr). */
+/* A policy file, read and validated locally, as the canonical JSON the API takes (free()); NULL,
+ * with *exit_code set, when it cannot be read or is not valid (both said on stderr). */
 static char *load_policy_json(const char *file, int *exit_code)
 {
 	struct sn_policy *p = NULL;
