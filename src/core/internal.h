@@ -64,7 +64,4 @@ SN_HIDDEN enum sn_dialect detect_dialect(struct dec *d, json_t *root);
 /* YAML text -> JSON tree with the same shape. NULL after an error (reported). */
 SN_HIDDEN json_t *yaml_to_json(const char *buf, size_t len, struct dec *d);
 
-/* Growable array helper: ensures room for one more element. */
-SN_HIDDEN bool grow(void **v, size_t *cap, size_t n, size_t elem);
-
 #endif

@@ -200,16 +200,3 @@ const char *sn_action_name(enum sn_action a)
 {
 	return a == SN_DENY ? "deny" : "allow";
 }
-
-bool grow(void **v, size_t *cap, size_t n, size_t elem)
-{
-	if (n < *cap)
-		return true;
-	size_t nc = *cap ? *cap * 2 : 8;
-	void *nv = realloc(*v, nc * elem);
-	if (!nv)
-		return false;
-	*v = nv;
-	*cap = nc;
-	return true;
-}

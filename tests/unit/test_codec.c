@@ -327,6 +327,66 @@ static void test_roundtrip(void **state)
 	}
 }
 
+/* sn_policy_equal() must see every field: each document below differs from the base in one of
+ * them, after normalisation, and must compare unequal both ways (the round trips above rely on
+ * it). Each difference is a text substitution in the base document. */
+static const char equal_base[] =
+	"{\"egress\": {\"mode\": \"block-all\", \"rules\": ["
+	"{\"action\": \"allow\", \"to\": [\"github.com\", \"*.githubusercontent.com\", "
+	"\"140.82.112.0/20\", \"2001:db8::/32\"], \"ports\": [443, \"8000-8100\"], "
+	"\"protocol\": \"tcp\", \"name\": \"gh\"}, "
+	"{\"action\": \"deny\", \"to\": [\"0.0.0.0/0\"]}, "
+	"{\"action\": \"allow\", \"protocol\": \"udp\"}]}, "
+	"\"ingress\": {\"mode\": \"allow-all\", \"rules\": [{\"action\": \"allow\", \"from\": "
+	"[\"203.0.113.0/24\"], \"ports\": [8080]}], \"mask_request_host\": \"localhost:{port}\"}}";
+
+static const char *const equal_diffs[][2] = {
+	{"\"mode\": \"block-all\"", "\"mode\": \"allow-all\""},
+	{"\"mode\": \"allow-all\"", "\"mode\": \"block-all\""},
+	{", {\"action\": \"allow\", \"protocol\": \"udp\"}", ""},
+	{"{\"action\": \"allow\", \"to\": [\"github", "{\"action\": \"deny\", \"to\": [\"github"},
+	{"\"protocol\": \"tcp\"", "\"protocol\": \"udp\""},
+	{"\"name\": \"gh\"", "\"name\": \"gi\""},
+	{", \"name\": \"gh\"", ""},
+	{"\"github.com\", ", ""},
+	{"\"github.com\"", "\"gitlab.com\""},
+	{"\"*.githubusercontent.com\"", "\"githubusercontent.com\""},
+	{"\"140.82.112.0/20\"", "\"140.82.112.0/21\""},
+	{"\"140.82.112.0/20\"", "\"140.82.128.0/20\""},
+	{"\"2001:db8::/32\"", "\"2001:db9::/32\""},
+	{"\"0.0.0.0/0\"", "\"::/0\""},
+	{"[443, ", "[444, "},
+	{"\"8000-8100\"", "\"8000-8101\""},
+	{"\"8000-8100\"", "\"7999-8100\""},
+	{", \"ports\": [443, \"8000-8100\"]", ""},
+	{", \"to\": [\"0.0.0.0/0\"]", ""},
+	{"\"203.0.113.0/24\"", "\"203.0.114.0/24\""},
+	{"[8080]", "[8081]"},
+	{", \"mask_request_host\": \"localhost:{port}\"", ""},
+	{"localhost:{port}", "localhost:8080"},
+};
+
+static void test_policy_equal(void **state)
+{
+	(void)state;
+	struct sn_policy *base = parse_ok(equal_base), *again = parse_ok(equal_base);
+	assert_true(sn_policy_equal(base, again));
+	sn_policy_free(again);
+	for (size_t i = 0; i < sizeof(equal_diffs) / sizeof(equal_diffs[0]); i++) {
+		const char *at = strstr(equal_base, equal_diffs[i][0]);
+		assert_non_null(at);
+		char doc[sizeof(equal_base) + 64];
+		size_t pre = (size_t)(at - equal_base);
+		snprintf(doc, sizeof(doc), "%.*s%s%s", (int)pre, equal_base, equal_diffs[i][1],
+			 at + strlen(equal_diffs[i][0]));
+		struct sn_policy *d = parse_ok(doc);
+		if (sn_policy_equal(base, d) || sn_policy_equal(d, base))
+			fail_msg("equal after %s -> %s", equal_diffs[i][0], equal_diffs[i][1]);
+		sn_policy_free(d);
+	}
+	sn_policy_free(base);
+}
+
 static void test_explicit_dialect(void **state)
 {
 	(void)state;
@@ -341,7 +401,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_native_errors),   cmocka_unit_test(test_every_error_reported),
 		cmocka_unit_test(test_limits),          cmocka_unit_test(test_normalise),
-		cmocka_unit_test(test_roundtrip),       cmocka_unit_test(test_explicit_dialect),
+		cmocka_unit_test(test_roundtrip),       cmocka_unit_test(test_policy_equal),
+		cmocka_unit_test(test_explicit_dialect),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
