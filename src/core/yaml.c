@@ -98,6 +98,15 @@ static void fail(struct ybuild *b, enum sn_errc code, const char *msg)
 	b->failed = true;
 }
 
+static void key_not_string(struct ybuild *b, const yaml_event_t *ev)
+{
+	char msg[SN_ERR_MSG_MAX];
+	snprintf(msg, sizeof(msg),
+		 "a key is not a string (line %zu): a list or mapping cannot be a key",
+		 ev->start_mark.line + 1);
+	fail(b, SN_ERR_SYNTAX, msg);
+}
+
 /* Adds a finished node to the container on top of the stack (or makes it the root).
  * Takes ownership of node. */
 static void attach(struct ybuild *b, json_t *node, const yaml_event_t *ev, bool is_key)
@@ -119,9 +128,9 @@ static void attach(struct ybuild *b, json_t *node, const yaml_event_t *ev, bool 
 	}
 	/* mapping: a key first, then its value */
 	if (!f->key) {
-		if (!is_key || !json_is_string(node)) {
+		if (!is_key || !json_is_string(node)) { /* a scalar key is always read as one */
 			json_decref(node);
-			fail(b, SN_ERR_SYNTAX, "mapping keys must be plain strings");
+			key_not_string(b, ev);
 			return;
 		}
 		const char *k = json_string_value(node);
@@ -256,7 +265,7 @@ json_t *yaml_to_json(const char *buf, size_t len, struct dec *d)
 		case YAML_SEQUENCE_START_EVENT:
 		case YAML_MAPPING_START_EVENT:
 			if (is_key) {
-				fail(b, SN_ERR_SYNTAX, "mapping keys must be plain strings");
+				key_not_string(b, &ev);
 				break;
 			}
 			seq_index_path(b);

@@ -156,6 +156,9 @@ static const struct bad native_bad[] = {
 	{"egress:\n  rules:\n    - action: allow\n      action: deny\n", "egress.rules[0].action",
 	 "duplicate key"},
 	{"egress: &a\n  mode: block-all\ningress: *a\n", "ingress", "not supported"},
+	{"egress:\n  mode: block-all\n  ? {a: 1}\n  : x\n", "egress",
+	 "a list or mapping cannot be a key"},
+	{"? [a]\n: 1\n", "", "a key is not a string (line 1)"},
 	{"egress:\n  mode: [\n", "", "YAML syntax error"},
 	{"egress: {}\n---\negress: {}\n", "", "more than one YAML document"},
 	{"egress:\n  rules:\n    - action: allow\n      to: [\"10.0.0.1/8\"]\n",
@@ -298,6 +301,8 @@ static const char *const roundtrip_docs[] = {
 	"\"mask_request_host\": \"localhost:{port}\"}}",
 	"egress:\n  rules:\n    - action: deny\n      protocol: icmp\n    - action: allow\n"
 	"      to: ['*']\n      protocol: udp\n      ports: ['1-65535']\n",
+	/* a rule name that the canonical form must escape, and one beyond ASCII */
+	"egress: {rules: [{action: allow, name: \"back\\\\slash \\\"q\\\" \xc3\xa9\"}]}\n",
 	"{\"allowOut\": [\"1.1.1.1\", \"example.com\"], \"denyOut\": [\"0.0.0.0/0\", \"10.0.0.0/8\"],"
 	" \"allowIn\": [\"1.2.3.0/24\"], \"denyIn\": [\"0.0.0.0/0\"], \"allowPorts\": [80]}",
 	"{\"mode\": \"block-all\", \"egress\": {\"trafficRules\": [{\"name\": \"x\", \"action\": "
