@@ -147,6 +147,7 @@ static const struct bad native_bad[] = {
 	 "unknown field"},
 	/* syntax */
 	{"{\"egress\": {}} x", "", "JSON syntax error"},
+	{" \r\n\t{\"egress\": {}} x", "", "JSON syntax error"}, /* JSON after white space */
 	{"{\"egress\": {}, \"egress\": {}}", "", "JSON syntax error"},
 	{"{\"egress\": {\"rules\": [{\"action\": \"allow\", \"name\": \"\xff\"}]}}", "",
 	 "JSON syntax error"},
@@ -288,6 +289,12 @@ static void test_normalise(void **state)
 	sn_policy_free(p);
 	p = parse_ok("ingress:\n  mask_request_host: \"[2001:DB8::1]:8080\"\n");
 	assert_string_equal(p->mask_request_host, "[2001:db8::1]:8080");
+	sn_policy_free(p);
+	p = parse_ok("ingress:\n  mask_request_host: \"127.0.0.1:{port}\"\n");
+	assert_string_equal(p->mask_request_host, "127.0.0.1:{port}");
+	sn_policy_free(p);
+	p = parse_ok("ingress:\n  mask_request_host: 10.0.0.1\n");
+	assert_string_equal(p->mask_request_host, "10.0.0.1");
 	sn_policy_free(p);
 }
 

@@ -98,6 +98,8 @@ static void test_e2b_errors(void **state)
 	expect_err("{\"allowOut\":\"1.1.1.1\"}", "allowOut", "must be a list");
 	expect_err("{\"allow_internet_access\":\"no\"}", "allow_internet_access",
 		   "true or false");
+	expect_err("{\"allow_internet_access\":true,\"allowInternetAccess\":true}",
+		   "allowInternetAccess", "not both");
 	expect_err("{\"denyPorts\":[0]}", "denyPorts[0]", "not a port");
 	expect_err("{\"maskRequestHost\":\"host:{PORT}\"}", "maskRequestHost", "placeholder");
 	expect_err("{\"allowOut\":[\"10.0.0.1/8\"]}", "allowOut[0]", "did you mean 10.0.0.0/8?");
