@@ -218,21 +218,16 @@ static enum MHD_Result list(struct sn_daemon *d, struct MHD_Connection *c, const
 static enum MHD_Result put_network(struct sn_daemon *d, struct MHD_Connection *c,
 				   struct sn_sandbox *sb, struct req *rq)
 {
-	uint64_t expect = 0;
+	uint64_t expect = 0; /* 0: no precondition */
 	const char *im = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-Match");
-	if (im) {
-		/* a revision, bare or as an entity tag */
-		char buf[32];
-		size_t n = strlen(im);
-		if (n >= 2 && im[0] == '"' && im[n - 1] == '"') {
-			snprintf(buf, sizeof(buf), "%.*s", (int)(n - 2), im + 1);
-			im = buf;
-		}
-		char *end;
-		expect = strtoull(im, &end, 10);
-		if (*end || !*im || expect == 0)
+	if (im && strcmp(im, "*") != 0) { /* "*": any current revision (RFC 9110 13.1.1) */
+		/* a revision, bare or as an entity tag: 1 to 19 digits, not 0 */
+		size_t n = strlen(im), q = n >= 2 && im[0] == '"' && im[n - 1] == '"';
+		size_t len = n - 2 * q;
+		if (len < 1 || len > 19 || strspn(im + q, "0123456789") != len ||
+		    (expect = strtoull(im + q, NULL, 10)) == 0)
 			return send_error(c, 400, "invalid_request", "If-Match",
-					  "must be a revision number");
+					  "must be a revision number (or *)");
 	}
 	struct sn_result res;
 	if (!sn_sandbox_update(d, sb, rq->body ? rq->body : "{}", rq->body ? rq->len : 2,

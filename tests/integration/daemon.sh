@@ -192,6 +192,11 @@ api PUT /v1/sandboxes/$A/network '{"egress":{}, "allowOut":[]}'; want_code 400 "
 api GET /v1/sandboxes/$A/network; want_body '"revision":13' "revision unchanged after refusals"
 traffic open reset reset
 api PUT /v1/sandboxes/$A/network '{}' -H 'If-Match: 3'; want_code 412 "stale If-Match"
+for im in -1 +13 13x '"13' 0 00000000000000000013 '"1300000000000000000000000000000000000"'; do
+	api PUT /v1/sandboxes/$A/network '{}' -H "If-Match: $im"; want_code 400 "If-Match $im"
+done
+KEY=key-two api PUT /v1/sandboxes/$B/network '{"egress":{"mode":"block-all"}}' -H 'If-Match: *'
+want_code 200 "If-Match *"; want_body '"revision":2' "If-Match * revision"
 api PUT /v1/sandboxes/$A/network '{"allowOut":["198.51.100.1"],"allow_internet_access":false}' -H 'If-Match: 13'
 want_code 200 "current If-Match"
 api PUT /v1/sandboxes/nosuch/network '{}'; want_code 404 "unknown sandbox"
