@@ -185,12 +185,16 @@ static enum MHD_Result create(struct sn_daemon *d, struct MHD_Connection *c, con
 		return send_error(c, 400, "invalid_request", "id", "must be a string");
 	}
 	if (labels) {
+		char path[SN_ERR_PATH_MAX] = "labels";
 		bool ok = json_is_object(labels);
-		json_object_foreach(labels, key, v) ok &= json_is_string(v);
+		json_object_foreach(labels, key, v) if (ok && !json_is_string(v)) {
+			snprintf(path, sizeof(path), "labels.%s", key);
+			ok = false;
+		}
 		if (!ok) {
 			json_decref(body);
-			return send_error(c, 400, "invalid_request", "labels",
-					  "must be an object of strings");
+			return send_error(c, 400, "invalid_request", path,
+					  "labels must be an object of strings");
 		}
 	}
 	char *doc = net ? json_dumps(net, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;

@@ -119,6 +119,8 @@ want_code 401 "unauthenticated body refused at the headers"
 api GET /healthz; want_code 200 healthz
 
 step=create
+api POST /v1/sandboxes '{"labels":{"job":"t","n":1}}'; want_code 400 "a label not a string"
+want_body '"path":"labels.n"' "the label's path"
 api POST /v1/sandboxes "{\"id\":\"$A\",\"labels\":{\"job\":\"t\"}}"; want_code 201 "create A"
 want_body "\"netns\":\"sn-$A\"" "create A"
 api POST /v1/sandboxes "{\"id\":\"$A\"}"; want_code 409 "create A again"
