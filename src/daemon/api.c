@@ -150,24 +150,38 @@ static json_t *sandbox_json(const struct sn_sandbox *sb)
 			 labels ? labels : json_object(), "created_at", ts);
 }
 
-static enum MHD_Result create(struct sn_daemon *d, struct MHD_Connection *c, const char *team,
-			      struct req *rq)
+/* The request's body as a JSON object (an empty body when empty_ok: {}); NULL once the error is
+ * queued in *ret. */
+static json_t *body_object(struct MHD_Connection *c, const struct req *rq, bool empty_ok,
+			   enum MHD_Result *ret)
 {
 	json_error_t je;
-	json_t *body = rq->len ? json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &je)
+	json_t *body = rq->len || !empty_ok
+			       ? json_loadb(rq->len ? rq->body : "", rq->len,
+					    JSON_REJECT_DUPLICATES, &je)
 			       : json_object();
-	if (!body && !rq->len)
-		return send_error(c, 500, "internal", "", "out of memory");
-	if (!body) {
+	if (!body && !rq->len && empty_ok) {
+		*ret = send_error(c, 500, "internal", "", "out of memory");
+	} else if (!body) {
 		char msg[300];
 		snprintf(msg, sizeof(msg), "JSON syntax error at line %d, column %d: %s", je.line,
 			 je.column, je.text);
-		return send_error(c, 400, "invalid_json", "", msg);
-	}
-	if (!json_is_object(body)) {
+		*ret = send_error(c, 400, "invalid_json", "", msg);
+	} else if (!json_is_object(body)) {
 		json_decref(body);
-		return send_error(c, 400, "invalid_request", "", "the body must be a JSON object");
+		body = NULL;
+		*ret = send_error(c, 400, "invalid_request", "", "the body must be a JSON object");
 	}
+	return body;
+}
+
+static enum MHD_Result create(struct sn_daemon *d, struct MHD_Connection *c, const char *team,
+			      struct req *rq)
+{
+	enum MHD_Result ret;
+	json_t *body = body_object(c, rq, true, &ret);
+	if (!body)
+		return ret;
 	const char *key;
 	json_t *v;
 	json_object_foreach(body, key, v)
@@ -364,17 +378,17 @@ static json_t *utf8_string(const char *s, size_t n)
 static enum MHD_Result exec_req(struct sn_daemon *d, struct MHD_Connection *c,
 				struct sn_sandbox *sb, struct req *rq)
 {
-	json_error_t je;
-	json_t *body = json_loadb(rq->body ? rq->body : "", rq->len, JSON_REJECT_DUPLICATES, &je);
-	if (!body || !json_is_object(body)) {
-		json_decref(body);
+	enum MHD_Result ret;
+	json_t *body = body_object(c, rq, false, &ret);
+	if (!body) {
 		pthread_mutex_unlock(&d->lock);
-		return send_error(c, 400, "invalid_json", "", "the body must be a JSON object");
+		return ret;
 	}
 	const char *key;
 	json_t *v, *argv = json_object_get(body, "argv"), *jt = json_object_get(body, "timeout_ms"),
 		   *jin = json_object_get(body, "stdin");
 	const char *bad_path = NULL, *bad_msg = NULL;
+	char arg_path[32];
 	json_object_foreach(body, key, v) if (strcmp(key, "argv") && strcmp(key, "timeout_ms") &&
 					      strcmp(key, "stdin"))
 	{
@@ -384,11 +398,13 @@ static enum MHD_Result exec_req(struct sn_daemon *d, struct MHD_Connection *c,
 	size_t argc = json_array_size(argv);
 	if (!json_is_array(argv) || argc == 0 || argc > SN_EXEC_ARGS_MAX)
 		bad_path = "argv", bad_msg = "must be a list of 1-256 strings";
-	for (size_t i = 0; !bad_path && i < argc; i++)
-		if (!json_is_string(json_array_get(argv, i)) ||
-		    strlen(json_string_value(json_array_get(argv, i))) !=
-			    json_string_length(json_array_get(argv, i)))
-			bad_path = "argv", bad_msg = "must be a list of strings without NUL bytes";
+	for (size_t i = 0; !bad_path && i < argc; i++) {
+		json_t *a = json_array_get(argv, i);
+		if (!json_is_string(a) || strlen(json_string_value(a)) != json_string_length(a)) {
+			snprintf(arg_path, sizeof(arg_path), "argv[%zu]", i);
+			bad_path = arg_path, bad_msg = "must be a string without NUL bytes";
+		}
+	}
 	json_int_t timeout = jt ? json_integer_value(jt) : SN_EXEC_TIMEOUT_DEFAULT;
 	if (jt && (!json_is_integer(jt) || timeout < 1 || timeout > SN_EXEC_TIMEOUT_MAX))
 		bad_path = "timeout_ms", bad_msg = "must be a number of milliseconds, 1-600000";

@@ -318,6 +318,10 @@ api POST /v1/sandboxes/$A/exec '{"argv":["sleep","10"],"timeout_ms":200}'
 want_body '"timed_out":true' "exec deadline"
 api POST /v1/sandboxes/$A/exec '{"argv":["no-such-command"]}'; want_body '"exit_code":127' "exec not found"
 api POST /v1/sandboxes/$A/exec '{"argv":[]}'; want_code 400 "exec without argv"
+api POST /v1/sandboxes/$A/exec '{"argv":["sh",1]}'; want_code 400 "exec argv[1] a number"
+want_body '"path":"argv[1]"' "exec's bad argument named"
+api POST /v1/sandboxes/$A/exec '{"argv":'; want_code 400 "exec body cut short"
+want_body 'JSON syntax error at line 1' "exec body's syntax error placed"
 traffic open reset reset
 
 step=pause
