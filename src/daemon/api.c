@@ -76,7 +76,7 @@ static const char *auth(struct sn_daemon *d, struct MHD_Connection *c)
 {
 	const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");
 	const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-	if (!key && authz && strncasecmp(authz, "Bearer ", 7) == 0)
+	if ((!key || !*key) && authz && strncasecmp(authz, "Bearer ", 7) == 0)
 		key = authz + 7;
 	if (!key)
 		return NULL;
@@ -187,9 +187,11 @@ static enum MHD_Result create(struct sn_daemon *d, struct MHD_Connection *c, con
 	json_object_foreach(body, key, v)
 	{
 		if (strcmp(key, "id") && strcmp(key, "network") && strcmp(key, "labels")) {
+			/* key lives in body: the answer is made before body goes */
+			ret = send_error(c, 400, "invalid_request", key,
+					 "unknown field; a sandbox has id, network and labels");
 			json_decref(body);
-			return send_error(c, 400, "invalid_request", key,
-					  "unknown field; a sandbox has id, network and labels");
+			return ret;
 		}
 	}
 	json_t *jid = json_object_get(body, "id"), *net = json_object_get(body, "network"),
@@ -411,9 +413,10 @@ static enum MHD_Result exec_req(struct sn_daemon *d, struct MHD_Connection *c,
 	if (jin && (!json_is_string(jin) || json_string_length(jin) > SN_EXEC_STDIN_MAX))
 		bad_path = "stdin", bad_msg = "must be a string of at most 1 MiB";
 	if (bad_path) {
+		ret = send_error(c, 400, "invalid_request", bad_path, bad_msg); /* a key of body */
 		json_decref(body);
 		pthread_mutex_unlock(&d->lock);
-		return send_error(c, 400, "invalid_request", bad_path, bad_msg);
+		return ret;
 	}
 	if (sb->row.state == SN_STATE_PAUSED) {
 		json_decref(body);

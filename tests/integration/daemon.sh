@@ -117,8 +117,28 @@ head -c 2000000 /dev/zero | tr '\0' ' ' >"$tmp/bigbody"
 KEY=nope api PUT /v1/sandboxes/x/network "" --data-binary @"$tmp/bigbody"
 want_code 401 "unauthenticated body refused at the headers"
 api GET /healthz; want_code 200 healthz
+# Authorization: Bearer, the scheme in any case, and an empty X-API-Key beside it
+for h in "Bearer key-one" "bearer key-one"; do
+	got=$(ip netns exec "$H" curl -s -o /dev/null -w '%{http_code}' -H "Authorization: $h" \
+		-H "X-API-Key:" http://127.0.0.1:7080/v1/sandboxes)
+	[ "$got" = 200 ] && ok || bad "[$step] Authorization: $h: HTTP $got"
+done
+got=$(ip netns exec "$H" curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer nope" \
+	http://127.0.0.1:7080/v1/sandboxes)
+[ "$got" = 401 ] && ok || bad "[$step] a wrong Bearer key: HTTP $got"
+# a body over the 64 MiB limit, from a known key: read to its end and refused by name
+head -c 68000000 /dev/zero | tr '\0' ' ' >"$tmp/bigbody"
+api POST /v1/sandboxes "" --data-binary @"$tmp/bigbody"; want_code 400 "body over the limit"
+want_body '"code":"limit_exceeded"' "body over the limit's code"
+rm -f "$tmp/bigbody"
+api DELETE /v1/sandboxes; want_code 405 "DELETE on the list"
+api GET /v1/sandboxes/x/nosuch; want_code 404 "unknown endpoint"
 
 step=create
+api POST /v1/sandboxes '{"color":"red"}'; want_code 400 "create with an unknown field"
+want_body '"path":"color"' "the unknown field named"
+api POST /v1/sandboxes '{"id":7}'; want_code 400 "create with a numeric id"
+want_body '"path":"id"' "the id named"
 api POST /v1/sandboxes '{"labels":{"job":"t","n":1}}'; want_code 400 "a label not a string"
 want_body '"path":"labels.n"' "the label's path"
 api POST /v1/sandboxes "{\"id\":\"$A\",\"labels\":{\"job\":\"t\"}}"; want_code 201 "create A"
@@ -322,6 +342,14 @@ api POST /v1/sandboxes/$A/exec '{"argv":["sh",1]}'; want_code 400 "exec argv[1] 
 want_body '"path":"argv[1]"' "exec's bad argument named"
 api POST /v1/sandboxes/$A/exec '{"argv":'; want_code 400 "exec body cut short"
 want_body 'JSON syntax error at line 1' "exec body's syntax error placed"
+for bad_exec in '{"argv":["true"],"env":{}}|env' '{"argv":["true"],"timeout_ms":0}|timeout_ms' \
+	'{"argv":["true"],"timeout_ms":600001}|timeout_ms' '{"argv":["true"],"stdin":5}|stdin'; do
+	api POST /v1/sandboxes/$A/exec "${bad_exec%|*}"; want_code 400 "exec ${bad_exec%|*}"
+	want_body "\"path\":\"${bad_exec##*|}\"" "exec ${bad_exec%|*} named"
+done
+# output that is not UTF-8 comes back with U+FFFD in place of each bad byte
+api POST /v1/sandboxes/$A/exec '{"argv":["printf","a\\377b"]}'
+want_body "\"stdout\":\"a$(printf '\357\277\275')b\"" "exec output made UTF-8"
 traffic open reset reset
 
 step=pause
