@@ -22,7 +22,7 @@ cleanup() {
 	for p in "$tmp"/*.pid; do [ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null; done
 	# what the daemon made, if a check failed before its delete
 	sleep 0.2
-	sn_forget $A $B c$$x d$$x e$$x
+	sn_forget $A $B c$$x d$$x e$$x r$$x reconcile-link-$$x g$$x
 	for n in $H $W; do ip netns del "$n" 2>/dev/null; done
 	rm -rf "$tmp"
 }
@@ -228,6 +228,46 @@ stop9
 traffic open reset reset    # rules stay in force while the daemon is down
 start
 api GET /v1/sandboxes/$A/network; want_body '"revision":14' "revision after restart"
+traffic open reset reset
+
+step=reconcile
+# what a start puts right: a stored sandbox whose namespace is gone (ip netns del, a reboot), one
+# whose host link is gone (its id long enough for a hashed link name), and a namespace that no
+# stored sandbox owns (a create that died between its namespace and the store)
+R=r$$x L=reconcile-link-$$x G=g$$x
+pol='{"egress":{"mode":"block-all","rules":[{"action":"allow","to":["198.51.100.1"],"ports":[80]}]}}'
+for id in $R $L $G; do
+	api POST /v1/sandboxes "{\"id\":\"$id\",\"network\":$pol}"; want_code 201 "create $id"
+done
+lif=$(python3 -c 'import sys
+h = 0xcbf29ce484222325
+for c in sys.argv[1].encode():
+    h = ((h ^ c) * 0x100000001b3) & (2**64 - 1)
+print("sh-%012x" % (h & 0xffffffffffff))' "$L")
+ip -n "$H" link show "$lif" >/dev/null 2>&1 && ok || bad "[$step] $L's host link is not $lif"
+gcg=$(awk '$9 == "cgroup2" || $10 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)/sandnet/sb-$G
+[ -d "$gcg" ] && ok || bad "[$step] no cgroup $gcg"
+stop9
+ip netns del "sn-$R"
+ip -n "$H" link del "$lif"
+python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("DELETE FROM sandboxes WHERE id = ?", (sys.argv[2],))
+c.commit()' "$state/sandnet.db" "$G"
+start
+ip netns list | grep -qE "^sn-$R( |$)" && ok || bad "[$step] $R's namespace not made again"
+ip -n "$H" link show "$lif" >/dev/null 2>&1 && ok || bad "[$step] $L's link not made again"
+for id in $R $L; do
+	expect open $id tcp 198.51.100.1 80
+	expect reset $id tcp 198.51.100.2 80
+done
+ip netns list | grep -q "sn-$G" && bad "[$step] $G's namespace left" || ok
+[ -e "$state/netns/sn-$G" ] && bad "[$step] $G's marker left" || ok
+[ -d "$gcg" ] && bad "[$step] $G's cgroup left" || ok
+grep -q "namespace sn-$G belongs to no sandbox: removed" "$tmp/sandnetd.log" && ok ||
+	bad "[$step] no log line for $G"
+api GET /v1/sandboxes/$G; want_code 404 "$G after the start"
+for id in $R $L; do api DELETE /v1/sandboxes/$id; want_code 204 "delete $id"; done
 traffic open reset reset
 
 step=faults
