@@ -135,6 +135,12 @@ api DELETE /v1/sandboxes; want_code 405 "DELETE on the list"
 api GET /v1/sandboxes/x/nosuch; want_code 404 "unknown endpoint"
 
 step=create
+api POST /v1/sandboxes '{"network":{"egress":{"rules":[{"action":"allow","to":["10.0.0.1/8"]}]}}}'
+want_code 400 "create with a bad policy"; want_body '"path":"network.egress.rules[0].to[0]"' "its path"
+api POST /v1/sandboxes '{}'; want_code 201 "create with a generated id"
+gid=$(printf '%s' "$body" | sed -n 's/^{"id":"\([a-z0-9]*\)".*/\1/p')
+[ ${#gid} = 12 ] && ok || bad "[$step] generated id: $body"
+api DELETE /v1/sandboxes/$gid; want_code 204 "delete the generated one"
 api POST /v1/sandboxes '{"color":"red"}'; want_code 400 "create with an unknown field"
 want_body '"path":"color"' "the unknown field named"
 api POST /v1/sandboxes '{"id":7}'; want_code 400 "create with a numeric id"
@@ -420,7 +426,7 @@ step=flows
 # denial says why, and connections open again once those are closed
 stop9
 nb=$(grep -c "NFLOG group .* bound" "$tmp/sandnetd.log")
-EXTRA="--max-flows 8 --exec-user 0" start
+EXTRA="--max-flows 8 --exec-user 0 --guard-deny 198.51.100.2/32" start
 i=0 # the denials are read from NFLOG, which the new daemon may bind a moment after it serves
 until [ "$(grep -c "NFLOG group .* bound" "$tmp/sandnetd.log")" -gt "$nb" ] || [ $i -gt 50 ]; do
 	sleep 0.1; i=$((i + 1))
@@ -433,6 +439,7 @@ sleep 0.3
 api GET /v1/sandboxes/$D/network/denials
 want_body '"port":80,"name":null,"reason":"flow limit: ' "flow limit denial"
 expect open $D tcp 198.51.100.1 80
+expect reset $D tcp 198.51.100.2 80 # --guard-deny, under D's allow-all
 # --exec-user 0, asked for: root, still without the capabilities that change the network
 api POST /v1/sandboxes/$D/exec '{"argv":["sh","-c","id -u; ip link set eth0 down; echo down=$?"]}'
 want_body '"stdout":"0\ndown=2\n"' "exec as root, asked for"
