@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -768,16 +769,26 @@ static int load_keys(struct sn_daemon *d, char *err, size_t errsize)
 				snprintf(err, errsize, "no randomness for the API key");
 				return -EIO;
 			}
-			FILE *f = fopen(path, "w");
+			/* made 0600, never readable by others for a moment (an open descriptor
+			 * would keep the right to read what comes later) */
+			int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
 			if (!f) {
-				snprintf(err, errsize, "%s: %s", path, strerror(errno));
-				return -errno;
+				int e = errno;
+				if (fd >= 0)
+					close(fd);
+				snprintf(err, errsize, "%s: %s", path, strerror(e));
+				return -e;
 			}
-			chmod(path, 0600);
 			for (size_t i = 0; i < sizeof(rnd); i++)
 				fprintf(f, "%02x", rnd[i]);
 			fprintf(f, " default\n");
-			fclose(f);
+			if (ferror(f) | fclose(f)) { /* a key cut short is no key */
+				int e = errno ? errno : EIO;
+				unlink(path);
+				snprintf(err, errsize, "%s: %s", path, strerror(e));
+				return -e;
+			}
 		}
 	}
 	FILE *f = fopen(file, "r");

@@ -17,13 +17,13 @@ for c in curl python3 nsenter; do command -v $c >/dev/null || { echo "no $c: ski
 H=tn-$$-h W=tn-$$-w
 tmp=$(mktemp -d)
 state=$tmp/state
-A=a$$x B=b$$x
+A=a$$x B=b$$x K=tk-$$
 cleanup() {
 	for p in "$tmp"/*.pid; do [ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null; done
 	# what the daemon made, if a check failed before its delete
 	sleep 0.2
 	sn_forget $A $B c$$x d$$x e$$x r$$x reconcile-link-$$x g$$x
-	for n in $H $W; do ip netns del "$n" 2>/dev/null; done
+	for n in $H $W $K; do ip netns del "$n" 2>/dev/null; done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
@@ -108,6 +108,18 @@ for f in "--exec-user abc" "--exec-user 1:x" "--exec-user -0" "--exec-user 1:-1"
 	case $out in
 	*"${f%% *}: bad value"*) [ $rc -ne 0 ] && [ $rc -ne 124 ] && ok || bad "[$step] $f: exit $rc" ;;
 	*) bad "[$step] $f: $out" ;;
+	esac
+done
+# an API keys file of other lines than "<key> <team>", or of none, stops the start
+printf 'onlykey\n' >"$tmp/badkeys"
+: >"$tmp/nokeys"
+for kf in 'badkeys:1: want "<key> <team>"' 'nokeys: no API keys'; do
+	out=$(ip netns exec "$H" timeout 5 "$sandnetd" --state-dir "$tmp/never" \
+		--api-keys "$tmp/${kf%%:*}" 2>&1)
+	rc=$?
+	case $out in
+	*"cannot start: $tmp/$kf"*) [ $rc -ne 0 ] && [ $rc -ne 124 ] && ok || bad "[$step] $kf: exit $rc" ;;
+	*) bad "[$step] $kf: $out" ;;
 	esac
 done
 
@@ -275,6 +287,29 @@ grep -q "namespace sn-$G belongs to no sandbox: removed" "$tmp/sandnetd.log" && 
 api GET /v1/sandboxes/$G; want_code 404 "$G after the start"
 for id in $R $L; do api DELETE /v1/sandboxes/$id; want_code 204 "delete $id"; done
 traffic open reset reset
+
+step=default-key
+# without --api-keys, a first start writes DIR/api-key (mode 600): one key of team default. In a
+# namespace of its own, on a state dir of its own, while the main daemon is stopped
+stop9
+ip netns add "$K" && ip -n "$K" link set lo up
+nsenter --net=/run/netns/"$K" "$sandnetd" --state-dir "$tmp/kstate" >"$tmp/k.log" 2>&1 &
+kpid=$!
+i=0
+until ip netns exec "$K" curl -s -o /dev/null http://127.0.0.1:7080/healthz || [ $i -gt 50 ]; do
+	sleep 0.1; i=$((i + 1))
+done
+read -r kkey kteam <"$tmp/kstate/api-key"
+kmode=$(stat -c %a "$tmp/kstate/api-key")
+[ ${#kkey} = 48 ] && [ -z "$(printf %s "$kkey" | tr -d 0-9a-f)" ] && [ "$kteam" = default ] &&
+	[ "$kmode" = 600 ] && ok || bad "[$step] api-key file: $kkey $kteam, mode $kmode"
+got=$(ip netns exec "$K" curl -s -w ' %{http_code}' -H "X-API-Key: $kkey" \
+	http://127.0.0.1:7080/v1/sandboxes)
+[ "$got" = '{"sandboxes":[]} 200' ] && ok || bad "[$step] the written key: $got"
+kill "$kpid"; sleep 0.5
+grep -q "Sanitizer\|runtime error" "$tmp/k.log" && bad "[$step] $(cat "$tmp/k.log")" || ok
+ip netns del "$K"
+start
 
 step=faults
 for point in kernel_apply kernel_switch store_commit; do
