@@ -118,7 +118,8 @@ for kf in 'badkeys:1: want "<key> <team>"' 'nokeys: no API keys'; do
 		--api-keys "$tmp/${kf%%:*}" 2>&1)
 	rc=$?
 	case $out in
-	*"cannot start: $tmp/$kf"*) [ $rc -ne 0 ] && [ $rc -ne 124 ] && ok || bad "[$step] $kf: exit $rc" ;;
+	*"cannot start: $tmp/$kf"*)
+		[ $rc -ne 0 ] && [ $rc -ne 124 ] && ok || bad "[$step] $kf: exit $rc" ;;
 	*) bad "[$step] $kf: $out" ;;
 	esac
 done
