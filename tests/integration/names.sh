@@ -216,9 +216,11 @@ step=server-first; echo "-- server-first"
 api POST /v1/sandboxes "{\"id\":\"$B\",\"network\":$P1}"
 ping_first $B
 expect reset $B banner 198.51.100.1 2222
+expect reset $B raw 198.51.100.1 443 SSH-2.0-probe # no name, block-all: closed
 expect_plain none $B udp 198.51.100.1 9999
 expect "NOERROR 198.51.100.1" $B resolve allowed.test
 expect banner $B banner 198.51.100.1 2222
+expect echo $B raw 198.51.100.1 443 SSH-2.0-probe # a name it resolved to the address
 expect_plain reply $B udp 198.51.100.1 9999
 expect "NOERROR 198.51.100.8" $B resolve short.test
 expect_plain reply $B udp 198.51.100.8 9999
@@ -233,6 +235,9 @@ expect "NOERROR 198.51.100.1" $C resolve allowed.test
 expect reset $C tls 198.51.100.2 443 other.test
 expect echo $C tls 198.51.100.1 443 allowed.test
 expect echo $C tls 198.51.100.2 443 allowed.test --timeout 2
+# bytes that are neither a ClientHello nor an HTTP head carry no name: the connection is decided
+# without one, where a deny rule of names does not act against an address
+expect echo $C raw 198.51.100.2 443 SSH-2.0-probe
 # an absolute-form target names the host, whatever Host says (a server must obey it)
 expect reset $C http 198.51.100.2 80 allowed.test --target http://other.test/
 expect echo $C http 198.51.100.2 80 other.test --target http://allowed.test/x

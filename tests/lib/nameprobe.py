@@ -24,6 +24,8 @@
         --half-close, the client's side shut after the head: echo-end when the echo and then the
         end come back
   nameprobe.py banner ADDR PORT           a server-first server: banner | reset | ...
+  nameprobe.py raw ADDR PORT TEXT         TEXT and CRLF, neither a ClientHello nor an HTTP head,
+        to an echo server: echo | reset | ...
   nameprobe.py slow ADDR PORT NAME        the ClientHello one byte a second: reset MS | ...
   nameprobe.py hold ADDR PORT NAME SECONDS  echo, "ready", then a byte every 0.1 s until an error
         or SECONDS: reset MS | alive
@@ -256,6 +258,11 @@ try:
     if a.kind == "banner":
         s = connect(addr, port)
         out("banner" if s.recv(7) == b"banner\n" else "other")
+    if a.kind == "raw":
+        line = (a.args[2] + "\r\n").encode()
+        s = connect(addr, port)
+        s.sendall(line)
+        out("echo" if recv_exact(s, len(line)) == line else "garbled")
     if a.kind == "idle":
         count, secs = int(a.args[3]), float(a.args[4])
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
