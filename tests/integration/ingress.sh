@@ -230,6 +230,16 @@ case $out in '501 {"error":{"code":"not_implemented"'*) ok ;; *) bad "CONNECT th
 out=$(probe 1 seq --to-end "GET http://8080-$D?q HTTP/1.1\r\n${R}Connection: close\r\n\r\n")
 case $out in *'"path": "/?q"'*) ok ;; *) bad "an absolute-form target with a query and no path: $out" ;; esac
 want 502 1 8099
+# a head over 16 KiB: 431, named; an upstream that does not answer within
+# --ingress-upstream-timeout (2 s): 504, named
+big=$(head -c 17000 /dev/zero | tr '\0' a)
+want 431 1 8080 -H "X-Big: $big"; has '"code":"header_too_large"'
+out=$(ip netns exec ti-$$-c1 curl -s -m 8 -H "Host: 8080-$I.sandnet.localhost" \
+	-w ' %{http_code} %{time_total}' http://10.99.1.1:7081/slow)
+case $out in
+*'"code":"gateway_timeout"'*' 504 '[2-4].*) ok ;;
+*) bad "[$step] an upstream silent past the timeout: $out" ;;
+esac
 
 step=ports; echo "-- $step"
 policy '{"ingress":{"rules":[{"action":"deny","ports":[8081]}]}}'
