@@ -231,6 +231,7 @@ step=deny-name; echo "-- deny-name"
 api POST /v1/sandboxes "{\"id\":\"$C\",\"network\":{\"egress\":{\"rules\":[{\"action\":\"deny\",\"to\":[\"other.test\"]}]}}}"
 ping_first $C
 expect NXDOMAIN $C resolve other.test
+expect "FORMERR 12" $C headeronly # answered by the forwarder itself, the header alone
 expect "NOERROR 198.51.100.1" $C resolve allowed.test
 expect reset $C tls 198.51.100.2 443 other.test
 expect echo $C tls 198.51.100.1 443 allowed.test

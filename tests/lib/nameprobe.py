@@ -7,6 +7,8 @@
         --junk: an empty message and a response first, which get no answer; with --half-close,
         the end must then follow the answers: "no-end" otherwise)
         NOERROR addr,addr | NXDOMAIN | SERVFAIL | timeout
+  nameprobe.py headeronly      a query header that promises a question and holds none:
+        FORMERR LEN | rcode-N LEN | timeout
   nameprobe.py flood NAME COUNT   COUNT queries for NAME over UDP (50 every 10 ms), then the
         answers that come within 1 s: "servfail N" (how many were SERVFAIL)
   nameprobe.py burst NAME COUNT   COUNT queries for NAME over UDP as fast as they go, then the
@@ -170,6 +172,15 @@ try:
             held.append(s)
         time.sleep(0.5)
         out("open", still_open(held))
+    if a.kind == "headeronly":
+        # a query header that promises a question and holds none, over UDP
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(a.timeout)
+        s.sendto(struct.pack(">HHHHHH", 0x5A17, 0x0100, 1, 0, 0, 0), (a.server, 53))
+        r = s.recv(512)
+        if len(r) < 12 or r[:2] != b"\x5a\x17" or not r[2] & 0x80:
+            out("garbled", r.hex())
+        out({1: "FORMERR"}.get(r[3] & 0xF, "rcode-%d" % (r[3] & 0xF)), len(r))
     if a.kind == "resolve":
         name = a.args[0]
         q = dnsmsg.query(os.getpid() & 0xFFFF, name, 28 if a.type == "AAAA" else 1)
