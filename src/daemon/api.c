@@ -155,14 +155,15 @@ static json_t *sandbox_json(const struct sn_sandbox *sb)
 static json_t *body_object(struct MHD_Connection *c, const struct req *rq, bool empty_ok,
 			   enum MHD_Result *ret)
 {
+	if (!rq->len && empty_ok) {
+		json_t *empty = json_object();
+		if (!empty)
+			*ret = send_error(c, 500, "internal", "", "out of memory");
+		return empty;
+	}
 	json_error_t je;
-	json_t *body = rq->len || !empty_ok
-			       ? json_loadb(rq->len ? rq->body : "", rq->len,
-					    JSON_REJECT_DUPLICATES, &je)
-			       : json_object();
-	if (!body && !rq->len && empty_ok) {
-		*ret = send_error(c, 500, "internal", "", "out of memory");
-	} else if (!body) {
+	json_t *body = json_loadb(rq->len ? rq->body : "", rq->len, JSON_REJECT_DUPLICATES, &je);
+	if (!body) {
 		char msg[300];
 		snprintf(msg, sizeof(msg), "JSON syntax error at line %d, column %d: %s", je.line,
 			 je.column, je.text);
