@@ -236,6 +236,18 @@ static enum MHD_Result list(struct sn_daemon *d, struct MHD_Connection *c, const
 	return send_json(c, 200, json_pack("{s:o}", "sandboxes", arr));
 }
 
+/* A revision or sequence number: the n bytes at s, 1 to 19 decimal digits (no sign, no space). */
+static bool parse_number(const char *s, size_t n, uint64_t *out)
+{
+	if (n < 1 || n > 19 || strspn(s, "0123456789") < n)
+		return false;
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++)
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	*out = v;
+	return true;
+}
+
 static enum MHD_Result put_network(struct sn_daemon *d, struct MHD_Connection *c,
 				   struct sn_sandbox *sb, struct req *rq)
 {
@@ -244,9 +256,7 @@ static enum MHD_Result put_network(struct sn_daemon *d, struct MHD_Connection *c
 	if (im && strcmp(im, "*") != 0) { /* "*": any current revision (RFC 9110 13.1.1) */
 		/* a revision, bare or as an entity tag: 1 to 19 digits, not 0 */
 		size_t n = strlen(im), q = n >= 2 && im[0] == '"' && im[n - 1] == '"';
-		size_t len = n - 2 * q;
-		if (len < 1 || len > 19 || strspn(im + q, "0123456789") != len ||
-		    (expect = strtoull(im + q, NULL, 10)) == 0)
+		if (!parse_number(im + q, n - 2 * q, &expect) || expect == 0)
 			return send_error(c, 400, "invalid_request", "If-Match",
 					  "must be a revision number (or *)");
 	}
@@ -551,15 +561,10 @@ static enum MHD_Result route(struct sn_daemon *d, struct MHD_Connection *c, cons
 		if (strcmp(method, "GET") != 0)
 			return send_error(c, 405, "method_not_allowed", "", "use GET");
 		const char *since = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since");
-		unsigned long long from = 0;
-		if (since) {
-			char *end;
-			errno = 0;
-			from = strtoull(since, &end, 10);
-			if (!*since || *end || errno || since[0] == '-')
-				return send_error(c, 400, "invalid_request", "since",
-						  "since is a denial sequence number (0 or more)");
-		}
+		uint64_t from = 0;
+		if (since && !parse_number(since, strlen(since), &from))
+			return send_error(c, 400, "invalid_request", "since",
+					  "since is a denial sequence number (0 or more)");
 		json_t *arr = sb->view ? sn_view_denials(sb->view, from) : json_array();
 		return send_json(c, 200, json_pack("{s:o}", "denials", arr ? arr : json_array()));
 	}

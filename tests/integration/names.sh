@@ -325,8 +325,10 @@ case $body in *'"name":"other.test","reason":"a deny rule matches the name","rul
 last=$(printf '%s' "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["denials"][-1]["seq"])')
 api GET "/v1/sandboxes/$C/network/denials?since=$last"
 [ "$body" = '{"denials":[]}' ] && ok || bad "since: $body"
-api GET "/v1/sandboxes/$C/network/denials?since=x"
-[ "$code" = 400 ] && ok || bad "since=x: $code"
+for sv in x -1 %2B1 %201 99999999999999999999; do
+	api GET "/v1/sandboxes/$C/network/denials?since=$sv"
+	[ "$code" = 400 ] && ok || bad "since=$sv: $code"
+done
 # kernel rejects, through NFLOG, with the rule the snapshot names
 expect_plain none $B udp 198.51.100.2 9999
 expect_plain reset $B tcp 192.0.2.1 7080
