@@ -1,7 +1,8 @@
 /* libFuzzer target for the policy entry points: one binary per entry point, chosen at compile time
  * by SN_FUZZ_FORMAT and SN_FUZZ_DIALECT (JSON native, YAML native, E2B, sandbox0). Every accepted
  * policy must format, re-parse to an equal policy and compile, and its decisions, for queries
- * made of the input's bytes, must equal the naive evaluator's (tests/support/naive.c). */
+ * made of the input's bytes, must equal the naive evaluator's (tests/support/naive.c). A refused
+ * one's errors must be UTF-8. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,14 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 char *sn_policy_format_tree(const struct sn_policy *p, int indent); /* src/core/format.c */
 
+static bool utf8(const char *s)
+{
+	for (size_t i = 0, n = strlen(s), k; i < n; i += k)
+		if (!(k = sn_err_utf8_char(s + i, n - i)))
+			return false;
+	return true;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sn_errs errs;
@@ -24,6 +33,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc) {
 		if (p || !sn_errs_any(&errs))
 			abort(); /* a refusal always says why and returns nothing */
+		/* each error's path and message are UTF-8 (the API sends them as JSON strings) */
+		for (unsigned i = 0; i < errs.n; i++)
+			if (!utf8(errs.e[i].path) || !utf8(errs.e[i].msg))
+				abort();
 		return 0;
 	}
 	char *s = sn_policy_format(p, 0);

@@ -41,4 +41,19 @@ const char *sn_errc_name(enum sn_errc code);
 /* Writes "path: message" (or "message" when the path is empty) into buf; returns buf. */
 char *sn_err_line(const struct sn_err *e, char *buf, size_t size);
 
+/* A value as a message quotes it: in double quotes, '"' and '\\' escaped with a backslash, control
+ * characters and bytes that are not UTF-8 as \xNN, and, past SN_QUOTE_BYTES bytes of that, cut at
+ * the end of a character and marked "...". So a long value cannot push the sentence that follows
+ * it out of the message. Writes into buf (size at least 8) and returns it. */
+#define SN_QUOTE_BYTES 64
+#define SN_QUOTE_MAX (SN_QUOTE_BYTES + sizeof("\"...\""))
+const char *sn_err_quote(const char *s, char *buf, size_t size);
+/* sn_err_quote() into a buffer of the enclosing block's lifetime, for a format's argument. */
+#define SN_QUOTE(s) sn_err_quote((s), (char[SN_QUOTE_MAX]){0}, SN_QUOTE_MAX)
+/* The length (1-4) of the UTF-8 character that the avail bytes at s start with; 0 when they do
+ * not start with one (overlong forms, surrogates and code points past U+10FFFF are not). */
+size_t sn_err_utf8_char(const char *s, size_t avail);
+/* Cuts s before a UTF-8 character that a length limit left incomplete at its end. */
+void sn_err_utf8_trim(char *s);
+
 #endif

@@ -24,7 +24,7 @@ int sn_cidr_parse(const char *s, struct sn_cidr *out, char *msg, size_t msgsize)
 	const char *slash = strchr(s, '/');
 	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
 	if (alen == 0 || alen >= sizeof(a)) {
-		snprintf(msg, msgsize, "\"%s\" is not an IP address or CIDR", s);
+		snprintf(msg, msgsize, "%s is not an IP address or CIDR", SN_QUOTE(s));
 		return -EINVAL;
 	}
 	memcpy(a, s, alen);
@@ -33,7 +33,8 @@ int sn_cidr_parse(const char *s, struct sn_cidr *out, char *msg, size_t msgsize)
 	memset(out, 0, sizeof(*out));
 	out->family = v6 ? AF_INET6 : AF_INET;
 	if (inet_pton(out->family, a, out->addr) != 1) {
-		snprintf(msg, msgsize, "\"%s\" is not a valid %s address", a, v6 ? "IPv6" : "IPv4");
+		snprintf(msg, msgsize, "%s is not a valid %s address", SN_QUOTE(a),
+			 v6 ? "IPv6" : "IPv4");
 		return -EINVAL;
 	}
 	unsigned max = v6 ? 128 : 32;
@@ -41,14 +42,16 @@ int sn_cidr_parse(const char *s, struct sn_cidr *out, char *msg, size_t msgsize)
 	if (slash) {
 		const char *p = slash + 1;
 		if (!*p || strlen(p) > 3 || strspn(p, "0123456789") != strlen(p)) {
-			snprintf(msg, msgsize, "\"%s\": the prefix length must be a number 0-%u", s, max);
+			snprintf(msg, msgsize, "%s: the prefix length must be a number 0-%u",
+				 SN_QUOTE(s), max);
 			return -EINVAL;
 		}
 		plen = 0;
 		for (; *p; p++)
 			plen = plen * 10 + (unsigned)(*p - '0');
 		if (plen > max) {
-			snprintf(msg, msgsize, "\"%s\": prefix length %u is too long for %s (0-%u)", s, plen,
+			snprintf(msg, msgsize, "%s: prefix length %u is too long for %s (0-%u)",
+				 SN_QUOTE(s), plen,
 				 v6 ? "IPv6" : "IPv4", max);
 			return -EINVAL;
 		}
@@ -58,7 +61,7 @@ int sn_cidr_parse(const char *s, struct sn_cidr *out, char *msg, size_t msgsize)
 	clear_host_bits(net.addr, v6 ? 16 : 4, plen);
 	if (memcmp(net.addr, out->addr, sizeof(net.addr)) != 0) {
 		char buf[SN_CIDR_STRLEN];
-		snprintf(msg, msgsize, "\"%s\" has host bits set; did you mean %s?", s,
+		snprintf(msg, msgsize, "%s has host bits set; did you mean %s?", SN_QUOTE(s),
 			 sn_cidr_format(&net, buf, sizeof(buf)));
 		return -EINVAL;
 	}

@@ -60,7 +60,8 @@ bool parse_entry_str(struct dec *d, const char *s, enum entry_accept acc, struct
 	memset(out, 0, sizeof(*out));
 	if (looks_like_address(s)) {
 		if (acc == ACCEPT_NAME) {
-			dec_err(d, path, "\"%s\" is an address; this list takes names only", s);
+			dec_err(d, path, "%s is an address; this list takes names only",
+				SN_QUOTE(s));
 			return false;
 		}
 		if (sn_cidr_parse(s, &out->cidr, msg, sizeof(msg)) != 0) {
@@ -76,17 +77,17 @@ bool parse_entry_str(struct dec *d, const char *s, enum entry_accept acc, struct
 			v4.plen -= 96;
 			char a[SN_CIDR_STRLEN];
 			dec_err(d, path,
-				"\"%s\" is IPv4 written as IPv6 (IPv4-mapped), which no "
+				"%s is IPv4 written as IPv6 (IPv4-mapped), which no "
 				"packet carries; write %s",
-				s, sn_cidr_format(&v4, a, sizeof(a)));
+				SN_QUOTE(s), sn_cidr_format(&v4, a, sizeof(a)));
 			return false;
 		}
 		out->kind = SN_ENTRY_CIDR;
 		return true;
 	}
 	if (acc == ACCEPT_ADDR) {
-		dec_err(d, path, "\"%s\" is not an IP address or CIDR; this list takes addresses only",
-			s);
+		dec_err(d, path, "%s is not an IP address or CIDR; this list takes addresses only",
+			SN_QUOTE(s));
 		return false;
 	}
 	char name[256];
@@ -268,17 +269,18 @@ bool parse_port_item(struct dec *d, json_t *item, struct sn_port_range *out, con
 	if (dash ? !(parse_port_num(s, (size_t)(dash - s), &lo) &&
 		     parse_port_num(dash + 1, strlen(dash + 1), &hi))
 		 : !parse_port_num(s, strlen(s), &lo)) {
-		dec_err(d, path, "\"%s\" is not a port or a port range such as \"8000-8100\"", s);
+		dec_err(d, path, "%s is not a port or a port range such as \"8000-8100\"",
+			SN_QUOTE(s));
 		return false;
 	}
 	if (!dash)
 		hi = lo;
 	if (lo < 1 || lo > 65535 || hi < 1 || hi > 65535) {
-		dec_err(d, path, "\"%s\" is not a port or a range of ports (1-65535)", s);
+		dec_err(d, path, "%s is not a port or a range of ports (1-65535)", SN_QUOTE(s));
 		return false;
 	}
 	if (lo > hi) {
-		dec_err(d, path, "\"%s\" is a reversed range; write \"%u-%u\"", s, hi, lo);
+		dec_err(d, path, "%s is a reversed range; write \"%u-%u\"", SN_QUOTE(s), hi, lo);
 		return false;
 	}
 	out->lo = (uint16_t)lo;
@@ -384,7 +386,8 @@ char *parse_mask_host(struct dec *d, json_t *v, const char *path)
 			snprintf(port, sizeof(port), "%u", pn);
 		else {
 			dec_err(d, path,
-				"\"%s\": the port must be 1-65535 or the placeholder {port}", s);
+				"%s: the port must be 1-65535 or the placeholder {port}",
+				SN_QUOTE(s));
 			return NULL;
 		}
 	}
@@ -419,9 +422,9 @@ char *parse_mask_host(struct dec *d, json_t *v, const char *path)
 	return r;
 bad:
 	dec_err(d, path,
-		"\"%s\" is not host[:port] (a name, an IPv4 address or a [bracketed] IPv6 address, "
+		"%s is not host[:port] (a name, an IPv4 address or a [bracketed] IPv6 address, "
 		"optionally with a port or the placeholder {port})",
-		s);
+		SN_QUOTE(s));
 	return NULL;
 }
 
@@ -454,7 +457,7 @@ static bool decode_mode(struct dec *d, json_t *v, enum sn_mode *mode, const char
 		*mode = SN_MODE_BLOCK_ALL;
 	else {
 		if (s)
-			dec_err(d, path, "\"%s\" is not a mode (allow-all or block-all)", s);
+			dec_err(d, path, "%s is not a mode (allow-all or block-all)", SN_QUOTE(s));
 		else
 			dec_err(d, path, "must be a string: allow-all or block-all");
 		return false;
@@ -472,7 +475,7 @@ static bool decode_proto(struct dec *d, json_t *v, enum sn_proto *out, const cha
 			return true;
 		}
 	if (s)
-		dec_err(d, path, "\"%s\" is not a protocol (tcp, udp, icmp or any)", s);
+		dec_err(d, path, "%s is not a protocol (tcp, udp, icmp or any)", SN_QUOTE(s));
 	else
 		dec_err(d, path, "must be a string: tcp, udp, icmp or any");
 	return false;
@@ -506,7 +509,7 @@ static void decode_rule(struct dec *d, json_t *obj, enum sn_dir dir, struct sn_r
 			else if (s && strcmp(s, "deny") == 0)
 				r->action = SN_DENY;
 			else if (s)
-				dec_err(d, p, "\"%s\" is not an action (allow or deny)", s);
+				dec_err(d, p, "%s is not an action (allow or deny)", SN_QUOTE(s));
 			else
 				dec_err(d, p, "must be a string: allow or deny");
 		} else if (strcmp(key, peer_key) == 0) {

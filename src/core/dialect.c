@@ -144,9 +144,9 @@ static void e2b_list_parse(struct dec *d, json_t *root, const char *key, enum en
 			continue;
 		if (entry_is_unspecified(&e)) {
 			dec_err(d, p,
-				"\"%s\" is the unspecified address; to mean every address write "
+				"%s is the unspecified address; to mean every address write "
 				"\"%s\"",
-				s, e.cidr.family == AF_INET6 ? "::/0" : "0.0.0.0/0");
+				SN_QUOTE(s), e.cidr.family == AF_INET6 ? "::/0" : "0.0.0.0/0");
 			continue;
 		}
 		if (e.kind != SN_ENTRY_CIDR && !names_ok) {

@@ -32,6 +32,68 @@ void sn_errs_add(struct sn_errs *errs, enum sn_errc code, const char *path, cons
 	va_start(ap, fmt);
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 	va_end(ap);
+	sn_err_utf8_trim(e->path);
+	sn_err_utf8_trim(e->msg);
+}
+
+size_t sn_err_utf8_char(const char *p, size_t avail)
+{
+	const unsigned char *s = (const unsigned char *)p;
+	size_t n = 0;
+	if (avail && s[0] < 0x80)
+		n = 1;
+	else if (avail && s[0] >= 0xc2 && s[0] < 0xf5) /* 0x80-0xc1: not a first byte, or overlong */
+		n = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+	if (!n || n > avail)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	/* overlong three- and four-byte forms, surrogates, past U+10FFFF */
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return n;
+}
+
+const char *sn_err_quote(const char *s, char *buf, size_t size)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t len = strlen(s), o = 0, room = size - sizeof("\"...\""); /* what the value may take */
+	buf[o++] = '"';
+	for (size_t i = 0; u[i];) {
+		char esc[8];
+		const char *out = esc;
+		size_t n = sn_err_utf8_char(s + i, len - i), olen = n;
+		if (u[i] == '"' || u[i] == '\\')
+			olen = (size_t)snprintf(esc, sizeof(esc), "\\%c", u[i]);
+		else if (!n || u[i] < 0x20 || u[i] == 0x7f)
+			olen = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", u[i]), n = 1;
+		else
+			out = s + i;
+		if (o - 1 + olen > room) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		memcpy(buf + o, out, olen);
+		o += olen;
+		i += n;
+	}
+	buf[o++] = '"';
+	buf[o] = 0;
+	return buf;
+}
+
+void sn_err_utf8_trim(char *s)
+{
+	size_t n = strlen(s), lead = n;
+	while (lead > 0 && n - lead < 4 && ((unsigned char)s[lead - 1] & 0xc0) == 0x80)
+		lead--;
+	/* the last character's first byte: is the character whole? */
+	if (lead > 0 && (unsigned char)s[lead - 1] >= 0xc0 &&
+	    !sn_err_utf8_char(s + lead - 1, n - lead + 1))
+		s[lead - 1] = 0;
 }
 
 const char *sn_errc_name(enum sn_errc code)

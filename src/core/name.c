@@ -21,7 +21,7 @@ static int check_ascii(const char *orig, const char *n, char *msg, size_t msgsiz
 {
 	size_t len = strlen(n);
 	if (len == 0) {
-		snprintf(msg, msgsize, "\"%s\" is not a name: it is empty", orig);
+		snprintf(msg, msgsize, "%s is not a name: it is empty", SN_QUOTE(orig));
 		return -EINVAL;
 	}
 	if (len > NAME_MAX_LEN) {
@@ -34,13 +34,13 @@ static int check_ascii(const char *orig, const char *n, char *msg, size_t msgsiz
 		if (*p == '.' || *p == 0) {
 			size_t ll = (size_t)(p - label);
 			if (ll == 0) {
-				snprintf(msg, msgsize, "\"%s\" has an empty label", orig);
+				snprintf(msg, msgsize, "%s has an empty label", SN_QUOTE(orig));
 				return -EINVAL;
 			}
 			if (ll > LABEL_MAX_LEN) {
 				snprintf(msg, msgsize,
-					 "\"%s\" has a label of %zu bytes; a label is at most %d bytes",
-					 orig, ll, LABEL_MAX_LEN);
+					 "%s has a label of %zu bytes; a label is at most %d bytes",
+					 SN_QUOTE(orig), ll, LABEL_MAX_LEN);
 				return -EINVAL;
 			}
 			last = label;
@@ -51,30 +51,31 @@ static int check_ascii(const char *orig, const char *n, char *msg, size_t msgsiz
 		}
 		if (*p == '*') {
 			snprintf(msg, msgsize,
-				 "\"%s\": '*' is allowed only as the whole first label, as in "
+				 "%s: '*' is allowed only as the whole first label, as in "
 				 "\"*.example.com\", or alone",
-				 orig);
+				 SN_QUOTE(orig));
 			return -EINVAL;
 		}
 		if (!is_name_char((unsigned char)*p)) {
 			unsigned char c = (unsigned char)*p;
 			if (c >= 0x20 && c < 0x7f)
 				snprintf(msg, msgsize,
-					 "\"%s\": '%c' is not allowed in a name (letters, digits, '-', '_')",
-					 orig, c);
+					 "%s: '%c' is not allowed in a name (letters, digits, "
+					 "'-', '_')",
+					 SN_QUOTE(orig), c);
 			else
 				snprintf(msg, msgsize,
-					 "\"%s\": byte 0x%02x is not allowed in a name (letters, digits, "
-					 "'-', '_')",
-					 orig, c);
+					 "%s: byte 0x%02x is not allowed in a name (letters, "
+					 "digits, '-', '_')",
+					 SN_QUOTE(orig), c);
 			return -EINVAL;
 		}
 	}
 	if (strspn(last, "0123456789") == strlen(last)) {
 		snprintf(msg, msgsize,
-			 "\"%s\" is neither an IP address nor a name (the last label of a name is not "
+			 "%s is neither an IP address nor a name (the last label of a name is not "
 			 "all digits)",
-			 orig);
+			 SN_QUOTE(orig));
 		return -EINVAL;
 	}
 	return 0;
@@ -120,7 +121,8 @@ int sn_name_normalize(const char *in, char *out, size_t outsize, enum sn_entry_k
 		char *a = NULL;
 		int rc = idn2_to_ascii_8z(buf, &a, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
 		if (rc != IDN2_OK) {
-			snprintf(msg, msgsize, "\"%s\" is not a valid internationalised name: %s", in,
+			snprintf(msg, msgsize, "%s is not a valid internationalised name: %s",
+				 SN_QUOTE(in),
 				 idn2_strerror(rc));
 			return -EINVAL;
 		}

@@ -144,7 +144,7 @@ static void attach(struct ybuild *b, json_t *node, const yaml_event_t *ev, bool 
 		snprintf(b->path + o, sizeof(b->path) - o, "%s%s", o ? "." : "", f->key);
 		if (json_object_get(f->node, f->key)) {
 			char msg[SN_ERR_MSG_MAX];
-			snprintf(msg, sizeof(msg), "duplicate key \"%s\" (line %zu)", f->key,
+			snprintf(msg, sizeof(msg), "duplicate key %s (line %zu)", SN_QUOTE(f->key),
 				 ev->start_mark.line + 1);
 			fail(b, SN_ERR_SYNTAX, msg);
 		}

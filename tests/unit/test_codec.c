@@ -201,6 +201,86 @@ static void test_every_error_reported(void **state)
 	assert_string_equal(errs.e[5].path, "egress.rules[1].ports[2]");
 }
 
+/* Values quoted in messages: escaped, cut at a character's end, and never more than the sentence
+ * after them can bear. */
+static void test_quote(void **state)
+{
+	(void)state;
+	char a64[65], a65[66], a62c[64], ae[2 + 2 * 40];
+	memset(a64, 'a', 64), a64[64] = 0;
+	memset(a65, 'a', 65), a65[65] = 0;
+	memset(a62c, 'a', 62), a62c[62] = 1, a62c[63] = 0;
+	ae[0] = 'a';
+	for (int i = 0; i < 40; i++)
+		memcpy(ae + 1 + 2 * i, "\xc3\xa9", 2);
+	ae[81] = 0;
+	static const char *const e31 = "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3"
+				       "\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+				       "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3"
+				       "\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9";
+	char want[128];
+	struct {
+		const char *in, *out;
+	} cases[] = {
+		{"", "\"\""},
+		{"abc", "\"abc\""},
+		{"a\"b\\c", "\"a\\\"b\\\\c\""},
+		{"\x1b[2J\x7f", "\"\\x1b[2J\\x7f\""},
+		/* not UTF-8: a lone continuation, a cut sequence, overlong, surrogate, past U+10FFFF */
+		{"\x80 \xc3 \xc0\x80 \xed\xa0\x80 \xf4\x90\x80\x80",
+		 "\"\\x80 \\xc3 \\xc0\\x80 \\xed\\xa0\\x80 \\xf4\\x90\\x80\\x80\""},
+		{"\xf0\x9f\x98\x80 \xe2\x82\xac \xc3\xbc", "\"\xf0\x9f\x98\x80 \xe2\x82\xac \xc3\xbc\""},
+		{a64, NULL}, /* 64 bytes: whole */
+		{a65, NULL}, /* 65: 64 and "..." */
+		{a62c, NULL}, /* an escape that would pass 64 is left out whole */
+		{ae, NULL},   /* 'a' and 31 two-byte characters: 63 bytes, then "..." */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *out = cases[i].out;
+		if (cases[i].in == a64)
+			snprintf(want, sizeof(want), "\"%s\"", a64), out = want;
+		else if (cases[i].in == a65 || cases[i].in == a62c)
+			snprintf(want, sizeof(want), "\"%.*s...\"", i == 7 ? 64 : 62, a64), out = want;
+		else if (cases[i].in == ae)
+			snprintf(want, sizeof(want), "\"a%s...\"", e31), out = want;
+		char buf[SN_QUOTE_MAX];
+		assert_string_equal(sn_err_quote(cases[i].in, buf, sizeof(buf)), out);
+		assert_true(strlen(buf) < SN_QUOTE_MAX);
+	}
+	/* a character cut by a length limit goes; whole ones stay */
+	struct {
+		const char *in, *out;
+	} trims[] = {
+		{"", ""},         {"ab\xc3", "ab"},
+		{"ab\xe2\x82", "ab"}, {"ab\xe2\x82\xac", "ab\xe2\x82\xac"},
+		{"\xf0\x9f\x98", ""}, {"x\xf0\x9f\x98\x80", "x\xf0\x9f\x98\x80"},
+		{"abc", "abc"},
+	};
+	for (size_t i = 0; i < sizeof(trims) / sizeof(trims[0]); i++) {
+		char buf[16];
+		snprintf(buf, sizeof(buf), "%s", trims[i].in);
+		sn_err_utf8_trim(buf);
+		assert_string_equal(buf, trims[i].out);
+	}
+	/* a message past SN_ERR_MSG_MAX that the limit cuts inside a character */
+	struct sn_errs errs;
+	sn_errs_init(&errs);
+	char big[SN_ERR_MSG_MAX + 8];
+	memset(big, 'x', sizeof(big));
+	memcpy(big + SN_ERR_MSG_MAX - 2, "\xe2\x82\xac", 3);
+	big[sizeof(big) - 1] = 0;
+	sn_errs_add(&errs, SN_ERR_INVALID, big + 100, "%s", big);
+	assert_int_equal(strlen(errs.e[0].msg), SN_ERR_MSG_MAX - 2);
+	assert_int_equal(strlen(errs.e[0].path), SN_ERR_PATH_MAX - 1);
+	/* the sentence after a long value stays whole */
+	expect_err("{\"egress\": {\"mode\": \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		   "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		   "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		   "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		   "\"}}",
+		   SN_DIALECT_AUTO, "egress.mode", "...\" is not a mode (allow-all or block-all)");
+}
+
 static void test_limits(void **state)
 {
 	(void)state;
@@ -416,7 +496,7 @@ int main(void)
 		cmocka_unit_test(test_native_errors),   cmocka_unit_test(test_every_error_reported),
 		cmocka_unit_test(test_limits),          cmocka_unit_test(test_normalise),
 		cmocka_unit_test(test_roundtrip),       cmocka_unit_test(test_policy_equal),
-		cmocka_unit_test(test_explicit_dialect),
+		cmocka_unit_test(test_explicit_dialect), cmocka_unit_test(test_quote),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
