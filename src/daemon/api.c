@@ -58,12 +58,40 @@ static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *j
 	return ret;
 }
 
+/* Copies s into a JSON string, replacing bytes that are not UTF-8 with U+FFFD. */
+static json_t *utf8_string(const char *s, size_t n)
+{
+	char *out = malloc(n * 3 + 1);
+	if (!out)
+		return NULL;
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		size_t len = sn_err_utf8_char(s + i, n - i);
+		if (len) {
+			memcpy(out + o, s + i, len);
+			o += len;
+			i += len;
+		} else {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		}
+	}
+	json_t *j = json_stringn(out, o);
+	free(out);
+	return j;
+}
+
 static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *code,
 				  const char *path, const char *msg)
 {
+	/* path and msg may hold what the caller sent, cut short: the body is UTF-8 whatever they
+	 * hold */
+	path = path ? path : "";
 	return send_json(c, status,
-			 json_pack("{s:{s:s, s:s, s:s}}", "error", "code", code, "path", path ? path : "",
-				   "message", msg));
+			 json_pack("{s:{s:s, s:o, s:o}}", "error", "code", code, "path",
+				   utf8_string(path, strlen(path)), "message",
+				   utf8_string(msg, strlen(msg))));
 }
 
 static enum MHD_Result send_result(struct MHD_Connection *c, const struct sn_result *r)
@@ -271,7 +299,8 @@ static enum MHD_Result put_network(struct sn_daemon *d, struct MHD_Connection *c
 
 static enum MHD_Result e2b_error(struct MHD_Connection *c, int status, const char *msg)
 {
-	return send_json(c, status, json_pack("{s:i, s:s}", "code", status, "message", msg));
+	return send_json(c, status, json_pack("{s:i, s:o}", "code", status, "message",
+					      utf8_string(msg, strlen(msg))));
 }
 
 static json_t *e2b_sandbox(const struct sn_sandbox *sb)
@@ -357,36 +386,6 @@ static enum MHD_Result route_e2b(struct sn_daemon *d, struct MHD_Connection *c, 
 static enum MHD_Result route_sandbox0(struct sn_daemon *d, struct MHD_Connection *c,
 				      const char *url, const char *method, struct req *rq,
 				      const char *team);
-
-/* Copies s into a JSON string, replacing bytes that are not UTF-8 with U+FFFD. */
-static json_t *utf8_string(const char *s, size_t n)
-{
-	char *out = malloc(n * 3 + 1);
-	if (!out)
-		return NULL;
-	size_t o = 0;
-	for (size_t i = 0; i < n;) {
-		unsigned char c = (unsigned char)s[i];
-		size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-		bool ok = len && i + len <= n && !(c == 0xc0 || c == 0xc1 || c > 0xf4);
-		for (size_t k = 1; ok && k < len; k++)
-			ok = ((unsigned char)s[i + k] >> 6) == 2;
-		if (ok && len > 1 && !json_stringn(s + i, len)) /* overlong or surrogate */
-			ok = false;
-		if (ok) {
-			memcpy(out + o, s + i, len);
-			o += len;
-			i += len;
-		} else {
-			memcpy(out + o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
-		}
-	}
-	json_t *j = json_stringn(out, o);
-	free(out);
-	return j;
-}
 
 static enum MHD_Result exec_req(struct sn_daemon *d, struct MHD_Connection *c,
 				struct sn_sandbox *sb, struct req *rq)

@@ -43,6 +43,8 @@ static void set_result(struct sn_result *r, int status, const char *code, const 
 	va_start(ap, fmt);
 	vsnprintf(r->message, sizeof(r->message), fmt, ap);
 	va_end(ap);
+	sn_err_utf8_trim(r->path);
+	sn_err_utf8_trim(r->message);
 }
 
 static bool valid_id(const char *id)
@@ -375,8 +377,8 @@ struct sn_sandbox *sn_sandbox_create(struct sn_daemon *d, const char *team, cons
 	}
 	if (!valid_id(id)) {
 		set_result(res, 400, "invalid_request", "id",
-			   "\"%s\" is not a sandbox id: 1-32 of a-z, 0-9 and '-', not at either end",
-			   id);
+			   "%s is not a sandbox id: 1-32 of a-z, 0-9 and '-', not at either end",
+			   SN_QUOTE(id));
 		return NULL;
 	}
 	if (sn_sandbox_find(d, id, NULL)) {

@@ -164,6 +164,14 @@ api POST /v1/sandboxes "{\"id\":\"$A\",\"labels\":{\"job\":\"t\"}}"; want_code 2
 want_body "\"netns\":\"sn-$A\"" "create A"
 api POST /v1/sandboxes "{\"id\":\"$A\"}"; want_code 409 "create A again"
 api POST /v1/sandboxes '{"id":"Bad_Id"}'; want_code 400 "bad id"
+api POST /v1/sandboxes '{"id":"demo\u0000x"}'; want_code 400 "an id with a NUL byte"
+# a long value in an error is cut at a character's end: the sentence after it stays whole, and
+# the body is JSON
+long=$(python3 -c 'print("a" + "\u00e9" * 150)')
+api POST /v1/sandboxes "{\"id\":\"$long\"}"; want_code 400 "a long id"
+want_body "...\\\" is not a sandbox id: 1-32 of a-z" "the long id's message whole"
+api POST /v1/sandboxes "{\"network\":{\"egress\":{\"mode\":\"$long\"}}}"
+want_code 400 "a long mode"; want_body '...\" is not a mode (allow-all or block-all)"' "its message"
 KEY=key-two api POST /v1/sandboxes "{\"id\":\"$B\",\"network\":{\"egress\":{\"mode\":\"block-all\"}}}"
 want_code 201 "create B (team2)"
 KEY=key-two api GET /v1/sandboxes/$A; want_code 404 "A from team2"
@@ -430,8 +438,11 @@ for bad_exec in '{"argv":["true"],"env":{}}|env' '{"argv":["true"],"timeout_ms":
 	want_body "\"path\":\"${bad_exec##*|}\"" "exec ${bad_exec%|*} named"
 done
 # output that is not UTF-8 comes back with U+FFFD in place of each bad byte
-api POST /v1/sandboxes/$A/exec '{"argv":["printf","a\\377b"]}'
-want_body "\"stdout\":\"a$(printf '\357\277\275')b\"" "exec output made UTF-8"
+# (also an overlong form, a surrogate and a character cut at the end; a whole one stays)
+api POST /v1/sandboxes/$A/exec \
+	'{"argv":["printf","a\\377b\\300\\200c\\355\\240\\200d\\303\\251e\\303"]}'
+r=$(printf '\357\277\275')
+want_body "\"stdout\":\"a${r}b$r${r}c$r$r${r}d$(printf '\303\251')e$r\"" "exec output made UTF-8"
 traffic open reset reset
 
 step=pause
