@@ -48,6 +48,9 @@ char *sn_err_line(const struct sn_err *e, char *buf, size_t size);
 #define SN_QUOTE_BYTES 64
 #define SN_QUOTE_MAX (SN_QUOTE_BYTES + sizeof("\"...\""))
 const char *sn_err_quote(const char *s, char *buf, size_t size);
+/* The same without the quotes (and with '"' and '\\' as they are), cut to fit size: for text made
+ * of a document's bytes, such as a JSON parser's error. */
+const char *sn_err_clean(const char *s, char *buf, size_t size);
 /* sn_err_quote() into a buffer of the enclosing block's lifetime, for a format's argument. */
 #define SN_QUOTE(s) sn_err_quote((s), (char[SN_QUOTE_MAX]){0}, SN_QUOTE_MAX)
 /* The length (1-4) of the UTF-8 character that the avail bytes at s start with; 0 when they do

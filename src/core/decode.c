@@ -638,10 +638,11 @@ static json_t *load_json(const char *buf, size_t len, struct dec *d)
 {
 	json_error_t je;
 	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
-	if (!root) {
+	if (!root) { /* jansson's text may hold the document's bytes: cleaned */
+		char text[sizeof(je.text)];
 		sn_errs_add(d->errs, SN_ERR_SYNTAX, "",
 			    "JSON syntax error at line %d, column %d: %s", je.line, je.column,
-			    je.text);
+			    sn_err_clean(je.text, text, sizeof(text)));
 	}
 	return root;
 }

@@ -56,22 +56,24 @@ size_t sn_err_utf8_char(const char *p, size_t avail)
 	return n;
 }
 
-const char *sn_err_quote(const char *s, char *buf, size_t size)
+/* s into buf as sn_err_quote() writes a value, without the quotes ('"' and '\\' escaped only when
+ * quoted): at most room bytes of it, then "..." after a cut (buf has room + 4 bytes). Returns the
+ * bytes written. */
+static size_t escape(const char *s, char *buf, size_t room, bool quoted)
 {
-	const unsigned char *u = (const unsigned char *)s;
-	size_t len = strlen(s), o = 0, room = size - sizeof("\"...\""); /* what the value may take */
-	buf[o++] = '"';
-	for (size_t i = 0; u[i];) {
+	size_t len = strlen(s), o = 0;
+	for (size_t i = 0; i < len;) {
 		char esc[8];
 		const char *out = esc;
 		size_t n = sn_err_utf8_char(s + i, len - i), olen = n;
-		if (u[i] == '"' || u[i] == '\\')
-			olen = (size_t)snprintf(esc, sizeof(esc), "\\%c", u[i]);
-		else if (!n || u[i] < 0x20 || u[i] == 0x7f)
-			olen = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", u[i]), n = 1;
+		unsigned char c = (unsigned char)s[i];
+		if (quoted && (c == '"' || c == '\\'))
+			olen = (size_t)snprintf(esc, sizeof(esc), "\\%c", c);
+		else if (!n || c < 0x20 || c == 0x7f)
+			olen = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", c), n = 1;
 		else
 			out = s + i;
-		if (o - 1 + olen > room) {
+		if (o + olen > room) {
 			memcpy(buf + o, "...", 3);
 			o += 3;
 			break;
@@ -80,8 +82,21 @@ const char *sn_err_quote(const char *s, char *buf, size_t size)
 		o += olen;
 		i += n;
 	}
-	buf[o++] = '"';
 	buf[o] = 0;
+	return o;
+}
+
+const char *sn_err_quote(const char *s, char *buf, size_t size)
+{
+	buf[0] = '"';
+	size_t o = 1 + escape(s, buf + 1, size - sizeof("\"...\""), true);
+	memcpy(buf + o, "\"", 2);
+	return buf;
+}
+
+const char *sn_err_clean(const char *s, char *buf, size_t size)
+{
+	escape(s, buf, size - sizeof("..."), false);
 	return buf;
 }
 
