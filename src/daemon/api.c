@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "body.h"
 #include "exec.h"
 
 #define BODY_MAX ((size_t)SN_LIMIT_DOC_BYTES + 4096)
@@ -58,30 +59,6 @@ static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *j
 	return ret;
 }
 
-/* Copies s into a JSON string, replacing bytes that are not UTF-8 with U+FFFD. */
-static json_t *utf8_string(const char *s, size_t n)
-{
-	char *out = malloc(n * 3 + 1);
-	if (!out)
-		return NULL;
-	size_t o = 0;
-	for (size_t i = 0; i < n;) {
-		size_t len = sn_err_utf8_char(s + i, n - i);
-		if (len) {
-			memcpy(out + o, s + i, len);
-			o += len;
-			i += len;
-		} else {
-			memcpy(out + o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
-		}
-	}
-	json_t *j = json_stringn(out, o);
-	free(out);
-	return j;
-}
-
 static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *code,
 				  const char *path, const char *msg)
 {
@@ -90,8 +67,8 @@ static enum MHD_Result send_error(struct MHD_Connection *c, int status, const ch
 	path = path ? path : "";
 	return send_json(c, status,
 			 json_pack("{s:{s:s, s:o, s:o}}", "error", "code", code, "path",
-				   utf8_string(path, strlen(path)), "message",
-				   utf8_string(msg, strlen(msg))));
+				   sn_body_string(path, strlen(path)), "message",
+				   sn_body_string(msg, strlen(msg))));
 }
 
 static enum MHD_Result send_result(struct MHD_Connection *c, const struct sn_result *r)
@@ -178,78 +155,22 @@ static json_t *sandbox_json(const struct sn_sandbox *sb)
 			 labels ? labels : json_object(), "created_at", ts);
 }
 
-/* The request's body as a JSON object (an empty body when empty_ok: {}); NULL once the error is
- * queued in *ret. */
-static json_t *body_object(struct MHD_Connection *c, const struct req *rq, bool empty_ok,
-			   enum MHD_Result *ret)
+static enum MHD_Result send_body_err(struct MHD_Connection *c, const struct sn_body_err *e)
 {
-	if (!rq->len && empty_ok) {
-		json_t *empty = json_object();
-		if (!empty)
-			*ret = send_error(c, 500, "internal", "", "out of memory");
-		return empty;
-	}
-	json_error_t je;
-	json_t *body = json_loadb(rq->len ? rq->body : "", rq->len, JSON_REJECT_DUPLICATES, &je);
-	if (!body) {
-		char msg[300];
-		snprintf(msg, sizeof(msg), "JSON syntax error at line %d, column %d: %s", je.line,
-			 je.column, je.text);
-		*ret = send_error(c, 400, "invalid_json", "", msg);
-	} else if (!json_is_object(body)) {
-		json_decref(body);
-		body = NULL;
-		*ret = send_error(c, 400, "invalid_request", "", "the body must be a JSON object");
-	}
-	return body;
+	return send_error(c, e->status, e->code, e->path, e->msg);
 }
 
 static enum MHD_Result create(struct sn_daemon *d, struct MHD_Connection *c, const char *team,
 			      struct req *rq)
 {
-	enum MHD_Result ret;
-	json_t *body = body_object(c, rq, true, &ret);
-	if (!body)
-		return ret;
-	const char *key;
-	json_t *v;
-	json_object_foreach(body, key, v)
-	{
-		if (strcmp(key, "id") && strcmp(key, "network") && strcmp(key, "labels")) {
-			/* key lives in body: the answer is made before body goes */
-			ret = send_error(c, 400, "invalid_request", key,
-					 "unknown field; a sandbox has id, network and labels");
-			json_decref(body);
-			return ret;
-		}
-	}
-	json_t *jid = json_object_get(body, "id"), *net = json_object_get(body, "network"),
-	       *labels = json_object_get(body, "labels");
-	if (jid && !json_is_string(jid)) {
-		json_decref(body);
-		return send_error(c, 400, "invalid_request", "id", "must be a string");
-	}
-	if (labels) {
-		char path[SN_ERR_PATH_MAX] = "labels";
-		bool ok = json_is_object(labels);
-		json_object_foreach(labels, key, v) if (ok && !json_is_string(v)) {
-			snprintf(path, sizeof(path), "labels.%s", key);
-			ok = false;
-		}
-		if (!ok) {
-			json_decref(body);
-			return send_error(c, 400, "invalid_request", path,
-					  "labels must be an object of strings");
-		}
-	}
-	char *doc = net ? json_dumps(net, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-	char *lab = labels ? json_dumps(labels, JSON_COMPACT) : NULL;
+	struct sn_create_body b;
+	struct sn_body_err err;
+	if (!sn_body_create(rq->body, rq->len, &b, &err))
+		return send_body_err(c, &err);
 	struct sn_result res;
-	struct sn_sandbox *sb = sn_sandbox_create(d, team, jid ? json_string_value(jid) : NULL, doc,
-						  doc ? strlen(doc) : 0, lab, &res);
-	free(doc);
-	free(lab);
-	json_decref(body);
+	struct sn_sandbox *sb = sn_sandbox_create(d, team, b.id, b.network,
+						  b.network ? strlen(b.network) : 0, b.labels, &res);
+	sn_body_create_clear(&b);
 	if (!sb)
 		return send_result(c, &res);
 	return send_json(c, 201, sandbox_json(sb));
@@ -300,7 +221,7 @@ static enum MHD_Result put_network(struct sn_daemon *d, struct MHD_Connection *c
 static enum MHD_Result e2b_error(struct MHD_Connection *c, int status, const char *msg)
 {
 	return send_json(c, status, json_pack("{s:i, s:o}", "code", status, "message",
-					      utf8_string(msg, strlen(msg))));
+					      sn_body_string(msg, strlen(msg))));
 }
 
 static json_t *e2b_sandbox(const struct sn_sandbox *sb)
@@ -390,46 +311,14 @@ static enum MHD_Result route_sandbox0(struct sn_daemon *d, struct MHD_Connection
 static enum MHD_Result exec_req(struct sn_daemon *d, struct MHD_Connection *c,
 				struct sn_sandbox *sb, struct req *rq)
 {
-	enum MHD_Result ret;
-	json_t *body = body_object(c, rq, false, &ret);
-	if (!body) {
+	struct sn_exec_body b;
+	struct sn_body_err err;
+	if (!sn_body_exec(rq->body, rq->len, &b, &err)) {
 		pthread_mutex_unlock(&d->lock);
-		return ret;
-	}
-	const char *key;
-	json_t *v, *argv = json_object_get(body, "argv"), *jt = json_object_get(body, "timeout_ms"),
-		   *jin = json_object_get(body, "stdin");
-	const char *bad_path = NULL, *bad_msg = NULL;
-	char arg_path[32];
-	json_object_foreach(body, key, v) if (strcmp(key, "argv") && strcmp(key, "timeout_ms") &&
-					      strcmp(key, "stdin"))
-	{
-		bad_path = key;
-		bad_msg = "unknown field; exec takes argv, timeout_ms and stdin";
-	}
-	size_t argc = json_array_size(argv);
-	if (!json_is_array(argv) || argc == 0 || argc > SN_EXEC_ARGS_MAX)
-		bad_path = "argv", bad_msg = "must be a list of 1-256 strings";
-	for (size_t i = 0; !bad_path && i < argc; i++) {
-		json_t *a = json_array_get(argv, i);
-		if (!json_is_string(a) || strlen(json_string_value(a)) != json_string_length(a)) {
-			snprintf(arg_path, sizeof(arg_path), "argv[%zu]", i);
-			bad_path = arg_path, bad_msg = "must be a string without NUL bytes";
-		}
-	}
-	json_int_t timeout = jt ? json_integer_value(jt) : SN_EXEC_TIMEOUT_DEFAULT;
-	if (jt && (!json_is_integer(jt) || timeout < 1 || timeout > SN_EXEC_TIMEOUT_MAX))
-		bad_path = "timeout_ms", bad_msg = "must be a number of milliseconds, 1-600000";
-	if (jin && (!json_is_string(jin) || json_string_length(jin) > SN_EXEC_STDIN_MAX))
-		bad_path = "stdin", bad_msg = "must be a string of at most 1 MiB";
-	if (bad_path) {
-		ret = send_error(c, 400, "invalid_request", bad_path, bad_msg); /* a key of body */
-		json_decref(body);
-		pthread_mutex_unlock(&d->lock);
-		return ret;
+		return send_body_err(c, &err);
 	}
 	if (sb->row.state == SN_STATE_PAUSED) {
-		json_decref(body);
+		sn_body_exec_clear(&b);
 		pthread_mutex_unlock(&d->lock);
 		return send_error(c, 409, "conflict", "", "the sandbox is paused; resume it first");
 	}
@@ -437,7 +326,7 @@ static enum MHD_Result exec_req(struct sn_daemon *d, struct MHD_Connection *c,
 	 * rest stay free for every other call (a policy update among them) */
 	if (d->exec_running >= d->cfg.exec_max_running) {
 		unsigned n = d->exec_running;
-		json_decref(body);
+		sn_body_exec_clear(&b);
 		pthread_mutex_unlock(&d->lock);
 		char msg[160];
 		snprintf(msg, sizeof(msg),
@@ -447,7 +336,10 @@ static enum MHD_Result exec_req(struct sn_daemon *d, struct MHD_Connection *c,
 		return send_error(c, 503, "busy", "", msg);
 	}
 	d->exec_running++;
-	struct sn_exec_req x = {.timeout_ms = (int)timeout};
+	struct sn_exec_req x = {.argv = b.argv,
+				.stdin_data = b.stdin_data,
+				.stdin_len = b.stdin_len,
+				.timeout_ms = b.timeout_ms};
 	sn_sandbox_exec_user(d, sb, &x.uid, &x.gid);
 	snprintf(x.netns, sizeof(x.netns), "%s", sb->netns);
 	snprintf(x.resolv, sizeof(x.resolv), "/etc/netns/%s/resolv.conf", sb->netns);
@@ -457,21 +349,14 @@ static enum MHD_Result exec_req(struct sn_daemon *d, struct MHD_Connection *c,
 	snprintf(id, sizeof(id), "%s", sb->row.id);
 	/* the command runs without the lock: other requests go on meanwhile */
 	pthread_mutex_unlock(&d->lock);
-	char **args = calloc(argc + 1, sizeof(*args));
-	for (size_t i = 0; args && i < argc; i++)
-		args[i] = (char *)json_string_value(json_array_get(argv, i));
-	x.argv = args;
-	x.stdin_data = jin ? json_string_value(jin) : NULL;
-	x.stdin_len = jin ? json_string_length(jin) : 0;
-	char cmd[64];
-	snprintf(cmd, sizeof(cmd), "%s", json_string_value(json_array_get(argv, 0)));
 	struct sn_exec_res r = {0};
-	int rc = args ? sn_exec_run(&x, &r) : -ENOMEM;
+	int rc = sn_exec_run(&x, &r);
 	pthread_mutex_lock(&d->lock);
 	d->exec_running--;
 	pthread_mutex_unlock(&d->lock);
-	free(args);
-	json_decref(body);
+	char cmd[64];
+	snprintf(cmd, sizeof(cmd), "%s", b.argv[0]);
+	sn_body_exec_clear(&b);
 	if (rc) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "the command could not be started: %s",
@@ -482,8 +367,8 @@ static enum MHD_Result exec_req(struct sn_daemon *d, struct MHD_Connection *c,
 	sn_log(SN_LOG_INFO, "sandbox %s: exec %s: exit %d%s", id, cmd, r.exit_code,
 	       r.timed_out ? " (timed out)" : "");
 	json_t *o = json_pack("{s:i, s:o, s:o, s:b, s:b, s:b}", "exit_code", r.exit_code, "stdout",
-			      utf8_string(r.out.data, r.out.len), "stderr",
-			      utf8_string(r.err.data, r.err.len), "timed_out", r.timed_out,
+			      sn_body_string(r.out.data, r.out.len), "stderr",
+			      sn_body_string(r.err.data, r.err.len), "timed_out", r.timed_out,
 			      "stdout_truncated", r.out.truncated, "stderr_truncated",
 			      r.err.truncated);
 	sn_exec_res_clear(&r);

@@ -8,10 +8,6 @@
 #include "cgroup.h"
 
 #define SN_EXEC_OUTPUT_MAX (1024 * 1024) /* per stream; the rest is dropped and flagged */
-#define SN_EXEC_STDIN_MAX (1024 * 1024)
-#define SN_EXEC_TIMEOUT_DEFAULT 30000
-#define SN_EXEC_TIMEOUT_MAX 600000
-#define SN_EXEC_ARGS_MAX 256
 
 struct sn_exec_req {
 	char *const *argv; /* NULL-terminated */
