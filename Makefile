@@ -42,7 +42,7 @@ run: build
 	@sh scripts/run.sh $(BUILD)
 
 FUZZ_TARGETS ?= policy_json policy_yaml policy_e2b policy_sandbox0 sniff_tls sniff_http dns decide_name \
-	http
+	http body
 
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DSN_FUZZ=ON -DSN_SANITIZE=ON -DSN_TESTS=OFF \

@@ -42,7 +42,7 @@ size_t sn_err_utf8_char(const char *p, size_t avail)
 	size_t n = 0;
 	if (avail && s[0] < 0x80)
 		n = 1;
-	else if (avail && s[0] >= 0xc2 && s[0] < 0xf5) /* 0x80-0xc1: not a first byte, or overlong */
+	else if (avail && s[0] >= 0xc2 && s[0] < 0xf5) /* 0x80-0xc1: no first byte, or overlong */
 		n = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
 	if (!n || n > avail)
 		return 0;

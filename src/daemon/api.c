@@ -168,8 +168,8 @@ static enum MHD_Result create(struct sn_daemon *d, struct MHD_Connection *c, con
 	if (!sn_body_create(rq->body, rq->len, &b, &err))
 		return send_body_err(c, &err);
 	struct sn_result res;
-	struct sn_sandbox *sb = sn_sandbox_create(d, team, b.id, b.network,
-						  b.network ? strlen(b.network) : 0, b.labels, &res);
+	size_t netlen = b.network ? strlen(b.network) : 0;
+	struct sn_sandbox *sb = sn_sandbox_create(d, team, b.id, b.network, netlen, b.labels, &res);
 	sn_body_create_clear(&b);
 	if (!sb)
 		return send_result(c, &res);
