@@ -10,21 +10,15 @@
 #include <string.h>
 
 #include "body.h"
+#include "utf8check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static bool utf8(const char *s, size_t n)
+static void check_refusal(const struct sn_result *e)
 {
-	for (size_t i = 0, k; i < n; i += k)
-		if (!(k = sn_err_utf8_char(s + i, n - i)))
-			return false;
-	return true;
-}
-
-static void check_refusal(const struct sn_body_err *e)
-{
-	if ((e->status != 400 && e->status != 500) || !e->code ||
-	    !utf8(e->path, strlen(e->path)) || !utf8(e->msg, strlen(e->msg)) || !e->msg[0])
+	if ((e->status != 400 && e->status != 500) || !e->code[0] ||
+	    !utf8_valid(e->path, strlen(e->path)) || !utf8_valid(e->message, strlen(e->message)) ||
+	    !e->message[0])
 		abort();
 }
 
@@ -46,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	const char *in = (const char *)data + 1;
 	size_t n = size - 1;
-	struct sn_body_err err;
+	struct sn_result err;
 	if (data[0] % 3 == 0) {
 		struct sn_create_body b;
 		if (!sn_body_create(in, n, &b, &err)) {
@@ -80,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		json_t *j = sn_body_string(in, n);
 		if (!j)
 			abort();
-		if (utf8(in, n) &&
+		if (utf8_valid(in, n) &&
 		    (json_string_length(j) != n || memcmp(json_string_value(j), in, n) != 0))
 			abort();
 		json_decref(j);

@@ -12,17 +12,10 @@
 #include <sandnet/snapshot.h>
 
 #include "naive.h"
+#include "utf8check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 char *sn_policy_format_tree(const struct sn_policy *p, int indent); /* src/core/format.c */
-
-static bool utf8(const char *s)
-{
-	for (size_t i = 0, n = strlen(s), k; i < n; i += k)
-		if (!(k = sn_err_utf8_char(s + i, n - i)))
-			return false;
-	return true;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -35,7 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort(); /* a refusal always says why and returns nothing */
 		/* each error's path and message are UTF-8 (the API sends them as JSON strings) */
 		for (unsigned i = 0; i < errs.n; i++)
-			if (!utf8(errs.e[i].path) || !utf8(errs.e[i].msg))
+			if (!utf8_valid(errs.e[i].path, strlen(errs.e[i].path)) ||
+			    !utf8_valid(errs.e[i].msg, strlen(errs.e[i].msg)))
 				abort();
 		return 0;
 	}

@@ -155,18 +155,13 @@ static json_t *sandbox_json(const struct sn_sandbox *sb)
 			 labels ? labels : json_object(), "created_at", ts);
 }
 
-static enum MHD_Result send_body_err(struct MHD_Connection *c, const struct sn_body_err *e)
-{
-	return send_error(c, e->status, e->code, e->path, e->msg);
-}
-
 static enum MHD_Result create(struct sn_daemon *d, struct MHD_Connection *c, const char *team,
 			      struct req *rq)
 {
 	struct sn_create_body b;
-	struct sn_body_err err;
+	struct sn_result err;
 	if (!sn_body_create(rq->body, rq->len, &b, &err))
-		return send_body_err(c, &err);
+		return send_result(c, &err);
 	struct sn_result res;
 	size_t netlen = b.network ? strlen(b.network) : 0;
 	struct sn_sandbox *sb = sn_sandbox_create(d, team, b.id, b.network, netlen, b.labels, &res);
@@ -312,10 +307,10 @@ static enum MHD_Result exec_req(struct sn_daemon *d, struct MHD_Connection *c,
 				struct sn_sandbox *sb, struct req *rq)
 {
 	struct sn_exec_body b;
-	struct sn_body_err err;
+	struct sn_result err;
 	if (!sn_body_exec(rq->body, rq->len, &b, &err)) {
 		pthread_mutex_unlock(&d->lock);
-		return send_body_err(c, &err);
+		return send_result(c, &err);
 	}
 	if (sb->row.state == SN_STATE_PAUSED) {
 		sn_body_exec_clear(&b);

@@ -8,30 +8,27 @@
 
 #include "body.h"
 
-static bool refuse(struct sn_body_err *err, int status, const char *code, const char *path,
-		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static bool refuse(struct sn_body_err *err, int status, const char *code, const char *path,
+void sn_result_set(struct sn_result *r, int status, const char *code, const char *path,
 		   const char *fmt, ...)
 {
-	err->status = status;
-	err->code = code;
-	snprintf(err->path, sizeof(err->path), "%s", path);
+	r->status = status;
+	snprintf(r->code, sizeof(r->code), "%s", code);
+	snprintf(r->path, sizeof(r->path), "%s", path ? path : "");
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	vsnprintf(r->message, sizeof(r->message), fmt, ap);
 	va_end(ap);
-	sn_err_utf8_trim(err->path);
-	sn_err_utf8_trim(err->msg);
-	return false;
+	sn_err_utf8_trim(r->path);
+	sn_err_utf8_trim(r->message);
 }
 
-static bool out_of_memory(struct sn_body_err *err)
+static void out_of_memory(struct sn_result *err)
 {
-	return refuse(err, 500, "internal", "", "out of memory");
+	sn_result_set(err, 500, "internal", "", "out of memory");
 }
 
 /* The body as a JSON object (an empty one as {} when empty_ok); NULL once *err is filled. */
-static json_t *object(const char *buf, size_t len, bool empty_ok, struct sn_body_err *err)
+static json_t *object(const char *buf, size_t len, bool empty_ok, struct sn_result *err)
 {
 	json_t *o;
 	if (!len && empty_ok) {
@@ -42,12 +39,13 @@ static json_t *object(const char *buf, size_t len, bool empty_ok, struct sn_body
 	json_error_t je;
 	if (!(o = json_loadb(len ? buf : "", len, JSON_REJECT_DUPLICATES, &je))) {
 		char text[sizeof(je.text)]; /* it may hold the body's bytes */
-		refuse(err, 400, "invalid_json", "", "JSON syntax error at line %d, column %d: %s",
-		       je.line, je.column, sn_err_clean(je.text, text, sizeof(text)));
+		sn_result_set(err, 400, "invalid_json", "",
+			      "JSON syntax error at line %d, column %d: %s", je.line, je.column,
+			      sn_err_clean(je.text, text, sizeof(text)));
 	} else if (!json_is_object(o)) {
 		json_decref(o);
 		o = NULL;
-		refuse(err, 400, "invalid_request", "", "the body must be a JSON object");
+		sn_result_set(err, 400, "invalid_request", "", "the body must be a JSON object");
 	}
 	return o;
 }
@@ -68,24 +66,26 @@ static const char *unknown_key(json_t *o, const char *const *known)
 	return NULL;
 }
 
-static bool labels_ok(json_t *labels, struct sn_body_err *err)
+static bool labels_ok(json_t *labels, struct sn_result *err)
 {
 	static const char msg[] = "labels must be an object of strings";
-	if (!json_is_object(labels))
-		return refuse(err, 400, "invalid_request", "labels", msg);
+	bool ok = json_is_object(labels);
+	if (!ok)
+		sn_result_set(err, 400, "invalid_request", "labels", msg);
 	const char *key;
 	json_t *v;
-	json_object_foreach(labels, key, v) if (!json_is_string(v))
+	json_object_foreach(labels, key, v) if (ok && !json_is_string(v))
 	{
 		char path[SN_ERR_PATH_MAX];
 		snprintf(path, sizeof(path), "labels.%s", key);
-		return refuse(err, 400, "invalid_request", path, msg);
+		sn_result_set(err, 400, "invalid_request", path, msg);
+		ok = false;
 	}
-	return true;
+	return ok;
 }
 
 bool sn_body_create(const char *buf, size_t len, struct sn_create_body *out,
-		    struct sn_body_err *err)
+		    struct sn_result *err)
 {
 	static const char *const known[] = {"id", "network", "labels", NULL};
 	memset(out, 0, sizeof(*out));
@@ -97,10 +97,10 @@ bool sn_body_create(const char *buf, size_t len, struct sn_create_body *out,
 	       *labels = json_object_get(o, "labels");
 	bool ok = false;
 	if (key) {
-		refuse(err, 400, "invalid_request", key,
-		       "unknown field; a sandbox has id, network and labels");
+		sn_result_set(err, 400, "invalid_request", key,
+			      "unknown field; a sandbox has id, network and labels");
 	} else if (id && !json_is_string(id)) {
-		refuse(err, 400, "invalid_request", "id", "must be a string");
+		sn_result_set(err, 400, "invalid_request", "id", "must be a string");
 	} else if (!labels || labels_ok(labels, err)) {
 		out->id = id ? strdup(json_string_value(id)) : NULL;
 		out->network = net ? json_dumps(net, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
@@ -125,7 +125,7 @@ void sn_body_create_clear(struct sn_create_body *b)
 
 /* Copies the checked exec body's values into out. */
 static bool exec_copy(json_t *argv, json_t *jt, json_t *jin, struct sn_exec_body *out,
-		      struct sn_body_err *err)
+		      struct sn_result *err)
 {
 	out->argc = json_array_size(argv);
 	out->timeout_ms = jt ? (int)json_integer_value(jt) : SN_EXEC_TIMEOUT_DEFAULT;
@@ -145,7 +145,7 @@ static bool exec_copy(json_t *argv, json_t *jt, json_t *jin, struct sn_exec_body
 	return ok;
 }
 
-bool sn_body_exec(const char *buf, size_t len, struct sn_exec_body *out, struct sn_body_err *err)
+bool sn_body_exec(const char *buf, size_t len, struct sn_exec_body *out, struct sn_result *err)
 {
 	static const char *const known[] = {"argv", "timeout_ms", "stdin", NULL};
 	memset(out, 0, sizeof(*out));
@@ -161,20 +161,21 @@ bool sn_body_exec(const char *buf, size_t len, struct sn_exec_body *out, struct 
 	json_int_t timeout = json_integer_value(jt);
 	bool ok = false;
 	if (key) {
-		refuse(err, 400, "invalid_request", key,
-		       "unknown field; exec takes argv, timeout_ms and stdin");
+		sn_result_set(err, 400, "invalid_request", key,
+			      "unknown field; exec takes argv, timeout_ms and stdin");
 	} else if (!json_is_array(argv) || argc == 0 || argc > SN_EXEC_ARGS_MAX) {
-		refuse(err, 400, "invalid_request", "argv", "must be a list of 1-%d strings",
-		       SN_EXEC_ARGS_MAX);
+		sn_result_set(err, 400, "invalid_request", "argv", "must be a list of 1-%d strings",
+			      SN_EXEC_ARGS_MAX);
 	} else if (bad < argc) {
 		char path[32];
 		snprintf(path, sizeof(path), "argv[%zu]", bad);
-		refuse(err, 400, "invalid_request", path, "must be a string");
+		sn_result_set(err, 400, "invalid_request", path, "must be a string");
 	} else if (jt && (!json_is_integer(jt) || timeout < 1 || timeout > SN_EXEC_TIMEOUT_MAX)) {
-		refuse(err, 400, "invalid_request", "timeout_ms",
-		       "must be a number of milliseconds, 1-%d", SN_EXEC_TIMEOUT_MAX);
+		sn_result_set(err, 400, "invalid_request", "timeout_ms",
+			      "must be a number of milliseconds, 1-%d", SN_EXEC_TIMEOUT_MAX);
 	} else if (jin && (!json_is_string(jin) || json_string_length(jin) > SN_EXEC_STDIN_MAX)) {
-		refuse(err, 400, "invalid_request", "stdin", "must be a string of at most 1 MiB");
+		sn_result_set(err, 400, "invalid_request", "stdin",
+			      "must be a string of at most 1 MiB");
 	} else {
 		ok = exec_copy(argv, jt, jin, out, err);
 	}

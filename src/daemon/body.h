@@ -1,6 +1,6 @@
-/* The REST API's request bodies (DESIGN.md section 3) read into plain values, and bytes made into
- * a JSON string. Pure (jansson only), so that the fuzzer and the unit tests reach them without a
- * daemon. Daemon layer. */
+/* The REST API's request bodies (DESIGN.md section 3) read into plain values, the error outcome
+ * every call answers with, and bytes made into a JSON string. Pure (jansson only), so that the
+ * fuzzer and the unit tests reach them without a daemon. Daemon layer. */
 #ifndef SN_DAEMON_BODY_H
 #define SN_DAEMON_BODY_H
 
@@ -15,14 +15,19 @@
 #define SN_EXEC_TIMEOUT_MAX 600000
 #define SN_EXEC_ARGS_MAX 256
 
-/* Why a body was refused, as the API answers it: status 400 (code "invalid_json" or
- * "invalid_request"), or 500 ("internal") when out of memory. path and msg are UTF-8. */
-struct sn_body_err {
-	int status;
-	const char *code; /* static */
+/* Error outcome of a daemon operation (a refused body among them): an HTTP status and the error
+ * body's fields. */
+struct sn_result {
+	int status; /* 0: success */
+	char code[32];
 	char path[SN_ERR_PATH_MAX];
-	char msg[SN_ERR_MSG_MAX];
+	char message[512];
 };
+
+/* Fills r; message is a printf format. A character that a field's length cuts is dropped, so that
+ * path and message stay UTF-8 when what they hold was. */
+void sn_result_set(struct sn_result *r, int status, const char *code, const char *path,
+		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* POST /v1/sandboxes: {"id"?, "network"?, "labels"?}; an empty body stands for {}. */
 struct sn_create_body {
@@ -40,13 +45,14 @@ struct sn_exec_body {
 	size_t stdin_len;
 };
 
-/* Read the len bytes at buf. true and *out filled (clear it), or false with *err filled and *out
+/* Read the len bytes at buf. true and *out filled (clear it), or false with *err filled (status
+ * 400, code "invalid_json" or "invalid_request"; 500, "internal", when out of memory) and *out
  * empty. The first error found is the one reported: an unknown field, then the fields in the
  * order above. */
 bool sn_body_create(const char *buf, size_t len, struct sn_create_body *out,
-		    struct sn_body_err *err);
+		    struct sn_result *err);
 void sn_body_create_clear(struct sn_create_body *b);
-bool sn_body_exec(const char *buf, size_t len, struct sn_exec_body *out, struct sn_body_err *err);
+bool sn_body_exec(const char *buf, size_t len, struct sn_exec_body *out, struct sn_result *err);
 void sn_body_exec_clear(struct sn_exec_body *b);
 
 /* The n bytes at s (a command's output, say) as a JSON string, each byte that is not part of a

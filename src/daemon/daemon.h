@@ -11,6 +11,7 @@
 
 #include <sandnet/snapshot.h>
 
+#include "body.h"
 #include "cgroup.h"
 #include "elems.h"
 #include "net.h"
@@ -118,13 +119,6 @@ struct sn_daemon {
 	struct sn_ingress *ingress;
 };
 
-/* Error outcome of a daemon operation: an HTTP status and the error body's fields. */
-struct sn_result {
-	int status; /* 0: success */
-	char code[32];
-	char path[SN_ERR_PATH_MAX];
-	char message[512];
-};
 
 int sn_daemon_start(struct sn_daemon *d, char *err, size_t errsize);
 void sn_daemon_stop(struct sn_daemon *d);

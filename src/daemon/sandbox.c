@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,22 +28,6 @@ bool sn_fault(const char *point)
 	(void)point;
 	return false;
 #endif
-}
-
-static void set_result(struct sn_result *r, int status, const char *code, const char *path,
-		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void set_result(struct sn_result *r, int status, const char *code, const char *path,
-		       const char *fmt, ...)
-{
-	r->status = status;
-	snprintf(r->code, sizeof(r->code), "%s", code);
-	snprintf(r->path, sizeof(r->path), "%s", path ? path : "");
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(r->message, sizeof(r->message), fmt, ap);
-	va_end(ap);
-	sn_err_utf8_trim(r->path);
-	sn_err_utf8_trim(r->message);
 }
 
 static bool valid_id(const char *id)
@@ -306,14 +289,14 @@ static bool parse_policy(const char *doc, size_t len, enum sn_dialect dialect,
 {
 	struct sn_errs *errs = malloc(sizeof(*errs));
 	if (!errs) {
-		set_result(res, 500, "internal", "", "out of memory");
+		sn_result_set(res, 500, "internal", "", "out of memory");
 		return false;
 	}
 	sn_errs_init(errs);
 	int rc = sn_policy_parse(doc, len, SN_FORMAT_AUTO, dialect, p, errs);
 	if (rc) {
 		if (rc == -ENOMEM && !errs->n)
-			set_result(res, 500, "internal", "", "out of memory");
+			sn_result_set(res, 500, "internal", "", "out of memory");
 		else {
 			/* the first error in the fields; every one of them in the message */
 			char msg[512] = "";
@@ -323,11 +306,11 @@ static bool parse_policy(const char *doc, size_t len, enum sn_dialect dialect,
 				o += (size_t)snprintf(msg + o, sizeof(msg) - o, "%s%s", i ? "; " : "",
 						      sn_err_line(&errs->e[i], line, sizeof(line)));
 			}
-			set_result(res, 400,
-				   errs->e[0].code == SN_ERR_SYNTAX  ? "invalid_json"
-				   : errs->e[0].code == SN_ERR_LIMIT ? "limit_exceeded"
-								     : "invalid_policy",
-				   errs->e[0].path, "%s", errs->n == 1 ? errs->e[0].msg : msg);
+			sn_result_set(res, 400,
+				      errs->e[0].code == SN_ERR_SYNTAX  ? "invalid_json"
+				      : errs->e[0].code == SN_ERR_LIMIT ? "limit_exceeded"
+									: "invalid_policy",
+				      errs->e[0].path, "%s", errs->n == 1 ? errs->e[0].msg : msg);
 		}
 		free(errs);
 		return false;
@@ -367,7 +350,8 @@ struct sn_sandbox *sn_sandbox_create(struct sn_daemon *d, const char *team, cons
 		static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
 		uint8_t rnd[12];
 		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-			set_result(res, 500, "internal", "", "no randomness: %s", strerror(errno));
+			sn_result_set(res, 500, "internal", "", "no randomness: %s",
+				      strerror(errno));
 			return NULL;
 		}
 		for (int i = 0; i < 12; i++)
@@ -376,13 +360,13 @@ struct sn_sandbox *sn_sandbox_create(struct sn_daemon *d, const char *team, cons
 		id = gen_id;
 	}
 	if (!valid_id(id)) {
-		set_result(res, 400, "invalid_request", "id",
-			   "%s is not a sandbox id: 1-32 of a-z, 0-9 and '-', not at either end",
-			   SN_QUOTE(id));
+		sn_result_set(res, 400, "invalid_request", "id",
+			      "%s is not a sandbox id: 1-32 of a-z, 0-9 and '-', not at either end",
+			      SN_QUOTE(id));
 		return NULL;
 	}
 	if (sn_sandbox_find(d, id, NULL)) {
-		set_result(res, 409, "conflict", "id", "sandbox \"%s\" exists", id);
+		sn_result_set(res, 409, "conflict", "id", "sandbox \"%s\" exists", id);
 		return NULL;
 	}
 	struct sn_policy *p = NULL;
@@ -403,7 +387,7 @@ struct sn_sandbox *sn_sandbox_create(struct sn_daemon *d, const char *team, cons
 		sn_policy_free(p);
 		free(canon);
 		sandbox_free(sb);
-		set_result(res, 500, "internal", "", "out of memory");
+		sn_result_set(res, 500, "internal", "", "out of memory");
 		return NULL;
 	}
 	sb->policy = p;
@@ -421,7 +405,7 @@ struct sn_sandbox *sn_sandbox_create(struct sn_daemon *d, const char *team, cons
 		i++;
 	if (i == max) {
 		sandbox_free(sb);
-		set_result(res, 409, "pool_exhausted", "", "the address pool has no free block");
+		sn_result_set(res, 409, "pool_exhausted", "", "the address pool has no free block");
 		return NULL;
 	}
 	sb->index = i;
@@ -434,7 +418,8 @@ struct sn_sandbox *sn_sandbox_create(struct sn_daemon *d, const char *team, cons
 	char err[512];
 	if (plumb(d, sb, err, sizeof(err))) {
 		sn_log(SN_LOG_ERROR, "sandbox %s: create: %s", id, err);
-		set_result(res, 500, "apply_failed", "", "creating the sandbox's network: %s", err);
+		sn_result_set(res, 500, "apply_failed", "", "creating the sandbox's network: %s",
+			      err);
 		sandbox_free(sb);
 		return NULL;
 	}
@@ -444,8 +429,8 @@ struct sn_sandbox *sn_sandbox_create(struct sn_daemon *d, const char *team, cons
 	if (rc) {
 		sn_log(SN_LOG_ERROR, "sandbox %s: cgroup: %s", id, strerror(-rc));
 		unplumb(d, sb);
-		set_result(res, 500, "apply_failed", "", "creating the sandbox's cgroup: %s",
-			   strerror(-rc));
+		sn_result_set(res, 500, "apply_failed", "", "creating the sandbox's cgroup: %s",
+			      strerror(-rc));
 		sandbox_free(sb);
 		return NULL;
 	}
@@ -454,7 +439,8 @@ struct sn_sandbox *sn_sandbox_create(struct sn_daemon *d, const char *team, cons
 	if (rc) {
 		sn_log(SN_LOG_ERROR, "sandbox %s: create: %s", id, err);
 		unplumb(d, sb);
-		set_result(res, 500, "apply_failed", "", "applying the sandbox's rules: %s", err);
+		sn_result_set(res, 500, "apply_failed", "", "applying the sandbox's rules: %s",
+			      err);
 		sandbox_free(sb);
 		return NULL;
 	}
@@ -463,8 +449,9 @@ struct sn_sandbox *sn_sandbox_create(struct sn_daemon *d, const char *team, cons
 		sn_log(SN_LOG_ERROR, "sandbox %s: store: %s", id, sn_store_error(d->store));
 		remove_rules(d, sb);
 		unplumb(d, sb);
-		set_result(res, rc == -EEXIST ? 409 : 500, rc == -EEXIST ? "conflict" : "store_failed",
-			   "", "storing the sandbox: %s", sn_store_error(d->store));
+		sn_result_set(res, rc == -EEXIST ? 409 : 500,
+			      rc == -EEXIST ? "conflict" : "store_failed", "",
+			      "storing the sandbox: %s", sn_store_error(d->store));
 		sandbox_free(sb);
 		return NULL;
 	}
@@ -484,8 +471,8 @@ bool sn_sandbox_delete(struct sn_daemon *d, struct sn_sandbox *sb, struct sn_res
 	memset(res, 0, sizeof(*res));
 	int rc = sn_store_delete(d->store, sb->row.id);
 	if (rc && rc != -ENOENT) {
-		set_result(res, 500, "store_failed", "", "deleting the sandbox: %s",
-			   sn_store_error(d->store));
+		sn_result_set(res, 500, "store_failed", "", "deleting the sandbox: %s",
+			      sn_store_error(d->store));
 		return false;
 	}
 	if (sb->view) {
@@ -611,9 +598,9 @@ bool sn_sandbox_update(struct sn_daemon *d, struct sn_sandbox *sb, const char *d
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	double t_compile = 0, t_kernel = 0;
 	if (expect_rev && expect_rev != sb->row.revision) {
-		set_result(res, 412, "revision_mismatch", "",
-			   "If-Match names revision %llu; the current revision is %llu",
-			   (unsigned long long)expect_rev, (unsigned long long)sb->row.revision);
+		sn_result_set(res, 412, "revision_mismatch", "",
+			      "If-Match names revision %llu; the current revision is %llu",
+			      (unsigned long long)expect_rev, (unsigned long long)sb->row.revision);
 		return false;
 	}
 	struct sn_policy *p;
@@ -623,7 +610,7 @@ bool sn_sandbox_update(struct sn_daemon *d, struct sn_sandbox *sb, const char *d
 		struct sn_policy *cur = sn_policy_dup(sb->policy);
 		if (!cur) {
 			sn_policy_free(p);
-			set_result(res, 500, "internal", "", "out of memory");
+			sn_result_set(res, 500, "internal", "", "out of memory");
 			return false;
 		}
 		/* swap the ingress halves; cur then holds the new document's empty ingress */
@@ -641,7 +628,7 @@ bool sn_sandbox_update(struct sn_daemon *d, struct sn_sandbox *sb, const char *d
 		sn_snapshot_unref(snap);
 		free(canon);
 		sn_policy_free(p);
-		set_result(res, 500, "internal", "", "out of memory");
+		sn_result_set(res, 500, "internal", "", "out of memory");
 		return false;
 	}
 	t_compile = ms_since(&t0);
@@ -653,9 +640,9 @@ bool sn_sandbox_update(struct sn_daemon *d, struct sn_sandbox *sb, const char *d
 			    err, sizeof(err));
 	if (rc) {
 		sn_log(SN_LOG_ERROR, "sandbox %s: update: nft: %s", sb->row.id, err);
-		set_result(res, 500, "apply_failed", "",
-			   "the kernel refused the update (%s); revision %llu stays in force", err,
-			   (unsigned long long)sb->row.revision);
+		sn_result_set(res, 500, "apply_failed", "",
+			      "the kernel refused the update (%s); revision %llu stays in force",
+			      err, (unsigned long long)sb->row.revision);
 		goto fail;
 	}
 	t_kernel = ms_since(&t0) - t_compile;
@@ -675,9 +662,9 @@ bool sn_sandbox_update(struct sn_daemon *d, struct sn_sandbox *sb, const char *d
 		} else {
 			sb->gen = gen + 1;
 		}
-		set_result(res, 500, "store_failed", "",
-			   "storing the update failed (%s); revision %llu stays in force", why,
-			   (unsigned long long)sb->row.revision);
+		sn_result_set(res, 500, "store_failed", "",
+			      "storing the update failed (%s); revision %llu stays in force", why,
+			      (unsigned long long)sb->row.revision);
 		goto fail;
 	}
 	/* publish */
@@ -718,15 +705,15 @@ static bool set_paused(struct sn_daemon *d, struct sn_sandbox *sb, bool paused,
 {
 	memset(res, 0, sizeof(*res));
 	if ((sb->row.state == SN_STATE_PAUSED) == paused) {
-		set_result(res, 409, "conflict", "", "sandbox %s is %s already", sb->row.id,
-			   paused ? "paused" : "running");
+		sn_result_set(res, 409, "conflict", "", "sandbox %s is %s already", sb->row.id,
+			      paused ? "paused" : "running");
 		return false;
 	}
 	char err[512], cg[48];
 	sn_sandbox_cgroup(sb, cg, sizeof(cg));
 	int rc = reapply(d, sb, paused, err, sizeof(err));
 	if (rc) {
-		set_result(res, 500, "apply_failed", "", "nft: %s", err);
+		sn_result_set(res, 500, "apply_failed", "", "nft: %s", err);
 		return false;
 	}
 	rc = sn_cgroup_freeze(&d->cgroups, cg, paused);
@@ -734,9 +721,9 @@ static bool set_paused(struct sn_daemon *d, struct sn_sandbox *sb, bool paused,
 		rc = sn_store_set_state(d->store, sb->row.id,
 					paused ? SN_STATE_PAUSED : SN_STATE_RUNNING);
 	if (rc) {
-		set_result(res, 500, "apply_failed", "", "%s: %s",
-			   rc == -EIO ? "store" : "cgroup freezer",
-			   rc == -EIO ? sn_store_error(d->store) : strerror(-rc));
+		sn_result_set(res, 500, "apply_failed", "", "%s: %s",
+			      rc == -EIO ? "store" : "cgroup freezer",
+			      rc == -EIO ? sn_store_error(d->store) : strerror(-rc));
 		sn_cgroup_freeze(&d->cgroups, cg, !paused);
 		reapply(d, sb, !paused, err, sizeof(err));
 		return false;

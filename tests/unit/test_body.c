@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "body.h"
+#include "utf8check.h"
 
 struct refusal {
 	const char *body;
@@ -54,7 +55,7 @@ static void test_create(void **state)
 {
 	(void)state;
 	struct sn_create_body b;
-	struct sn_body_err err;
+	struct sn_result err;
 	assert_true(sn_body_create(NULL, 0, &b, &err)); /* empty: {} */
 	assert_null(b.id);
 	assert_null(b.network);
@@ -79,9 +80,8 @@ static void test_create(void **state)
 		assert_int_equal(err.status, r->status);
 		assert_string_equal(err.code, r->code);
 		assert_string_equal(err.path, r->path);
-		assert_true(err.msg[0]);
-		for (size_t k = 0, n = strlen(err.msg), c; k < n; k += c)
-			assert_true((c = sn_err_utf8_char(err.msg + k, n - k)) > 0);
+		assert_true(err.message[0]);
+		assert_true(utf8_valid(err.message, strlen(err.message)));
 	}
 }
 
@@ -89,7 +89,7 @@ static void test_exec(void **state)
 {
 	(void)state;
 	struct sn_exec_body b;
-	struct sn_body_err err;
+	struct sn_result err;
 	const char *full = "{\"argv\":[\"sh\",\"-c\",\"cat\"],\"timeout_ms\":600000,"
 			   "\"stdin\":\"a\\nb\"}";
 	assert_true(sn_body_exec(full, strlen(full), &b, &err));
@@ -139,7 +139,7 @@ static void test_long_key(void **state)
 		memcpy(body + o, "\xc3\xa9", 2);
 	memcpy(body + o, "\":1}", 5);
 	struct sn_create_body b;
-	struct sn_body_err err;
+	struct sn_result err;
 	assert_false(sn_body_create(body, strlen(body), &b, &err));
 	/* the buffer holds 159 bytes: 79 characters and the first byte of the 80th, which goes */
 	assert_int_equal(strlen(err.path), 158);

@@ -203,23 +203,14 @@ static void test_every_error_reported(void **state)
 
 /* Values quoted in messages: escaped, cut at a character's end, and never more than the sentence
  * after them can bear. */
+#define A8 "aaaaaaaa"
+#define A62 A8 A8 A8 A8 A8 A8 A8 "aaaaaa"
+#define E1 "\xc3\xa9" /* two bytes */
+#define E8 E1 E1 E1 E1 E1 E1 E1 E1
 static void test_quote(void **state)
 {
 	(void)state;
-	char a64[65], a65[66], a62c[64], ae[2 + 2 * 40];
-	memset(a64, 'a', 64), a64[64] = 0;
-	memset(a65, 'a', 65), a65[65] = 0;
-	memset(a62c, 'a', 62), a62c[62] = 1, a62c[63] = 0;
-	ae[0] = 'a';
-	for (int i = 0; i < 40; i++)
-		memcpy(ae + 1 + 2 * i, "\xc3\xa9", 2);
-	ae[81] = 0;
-	char e31[63];
-	for (int i = 0; i < 31; i++)
-		memcpy(e31 + 2 * i, "\xc3\xa9", 2);
-	e31[62] = 0;
-	char want[128];
-	struct {
+	static const struct {
 		const char *in, *out;
 	} cases[] = {
 		{"", "\"\""},
@@ -231,22 +222,14 @@ static void test_quote(void **state)
 		 "\"\\x80 \\xc3 \\xc0\\x80 \\xed\\xa0\\x80 \\xf4\\x90\\x80\\x80\""},
 		{"\xf0\x9f\x98\x80 \xe2\x82\xac \xc3\xbc",
 		 "\"\xf0\x9f\x98\x80 \xe2\x82\xac \xc3\xbc\""},
-		{a64, NULL}, /* 64 bytes: whole */
-		{a65, NULL}, /* 65: 64 and "..." */
-		{a62c, NULL}, /* an escape that would pass 64 is left out whole */
-		{ae, NULL},   /* 'a' and 31 two-byte characters: 63 bytes, then "..." */
+		{A62 "aa", "\"" A62 "aa\""},       /* 64 bytes: whole */
+		{A62 "aaa", "\"" A62 "aa...\""},   /* 65: 64 and "..." */
+		{A62 "\x01", "\"" A62 "...\""},   /* an escape that would pass 64 goes whole */
+		{"a" E8 E8 E8 E8 E8, "\"a" E8 E8 E8 E1 E1 E1 E1 E1 E1 E1 "...\""}, /* 1 + 31 x 2 */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const char *out = cases[i].out;
-		if (cases[i].in == a64)
-			snprintf(want, sizeof(want), "\"%s\"", a64), out = want;
-		else if (cases[i].in == a65 || cases[i].in == a62c)
-			snprintf(want, sizeof(want), "\"%.*s...\"", i == 7 ? 64 : 62, a64),
-				out = want;
-		else if (cases[i].in == ae)
-			snprintf(want, sizeof(want), "\"a%s...\"", e31), out = want;
 		char buf[SN_QUOTE_MAX];
-		assert_string_equal(sn_err_quote(cases[i].in, buf, sizeof(buf)), out);
+		assert_string_equal(sn_err_quote(cases[i].in, buf, sizeof(buf)), cases[i].out);
 		assert_true(strlen(buf) < SN_QUOTE_MAX);
 	}
 	/* a character cut by a length limit goes; whole ones stay */
